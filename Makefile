@@ -1,0 +1,64 @@
+# mmlab: the two commands are `make run` and `make test`. Every target
+# installs what is missing first (scripts/setup.sh, idempotent).
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+GEN := -G Ninja
+PY := /usr/bin/python3
+
+.PHONY: all setup configure build test unit tsa tsan bench run lint format clean help
+
+all: build
+
+help:
+	@echo "make run    build, run the microbenchmarks, write results/bench/*.json and summary.md"
+	@echo "make test   build everything and run every test (unit, reference model, TSan, -Wthread-safety)"
+	@echo "make bench  the Google Benchmark microbenchmarks only"
+	@echo "make lint   clang-format check"
+
+setup:
+	@bash scripts/setup.sh
+
+configure: setup
+	@cmake -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+# The hosted mm core + tests + benchmarks, and the freestanding i386 core
+# (its runtime-free check runs as a post-build step).
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# clang with -Wthread-safety -Werror on the hosted mm core: a lock
+# annotation that does not hold fails the build.
+tsa: setup
+	@cmake -S . -B $(BUILD)-tsa $(GEN) -DCMAKE_CXX_COMPILER=clang++ -DMMLAB_TESTS=OFF -DMMLAB_BENCH=OFF \
+	  -DMMLAB_FREESTANDING=OFF >/dev/null
+	@cmake --build $(BUILD)-tsa -j $(JOBS) --target mm_hosted
+	@echo "tsa: clang -Wthread-safety clean"
+
+# The concurrency tests again under ThreadSanitizer.
+tsan: setup
+	@cmake -S . -B $(BUILD)-tsan $(GEN) -DMMLAB_TSAN=ON -DMMLAB_BENCH=OFF -DMMLAB_FREESTANDING=OFF >/dev/null
+	@cmake --build $(BUILD)-tsan -j $(JOBS) --target mm_concurrency_tests
+	@cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest -L concurrency --output-on-failure
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test: unit tsa tsan
+
+bench: build
+	@bash scripts/bench.sh $(BUILD)
+
+# Until the kernel, loader and analysis land (issues 3, 6, 7), `make run`
+# runs the mm-core microbenchmarks and writes their summary.
+run: bench
+
+lint: setup
+	@files=$$(git ls-files '*.cc' '*.h'); clang-format --dry-run -Werror $$files && echo "lint: clang-format clean"
+
+format: setup
+	@clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-tsa $(BUILD)-tsan

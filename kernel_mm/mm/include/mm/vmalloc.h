@@ -1,0 +1,36 @@
+// Kernel mappings created at run time: the vmalloc area, and the direct map
+// at boot. New kernel PTE tables go into the reference kernel PMD; with an
+// unshared kernel PMD every PGD's copy must then get the entry too.
+#pragma once
+
+#include <cstdint>
+
+#include "mm/entry.h"
+#include "mm/system.h"
+#include "mm/types.h"
+
+namespace mm {
+
+// Maps [va, va+len) to [pa, pa+len) above PAGE_OFFSET, with 2-MByte pages
+// where alignment allows and `allow_large` (the boot-time direct map).
+Status kernel_map_range(System& sys, VirtAddr va, PhysAddr pa, uint32_t len, PageProt prot, bool allow_large);
+
+// Maps one page in the vmalloc area. Creates the kernel PTE table when the
+// PMD entry is empty and, before returning, propagates that entry to every
+// PGD (mm.kernel_pmd=unshared): on pgd_list under pgd_lock (locked), or to
+// every published mm (lockless).
+Status map_kernel_page(System& sys, VirtAddr va, PhysAddr pa, PageProt prot);
+// Clears the PTEs of [va, va + npages pages) and flushes them on every CPU.
+// The kernel PTE tables stay.
+void unmap_kernel_range(System& sys, VirtAddr va, uint32_t npages);
+
+// vmalloc / vfree: `npages` fresh frames mapped contiguously in the vmalloc area.
+Status vmalloc(System& sys, uint32_t npages, VirtAddr* out);
+void vfree(System& sys, VirtAddr va, uint32_t npages);
+
+// How many entries of the reference kernel PMD are missing from, or differ
+// in, what mm's PGD maps at entry 3. Zero for every live, published mm is
+// the "no missed kernel-mapping sync" invariant.
+uint32_t kernel_pmd_missing(System& sys, MmStruct* mm);
+
+}  // namespace mm

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every Debian package mmlab needs. Idempotent: it asks dpkg what is
+# missing and runs `apt-get update` + `apt-get install` only when something is.
+# Called by `make setup`, which every other make target runs first.
+set -euo pipefail
+
+# One list, grouped by what needs it. Keep it the single source of truth:
+# a package missing here hides on a developer machine and breaks a fresh one.
+PACKAGES=(
+  # build: hosted (x86-64) and freestanding i386 builds of the mm core
+  build-essential g++ g++-multilib cmake make ninja-build pkg-config binutils
+  # clang: -Wthread-safety analysis build and ThreadSanitizer build
+  clang libclang-rt-14-dev
+  # tests and microbenchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # hardware counters for benchmarks (recorded as unavailable where the host has none)
+  libpapi-dev papi-tools libpfm4-dev
+  # formatting (enforced by `make lint`)
+  clang-format
+  # analysis (later issues) and tooling
+  python3 python3-pytest
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # dpkg-query prints "install ok installed" only for a fully installed package.
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# One failing index (seen with i386 lists) must not stop the install: apt-get
+# install below fails loudly if a package we need really cannot be had.
+$SUDO apt-get update -qq || echo "setup: apt-get update reported an error; trying the install anyway" >&2
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
