@@ -45,6 +45,16 @@ Harness::~Harness() {
     it = it->first.first == machine_.get() ? g_loaded.erase(it) : std::next(it);
 }
 
+uint32_t Harness::in_use(mm::PageKind k) const {
+  OnCpu on(*machine_, 0);
+  return sys_->pages.in_use(k);
+}
+
+uint32_t Harness::live_ptls() const {
+  OnCpu on(*machine_, 0);
+  return sys_->ptl_cache.live_objects();
+}
+
 void load_on(Harness& h, uint32_t cpu, mm::MmStruct* mm) {
   mm::MmStruct* prev = loaded(h, cpu);
   {

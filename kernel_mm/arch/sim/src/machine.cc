@@ -116,7 +116,7 @@ size_t Cpu::tlb_size() {
 }
 
 // Walks from the PDPTE registers. Returns false on a not-present level.
-bool Cpu::walk(VirtAddr va, TlbEntry* out, bool* /*unused*/) {
+bool Cpu::walk(VirtAddr va, TlbEntry* out) {
   const uint64_t pdpte = pdpte_[va.pgd_index()];
   if (!(pdpte & bits::kPresent)) return false;
   const uint32_t pde_key = va.value() >> mm::kPmdShift;
@@ -149,6 +149,10 @@ bool Cpu::walk(VirtAddr va, TlbEntry* out, bool* /*unused*/) {
 
 Translation Cpu::translate(VirtAddr va, Access kind, bool user) {
   std::lock_guard<std::mutex> g(mu_);
+  return translate_locked(va, kind, user);
+}
+
+Translation Cpu::translate_locked(VirtAddr va, Access kind, bool user) {
   const uint32_t vpn = va.value() >> mm::kPageShift;
   auto allowed = [&](const TlbEntry& e) {
     if (user && !e.user) return false;
@@ -167,21 +171,23 @@ Translation Cpu::translate(VirtAddr va, Access kind, bool user) {
                        .from_tlb = true};
   }
   TlbEntry e{};
-  if (!walk(va, &e, nullptr)) return fault(false);
+  if (!walk(va, &e)) return fault(false);
   if (!allowed(e)) return fault(true);
   tlb_[vpn] = e;
   return Translation{.ok = true, .pa = PhysAddr(e.frame + va.page_offset()), .protection = false, .from_tlb = false};
 }
 
 bool Cpu::read32(VirtAddr va, uint32_t* out, bool user) {
-  Translation t = translate(va, Access::kRead, user);
+  std::lock_guard<std::mutex> g(mu_);
+  Translation t = translate_locked(va, Access::kRead, user);
   if (!t.ok) return false;
   *out = machine_->read_phys32(t.pa);
   return true;
 }
 
 bool Cpu::write32(VirtAddr va, uint32_t value, bool user) {
-  Translation t = translate(va, Access::kWrite, user);
+  std::lock_guard<std::mutex> g(mu_);
+  Translation t = translate_locked(va, Access::kWrite, user);
   if (!t.ok) return false;
   machine_->write_phys32(t.pa, value);
   return true;

@@ -32,8 +32,10 @@ class Harness {
 
   // Frames in use per kind right after boot (the kernel's own tables).
   uint32_t baseline(mm::PageKind k) const { return baseline_[static_cast<uint32_t>(k)]; }
-  // Frames in use now, per kind.
-  uint32_t in_use(mm::PageKind k) const { return sys_->pages.in_use(k); }
+  // Frames in use now, per kind (read as CPU 0: call it between steps).
+  uint32_t in_use(mm::PageKind k) const;
+  // Dynamic split ptls alive now.
+  uint32_t live_ptls() const;
 
  private:
   std::unique_ptr<Machine> machine_;

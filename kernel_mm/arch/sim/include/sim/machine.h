@@ -49,7 +49,9 @@ class Cpu {
   // (`user`) or ring 0: the TLB first, else a walk from the PDPTE registers.
   // A fault invalidates the TLB and PDE-cache entries for `va` (SDM §4.10.4.1).
   Translation translate(VirtAddr va, Access kind, bool user = true);
-  // Reads/writes 32 bits through translate(); false on a fault.
+  // Reads/writes 32 bits through the translation, as one instruction:
+  // atomic with respect to a shootdown (an IPI lands between instructions,
+  // and the initiator waits for it). False on a fault.
   bool read32(VirtAddr va, uint32_t* out, bool user = true);
   bool write32(VirtAddr va, uint32_t value, bool user = true);
 
@@ -67,7 +69,8 @@ class Cpu {
     uint64_t frame;  // physical address of the 4-KByte frame
     bool write, user, exec, global;
   };
-  bool walk(VirtAddr va, TlbEntry* out, bool* protection_level_present);
+  bool walk(VirtAddr va, TlbEntry* out);
+  Translation translate_locked(VirtAddr va, Access kind, bool user);
 
   Machine* machine_;
   uint32_t id_;
