@@ -45,7 +45,7 @@ tsan: setup
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test: unit tsa tsan
+test: lint unit tsa tsan
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)

@@ -45,8 +45,9 @@ void* KmemCache::alloc() {
 
 void KmemCache::free(void* obj) {
   Page* slab = pages_->virt_to_page(obj);
-  MM_ASSERT(slab->slab_cache == this && slab->slab_inuse > 0);
   SpinGuard g(lock_);
+  // Under the lock: other CPUs change slab_inuse of this slab concurrently.
+  MM_ASSERT(slab->slab_cache == this && slab->slab_inuse > 0);
   if (slab->slab_inuse == per_page_) partial_.push_front(slab);
   *static_cast<void**>(obj) = slab->slab_free;
   slab->slab_free = obj;

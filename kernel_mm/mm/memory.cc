@@ -116,8 +116,7 @@ void free_pte_range(MmuGather& tlb, PmdEntry* pmdp, VirtAddr a) {
   mm->nr_ptes.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void free_pmd_range(MmuGather& tlb, PgdEntry* pgdp, uint32_t addr, uint32_t end, uint32_t floor,
-                    uint32_t ceiling) {
+void free_pmd_range(MmuGather& tlb, PgdEntry* pgdp, uint32_t addr, uint32_t end, uint32_t floor, uint32_t ceiling) {
   MmStruct* mm = tlb.mm();
   Counters& c = mm->sys->counters;
   uint32_t start = addr;
@@ -185,8 +184,7 @@ Status handle_mm_fault(MmStruct* mm, VirtAddr a, FaultFlags flags) {
       !(vma->flags & kVmProtMask))
     return fail(Status::kAccess);
   PmdEntry* pmdp;
-  if (pmd_alloc(mm, a, &pmdp) != Status::kOk || pte_alloc(mm, pmdp) != Status::kOk)
-    return fail(Status::kNoMem);
+  if (pmd_alloc(mm, a, &pmdp) != Status::kOk || pte_alloc(mm, pmdp) != Status::kOk) return fail(Status::kNoMem);
   return handle_pte_fault(mm, *vma, pmdp, a, flags);
 }
 

@@ -198,8 +198,10 @@ void exit_mmap(MmStruct* mm) {
   {
     MmuGather tlb(mm, true);
     for (const Vma* v = mm->vmas.front(); v; v = VmaList::next(v)) unmap_vma(tlb, *v);
-    if (sys.toggles.free_pgtables_full()) free_pgtables_full(tlb);
-    else free_pgtables(tlb, mm->vmas, VirtAddr(0), VirtAddr(0));
+    if (sys.toggles.free_pgtables_full())
+      free_pgtables_full(tlb);
+    else
+      free_pgtables(tlb, mm->vmas, VirtAddr(0), VirtAddr(0));
     tlb.finish();
   }
   while (Vma* v = mm->vmas.pop_front()) sys.vma_cache.destroy(v);
@@ -276,9 +278,9 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
       PteEntry* ptep = pte_offset_map_lock(mm, pmdp, VirtAddr(addr), &ptl);
       const PteEntry e = entry_get(ptep);
       if (e.present()) {
-        entry_set(ptep, e.with_prot(PageProt{.write = e.writable() && (flags & kVmWrite),
-                                             .user = true,
-                                             .exec = (flags & kVmExec) != 0}));
+        entry_set(ptep,
+                  e.with_prot(PageProt{
+                      .write = e.writable() && (flags & kVmWrite), .user = true, .exec = (flags & kVmExec) != 0}));
         changed = true;
       }
       pte_unmap_unlock(ptep, ptl);

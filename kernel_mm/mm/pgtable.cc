@@ -153,8 +153,10 @@ Status pgd_alloc(MmStruct* mm) {
     pmds[i] = alloc_table_page(sys, PageKind::kPmdTable);
     if (pmds[i]) continue;
     for (uint32_t j = 0; j < i; ++j) free_table_page(sys, pmds[j]);
-    if (shared) sys.pgd_cache.free(pgd);
-    else sys.pages.free(pgd_page);
+    if (shared)
+      sys.pgd_cache.free(pgd);
+    else
+      sys.pages.free(pgd_page);
     sys.counters.add(Counter::kPgdAllocFail);
     return Status::kNoMem;
   }
@@ -285,15 +287,16 @@ Status pte_alloc(MmStruct* mm, PmdEntry* pmdp) {
   Page* table = alloc_table_page(sys, PageKind::kPteTable);
   if (!table) return Status::kNoMem;
   bool installed = false;
-  SpinLock* ptl = pmd_lock(mm, pmdp);
-  if (entry_get(pmdp).none()) {
-    // A not-present PDE is never cached, so no flush is needed.
-    entry_set(pmdp, PmdEntry::table(phys(sys, table)));
-    installed = true;
-    mm->nr_ptes.fetch_add(1, std::memory_order_relaxed);
-    sys.counters.add(Counter::kPteTableAlloc);
+  {
+    SpinGuard g(*pmd_lockptr(mm, pmdp));
+    if (entry_get(pmdp).none()) {
+      // A not-present PDE is never cached, so no flush is needed.
+      entry_set(pmdp, PmdEntry::table(phys(sys, table)));
+      installed = true;
+      mm->nr_ptes.fetch_add(1, std::memory_order_relaxed);
+      sys.counters.add(Counter::kPteTableAlloc);
+    }
   }
-  ptl->unlock();
   if (!installed) free_table_page(sys, table);
   return Status::kOk;
 }

@@ -69,10 +69,8 @@ void flush_tlb_page(MmStruct* mm, VirtAddr a) {
 void flush_tlb_kernel_range(System& sys, VirtAddr start, VirtAddr end) {
   const uint32_t n = arch::num_cpus();
   const uint32_t all = n >= 32 ? 0xFFFFFFFFu : (1u << n) - 1;
-  flush_cpus(all, FlushRequest{.kind = FlushRequest::Kind::kKernelRange,
-                               .start = start,
-                               .end = end,
-                               .counters = &sys.counters});
+  flush_cpus(all, FlushRequest{
+                      .kind = FlushRequest::Kind::kKernelRange, .start = start, .end = end, .counters = &sys.counters});
 }
 
 MmuGather::MmuGather(MmStruct* mm, bool fullmm) : mm_(mm), fullmm_(fullmm) {}

@@ -77,8 +77,10 @@ Status ensure_kernel_pte_table(System& sys, VirtAddr va, PteEntry** out) {
     if (!table) return Status::kNoMem;
     bool installed;
     const bool must_sync = install_kernel_pmd(sys, idx, PmdEntry::table(sys.pages.page_to_phys(table)), &installed);
-    if (installed) sys.counters.add(Counter::kKernelPteTable);
-    else sys.pages.free(table);
+    if (installed)
+      sys.counters.add(Counter::kKernelPteTable);
+    else
+      sys.pages.free(table);
     if (must_sync) {
       sync_kernel_pmd_entry(sys, idx);
       mark_synced(sys, idx);
@@ -216,8 +218,8 @@ Status vmalloc(System& sys, uint32_t npages, VirtAddr* out) {
   const VirtAddr va(kPageOffset + bit * kPageSize);
   for (uint32_t i = 0; i < npages; ++i) {
     Page* p = sys.pages.alloc(PageKind::kKernel);
-    if (!p || map_kernel_page(sys, va + i * kPageSize, sys.pages.page_to_phys(p), PageProt{.write = true}) !=
-                  Status::kOk) {
+    if (!p ||
+        map_kernel_page(sys, va + i * kPageSize, sys.pages.page_to_phys(p), PageProt{.write = true}) != Status::kOk) {
       if (p) sys.pages.free(p);
       unmap_and_free(sys, va, i);
       vmap_release(sys, bit, npages);

@@ -142,8 +142,10 @@ TEST(PageAllocator, AccountsByKindAndFailsOnRequest) {
   int failed = 0;
   for (int i = 0; i < 10; ++i) {
     mm::Page* p = pages.alloc(mm::PageKind::kUser);
-    if (!p) ++failed;
-    else mm::put_page(pages, p);
+    if (!p)
+      ++failed;
+    else
+      mm::put_page(pages, p);
   }
   EXPECT_EQ(failed, 5);
   pages.set_fail_policy({});

@@ -49,8 +49,8 @@ class ConcurrentFaults : public ::testing::TestWithParam<uint32_t> {};
 TEST_P(ConcurrentFaults, DataIsCorrectAndNothingLeaks) {
   const mm::Toggles t = mm::Toggles::from_index(GetParam());
   constexpr uint32_t kThreads = 3;
-  constexpr uint32_t kShared = 0x40000000;       // 3 x 96 interleaved pages
-  constexpr uint32_t kStripes = 0x10000000;      // a 4 MiB stripe each (2 PTE tables)
+  constexpr uint32_t kShared = 0x40000000;   // 3 x 96 interleaved pages
+  constexpr uint32_t kStripes = 0x10000000;  // a 4 MiB stripe each (2 PTE tables)
   constexpr uint32_t kPagesPerThread = 96;
   sim::Harness h(t, sim::HarnessOptions{.frames = 16384, .cpus = 4});
   mm::MmStruct* m = mmtest::new_mm(h);
@@ -86,7 +86,8 @@ TEST_P(ConcurrentFaults, DataIsCorrectAndNothingLeaks) {
     for (uint32_t round = 0; !stop.load() && round < 200; ++round) {
       mm::VirtAddr out;
       const uint32_t va = 0x90000000 + (round % 8) * 0x200000;
-      if (mm::do_mmap(m, mm::MmapRequest{.addr = mm::VirtAddr(va), .len = 2 * mm::kPageSize, .prot = kRW, .fixed = true},
+      if (mm::do_mmap(m,
+                      mm::MmapRequest{.addr = mm::VirtAddr(va), .len = 2 * mm::kPageSize, .prot = kRW, .fixed = true},
                       &out) != mm::Status::kOk)
         errors++;
       if (touch(h, 3, m, va, true, round) != TouchResult::kOk) errors++;
@@ -123,8 +124,8 @@ std::string fault_case_name(const ::testing::TestParamInfo<uint32_t>& info) {
 
 // ptlock split/mm x ptlock_alloc inline/dynamic x pmd_prealloc on/off
 // (bits 4, 5 and 0 of the toggle index).
-INSTANTIATE_TEST_SUITE_P(PtlockModes, ConcurrentFaults,
-                         ::testing::Values(0u, 1u, 16u, 17u, 32u, 33u, 48u, 49u), fault_case_name);
+INSTANTIATE_TEST_SUITE_P(PtlockModes, ConcurrentFaults, ::testing::Values(0u, 1u, 16u, 17u, 32u, 33u, 48u, 49u),
+                         fault_case_name);
 
 // ---- Fork/exit racing kernel-mapping creation ---------------------------------
 
@@ -219,8 +220,10 @@ TEST_P(KernelSyncRace, NoPgdMissesACompletedKernelMapping) {
     }
     const mm::CounterSnapshot c = sys.counters.snapshot();
     // The point of the lockless mode: fork and exit never take pgd_lock.
-    if (t.pgd_lockless()) EXPECT_EQ(c.lock(mm::LockClass::kPgdLock, mm::LockStat::kAcquire), 0u);
-    else EXPECT_GE(c.lock(mm::LockClass::kPgdLock, mm::LockStat::kAcquire), 2 * forks.load());
+    if (t.pgd_lockless())
+      EXPECT_EQ(c.lock(mm::LockClass::kPgdLock, mm::LockStat::kAcquire), 0u);
+    else
+      EXPECT_GE(c.lock(mm::LockClass::kPgdLock, mm::LockStat::kAcquire), 2 * forks.load());
     if (!t.kernel_pmd_shared()) EXPECT_GE(c[mm::Counter::kKernelSync], kEntries * kForkers) << "parents synced";
     {
       sim::OnCpu on(h.machine(), 0);

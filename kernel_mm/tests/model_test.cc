@@ -35,10 +35,10 @@ struct ModelPage {
 
 struct Proc {
   mm::MmStruct* mm = nullptr;
-  std::map<uint32_t, uint32_t> vmas;       // start -> end; every VMA is private, anonymous
-  std::map<uint32_t, uint32_t> prot;       // start -> prot of that VMA
-  std::map<uint32_t, ModelPage> pages;     // populated pages by address
-  std::set<uint32_t> probes;               // every page ever mapped: where stale entries would hide
+  std::map<uint32_t, uint32_t> vmas;    // start -> end; every VMA is private, anonymous
+  std::map<uint32_t, uint32_t> prot;    // start -> prot of that VMA
+  std::map<uint32_t, ModelPage> pages;  // populated pages by address
+  std::set<uint32_t> probes;            // every page ever mapped: where stale entries would hide
 };
 
 uint64_t env_or(const char* name, uint64_t dflt) {
@@ -48,7 +48,8 @@ uint64_t env_or(const char* name, uint64_t dflt) {
 
 class Model {
  public:
-  Model(uint32_t combo, uint64_t seed) : h_(mm::Toggles::from_index(combo), sim::HarnessOptions{.frames = 8192, .cpus = kCpus}), rng_(seed) {}
+  Model(uint32_t combo, uint64_t seed)
+      : h_(mm::Toggles::from_index(combo), sim::HarnessOptions{.frames = 8192, .cpus = kCpus}), rng_(seed) {}
 
   void run(uint32_t steps) {
     spawn_initial();
@@ -82,15 +83,17 @@ class Model {
   // Addresses cluster in a few zones, one or more per user GiB, so VMAs
   // touch, split, merge, share PTE tables and spread over all three PMDs.
   uint32_t random_page() {
-    static constexpr uint32_t kZones[] = {0x08048000, 0x0804C000, 0x3FFF0000, 0x40000000, 0x40200000,
-                                          0x7FFFC000, 0x90000000, 0xBFFF0000};
+    static constexpr uint32_t kZones[] = {0x08048000, 0x0804C000, 0x3FFF0000, 0x40000000,
+                                          0x40200000, 0x7FFFC000, 0x90000000, 0xBFFF0000};
     const uint32_t base = kZones[rand(std::size(kZones))];
     return base + rand(16) * mm::kPageSize;
   }
 
   std::string procs_summary() {
     std::string s;
-    for (auto& [id, p] : procs_) s += " p" + std::to_string(id) + "(" + std::to_string(p.vmas.size()) + "vmas," + std::to_string(p.pages.size()) + "pg)";
+    for (auto& [id, p] : procs_)
+      s += " p" + std::to_string(id) + "(" + std::to_string(p.vmas.size()) + "vmas," + std::to_string(p.pages.size()) +
+           "pg)";
     return s;
   }
 
@@ -174,12 +177,13 @@ class Model {
                                             mm::kVmRead | mm::kVmWrite};
       const uint32_t prot = kProts[rand(4)];
       mm::VirtAddr out;
-      EXPECT_EQ(mm::do_mmap(p.mm, mm::MmapRequest{.addr = mm::VirtAddr(va), .len = len, .prot = prot, .fixed = true}, &out),
-                mm::Status::kOk);
+      EXPECT_EQ(
+          mm::do_mmap(p.mm, mm::MmapRequest{.addr = mm::VirtAddr(va), .len = len, .prot = prot, .fixed = true}, &out),
+          mm::Status::kOk);
       model_unmap(p, va, va + len);
       p.vmas[va] = va + len;
       p.prot[va] = prot;
-      for (uint32_t a = va; a < va + len; a += mm::kPageSize) p.probes.insert(a);
+      for (uint32_t a = va; a < va + len; a += mm::kPageSize) p.probes.insert(a), all_probes_.insert(a);
       return "mmap " + hex(va) + "+" + std::to_string(len / mm::kPageSize);
     }
     if (r < 24) {  // munmap part of what is there
@@ -310,7 +314,17 @@ class Model {
   void check_all() {
     count_objects();
     for (uint32_t c = 0; c < kCpus; ++c) {
-      if (!cpu_proc_.count(c)) continue;
+      if (!cpu_proc_.count(c)) {
+        // On init_mm (never scheduled, or its process exited): no user
+        // address of any process, live or dead, may translate.
+        EXPECT_EQ(sim::loaded(h_, c), nullptr);
+        for (uint32_t va : all_probes_) {
+          ++checks_;
+          EXPECT_FALSE(h_.cpu(c).translate(mm::VirtAddr(va), sim::Access::kRead).ok)
+              << "cpu " << c << " on init_mm translates user page " << hex(va);
+        }
+        continue;
+      }
       const uint32_t id = cpu_proc_[c];
       Proc& p = procs_[id];
       ASSERT_EQ(sim::loaded(h_, c), p.mm);
@@ -343,8 +357,8 @@ class Model {
     const sim::Translation rd = cpu.translate(a, sim::Access::kRead);
     if (pg == p.pages.end()) {
       // Unmapped, or mapped but never touched: nothing may translate.
-      EXPECT_FALSE(rd.ok) << "cpu " << cpu.id() << ": " << (prot ? "untouched" : "unmapped") << " page "
-                          << hex(va) << " translates (stale entry)";
+      EXPECT_FALSE(rd.ok) << "cpu " << cpu.id() << ": " << (prot ? "untouched" : "unmapped") << " page " << hex(va)
+                          << " translates (stale entry)";
       return;
     }
     ASSERT_TRUE(prot);
@@ -355,7 +369,8 @@ class Model {
     if (object_refs_[pg->second.object] > 1)
       EXPECT_FALSE(wr.ok) << "cpu " << cpu.id() << ": write allowed to a page shared after fork at " << hex(va)
                           << " (COW broken)";
-    if (!(*prot & mm::kVmExec)) EXPECT_FALSE(cpu.translate(a, sim::Access::kExec).ok) << "exec allowed on NX " << hex(va);
+    if (!(*prot & mm::kVmExec))
+      EXPECT_FALSE(cpu.translate(a, sim::Access::kExec).ok) << "exec allowed on NX " << hex(va);
   }
 
   void teardown() {
@@ -385,6 +400,7 @@ class Model {
   std::map<uint32_t, uint32_t> kmaps_;     // kernel page -> stamp
   std::map<uint32_t, uint32_t> kmap_len_;  // vmalloc start -> pages
   std::set<uint32_t> kprobes_;
+  std::set<uint32_t> all_probes_;  // user pages any process ever mapped
   std::map<uint32_t, uint32_t> object_refs_;
   std::map<std::string, uint32_t> ops_;
   uint64_t checks_ = 0;

@@ -138,8 +138,8 @@ TeardownResult sparse_teardown(bool full, bool prealloc) {
   mm::MmStruct* m = mmtest::new_mm(h);
   sim::load_on(h, 0, m);
   // Sparse: a page here and there across all three user GiBs.
-  const uint32_t spots[] = {0x00400000, 0x08048000, 0x10000000, 0x40000000, 0x6F000000,
-                            0x80000000, 0xA0000000, 0xBFFFF000};
+  const uint32_t spots[] = {0x00400000, 0x08048000, 0x10000000, 0x40000000,
+                            0x6F000000, 0x80000000, 0xA0000000, 0xBFFFF000};
   for (uint32_t va : spots) {
     mmtest::map_fixed(h, m, va, mm::kPageSize, kRW);
     EXPECT_EQ(touch(h, 0, m, va, true, va), TouchResult::kOk);
@@ -198,7 +198,7 @@ TEST(Seed, PmdFreedThroughMmuGatherRunsPtlDtor) {
     sim::Harness h(t);
     mm::MmStruct* m = mmtest::new_mm(h);
     sim::load_on(h, 0, m);
-    sim::load_on(h, 1, m);  // a second CPU runs it too (a thread)
+    sim::load_on(h, 1, m);                                    // a second CPU runs it too (a thread)
     mmtest::map_fixed(h, m, 0x08048000, mm::kPageSize, kRW);  // GiB 0
     mmtest::map_fixed(h, m, 0x50000000, mm::kPageSize, kRW);  // alone in GiB 1
     ASSERT_EQ(touch(h, 0, m, 0x08048000, true, 1), TouchResult::kOk);

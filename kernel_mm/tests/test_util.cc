@@ -33,9 +33,12 @@ TouchResult touch(sim::Harness& h, uint32_t cpu, mm::MmStruct* mm, uint32_t va, 
       return TouchResult::kOk;
     }
     switch (mm::handle_mm_fault(mm, mm::VirtAddr(va), mm::FaultFlags{.write = write})) {
-      case mm::Status::kOk: break;
-      case mm::Status::kNoMem: return TouchResult::kNoMem;
-      default: return TouchResult::kSegv;
+      case mm::Status::kOk:
+        break;
+      case mm::Status::kNoMem:
+        return TouchResult::kNoMem;
+      default:
+        return TouchResult::kSegv;
     }
   }
   return TouchResult::kStuck;
@@ -91,7 +94,8 @@ void expect_no_leaks(sim::Harness& h) {
 }
 
 Cr3Audit::Cr3Audit(sim::Harness& harness)
-    : h(harness), machine_before(harness.machine().total_cr3_writes()),
+    : h(harness),
+      machine_before(harness.machine().total_cr3_writes()),
       counters_before(harness.sys().counters.snapshot()) {}
 
 void Cr3Audit::expect_balanced() const {

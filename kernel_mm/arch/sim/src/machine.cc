@@ -167,8 +167,8 @@ Translation Cpu::translate_locked(VirtAddr va, Access kind, bool user) {
   };
   if (auto it = tlb_.find(vpn); it != tlb_.end()) {
     if (!allowed(it->second)) return fault(true);
-    return Translation{.ok = true, .pa = PhysAddr(it->second.frame + va.page_offset()), .protection = false,
-                       .from_tlb = true};
+    return Translation{
+        .ok = true, .pa = PhysAddr(it->second.frame + va.page_offset()), .protection = false, .from_tlb = true};
   }
   TlbEntry e{};
   if (!walk(va, &e)) return fault(false);

@@ -37,8 +37,7 @@ namespace mm {
 [[noreturn]] void assert_fail(const char* expr, const char* file, int line);
 }  // namespace mm
 
-#define MM_ASSERT(cond)                                   \
-  do {                                                    \
-    if (__builtin_expect(!(cond), 0))                     \
-      ::mm::assert_fail(#cond, __FILE__, __LINE__);       \
+#define MM_ASSERT(cond)                                                             \
+  do {                                                                              \
+    if (__builtin_expect(!(cond), 0)) ::mm::assert_fail(#cond, __FILE__, __LINE__); \
   } while (0)

@@ -16,7 +16,7 @@ namespace mm {
 // X(identifier, "name", "what one count means")
 #define MM_COUNTERS(X)                                                                     \
   X(kCr3Switch, "cr3_switch", "CR3 load by switch_mm")                                     \
-  X(kCr3ReloadPdpte, "cr3_reload_pdpte", "CR3 reload forced by a PGD-entry change (PAE)")   \
+  X(kCr3ReloadPdpte, "cr3_reload_pdpte", "CR3 reload forced by a PGD-entry change (PAE)")  \
   X(kTlbFlushAll, "tlb_flush_all", "full non-global flush (CR3 reload) for other reasons") \
   X(kTlbFlushPage, "tlb_flush_page", "INVLPG of one page")                                 \
   X(kTlbShootdownIpi, "tlb_shootdown_ipi", "remote CPU asked to flush")                    \
@@ -56,14 +56,14 @@ namespace mm {
   X(kGatherFlush, "gather_flush", "mmu_gather flush (tables/pages freed after it)")
 
 // Lock classes; each gets acquire / contended / wait_cycles counters.
-#define MM_LOCK_CLASSES(X)          \
-  X(kPgdLock, "pgd_lock")           \
+#define MM_LOCK_CLASSES(X)             \
+  X(kPgdLock, "pgd_lock")              \
   X(kPageTableLock, "page_table_lock") \
-  X(kSplitPtl, "split_ptl")         \
-  X(kTasklist, "tasklist_lock")     \
-  X(kMmapLock, "mmap_lock")         \
-  X(kPageAlloc, "page_alloc_lock")  \
-  X(kKmemCache, "kmem_cache_lock")  \
+  X(kSplitPtl, "split_ptl")            \
+  X(kTasklist, "tasklist_lock")        \
+  X(kMmapLock, "mmap_lock")            \
+  X(kPageAlloc, "page_alloc_lock")     \
+  X(kKmemCache, "kmem_cache_lock")     \
   X(kKernelPt, "kernel_pt_lock")
 
 enum class Counter : uint16_t {

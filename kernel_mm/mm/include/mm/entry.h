@@ -53,9 +53,7 @@ class Entry {
   static constexpr Entry from_raw(uint64_t raw) { return Entry(raw); }
 
   // A non-leaf entry pointing at the next-level table.
-  static constexpr Entry table(PhysAddr child)
-    requires(L != Level::kPte)
-  {
+  static constexpr Entry table(PhysAddr child) requires(L != Level::kPte) {
     if constexpr (L == Level::kPgd) {
       return Entry(pte_bits::kPresent | (child.value() & pte_bits::kAddrMask));
     } else {
@@ -66,9 +64,7 @@ class Entry {
   }
 
   // A leaf: a 4-KByte page (PTE) or a 2-MByte page (PMD with PS).
-  static constexpr Entry page(PhysAddr frame, PageProt prot)
-    requires(L != Level::kPgd)
-  {
+  static constexpr Entry page(PhysAddr frame, PageProt prot) requires(L != Level::kPgd) {
     uint64_t raw = pte_bits::kPresent | pte_bits::kAccessed | (frame.value() & pte_bits::kAddrMask);
     if (prot.write) raw |= pte_bits::kWrite | pte_bits::kDirty;
     if (prot.user) raw |= pte_bits::kUser;
@@ -84,52 +80,20 @@ class Entry {
   constexpr PhysAddr addr() const { return PhysAddr(raw_ & pte_bits::kAddrMask); }
   constexpr uint32_t pfn() const { return addr().pfn(); }
 
-  constexpr bool writable() const
-    requires(L != Level::kPgd)
-  {
-    return raw_ & pte_bits::kWrite;
-  }
-  constexpr bool user() const
-    requires(L != Level::kPgd)
-  {
-    return raw_ & pte_bits::kUser;
-  }
-  constexpr bool nx() const
-    requires(L != Level::kPgd)
-  {
-    return raw_ & pte_bits::kNx;
-  }
-  constexpr bool global() const
-    requires(L != Level::kPgd)
-  {
-    return raw_ & pte_bits::kGlobal;
-  }
-  constexpr bool large() const
-    requires(L == Level::kPmd)
-  {
-    return raw_ & pte_bits::kLarge;
-  }
+  constexpr bool writable() const requires(L != Level::kPgd) { return raw_ & pte_bits::kWrite; }
+  constexpr bool user() const requires(L != Level::kPgd) { return raw_ & pte_bits::kUser; }
+  constexpr bool nx() const requires(L != Level::kPgd) { return raw_ & pte_bits::kNx; }
+  constexpr bool global() const requires(L != Level::kPgd) { return raw_ & pte_bits::kGlobal; }
+  constexpr bool large() const requires(L == Level::kPmd) { return raw_ & pte_bits::kLarge; }
   // pte_wrprotect / pte_mkwrite.
-  constexpr Entry wrprotect() const
-    requires(L == Level::kPte)
-  {
-    return Entry(raw_ & ~pte_bits::kWrite);
-  }
-  constexpr Entry mkwrite() const
-    requires(L == Level::kPte)
-  {
+  constexpr Entry wrprotect() const requires(L == Level::kPte) { return Entry(raw_ & ~pte_bits::kWrite); }
+  constexpr Entry mkwrite() const requires(L == Level::kPte) {
     return Entry(raw_ | pte_bits::kWrite | pte_bits::kDirty);
   }
-  constexpr Entry with_prot(PageProt prot) const
-    requires(L == Level::kPte)
-  {
-    return page(addr(), prot);
-  }
+  constexpr Entry with_prot(PageProt prot) const requires(L == Level::kPte) { return page(addr(), prot); }
 
   // A PDPTE the CPU would refuse at CR3 load (#GP): reserved bits set.
-  constexpr bool pdpte_valid() const
-    requires(L == Level::kPgd)
-  {
+  constexpr bool pdpte_valid() const requires(L == Level::kPgd) {
     return !present() || (raw_ & pte_bits::kPdpteReserved) == 0;
   }
 

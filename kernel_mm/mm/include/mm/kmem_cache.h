@@ -18,8 +18,7 @@ class KmemCache {
  public:
   // Objects of `size` bytes aligned to `align` (a power of two), taken from
   // frames of `kind`.
-  void init(const char* name, uint32_t size, uint32_t align, PageKind kind, PageAllocator* pages,
-            Counters* counters);
+  void init(const char* name, uint32_t size, uint32_t align, PageKind kind, PageAllocator* pages, Counters* counters);
 
   // nullptr when no frame can be had.
   [[nodiscard]] void* alloc() MM_EXCL(lock_);

@@ -31,19 +31,27 @@ class IntrusiveList {
     Link<T>& l = e->*M;
     l.next = pos;
     l.prev = pos ? (pos->*M).prev : tail_;
-    if (l.prev) (l.prev->*M).next = e;
-    else head_ = e;
-    if (pos) (pos->*M).prev = e;
-    else tail_ = e;
+    if (l.prev)
+      (l.prev->*M).next = e;
+    else
+      head_ = e;
+    if (pos)
+      (pos->*M).prev = e;
+    else
+      tail_ = e;
     ++size_;
   }
 
   void remove(T* e) {
     Link<T>& l = e->*M;
-    if (l.prev) (l.prev->*M).next = l.next;
-    else head_ = l.next;
-    if (l.next) (l.next->*M).prev = l.prev;
-    else tail_ = l.prev;
+    if (l.prev)
+      (l.prev->*M).next = l.next;
+    else
+      head_ = l.next;
+    if (l.next)
+      (l.next->*M).prev = l.prev;
+    else
+      tail_ = l.prev;
     l.prev = l.next = nullptr;
     --size_;
   }

@@ -26,11 +26,11 @@ void mmput(MmStruct* mm);
 void exit_mmap(MmStruct* mm);
 
 struct MmapRequest {
-  VirtAddr addr;       // hint, or the address with fixed
-  uint32_t len = 0;    // bytes, rounded up to pages
-  uint32_t prot = 0;   // kVmRead | kVmWrite | kVmExec
-  bool fixed = false;  // MAP_FIXED: replace what is there
-  bool shared = false; // MAP_SHARED (anonymous)
+  VirtAddr addr;        // hint, or the address with fixed
+  uint32_t len = 0;     // bytes, rounded up to pages
+  uint32_t prot = 0;    // kVmRead | kVmWrite | kVmExec
+  bool fixed = false;   // MAP_FIXED: replace what is there
+  bool shared = false;  // MAP_SHARED (anonymous)
 };
 // Maps anonymous memory; *out receives the start. Adjacent VMAs with the
 // same flags are merged.

@@ -24,9 +24,12 @@ struct ToggleSpec {
 };
 
 inline constexpr ToggleSpec kToggleSpecs[kNumToggles] = {
-    {"mm.pmd_prealloc", {"on", "off"}},   {"mm.pgd_init", {"locked", "lockless"}},
-    {"mm.kernel_pmd", {"shared", "unshared"}}, {"mm.free_pgtables", {"vma", "full"}},
-    {"mm.ptlock", {"split", "mm"}},       {"mm.ptlock_alloc", {"inline", "dynamic"}},
+    {"mm.pmd_prealloc", {"on", "off"}},
+    {"mm.pgd_init", {"locked", "lockless"}},
+    {"mm.kernel_pmd", {"shared", "unshared"}},
+    {"mm.free_pgtables", {"vma", "full"}},
+    {"mm.ptlock", {"split", "mm"}},
+    {"mm.ptlock_alloc", {"inline", "dynamic"}},
 };
 
 class Toggles {

@@ -76,23 +76,29 @@ class PhysAddr {
 // which every caller treats as "the top" (see free_pgtables' ceiling rule).
 constexpr uint32_t page_align_up(uint32_t v) { return (v + kPageSize - 1) & ~(kPageSize - 1); }
 
-enum class [[nodiscard]] Status : uint8_t {
-  kOk,
-  kNoMem,       // an allocation failed (real or injected): -ENOMEM
-  kBadAddress,  // no VMA covers the address: SIGSEGV / SEGV_MAPERR
-  kAccess,      // a VMA covers it but forbids the access: SEGV_ACCERR
-  kInvalid,     // bad arguments: -EINVAL
-  kExists,      // MAP_FIXED_NOREPLACE-style overlap
+enum class [[nodiscard]] Status : uint8_t{
+    kOk,
+    kNoMem,       // an allocation failed (real or injected): -ENOMEM
+    kBadAddress,  // no VMA covers the address: SIGSEGV / SEGV_MAPERR
+    kAccess,      // a VMA covers it but forbids the access: SEGV_ACCERR
+    kInvalid,     // bad arguments: -EINVAL
+    kExists,      // MAP_FIXED_NOREPLACE-style overlap
 };
 
 constexpr const char* status_name(Status s) {
   switch (s) {
-    case Status::kOk: return "ok";
-    case Status::kNoMem: return "nomem";
-    case Status::kBadAddress: return "bad_address";
-    case Status::kAccess: return "access";
-    case Status::kInvalid: return "invalid";
-    case Status::kExists: return "exists";
+    case Status::kOk:
+      return "ok";
+    case Status::kNoMem:
+      return "nomem";
+    case Status::kBadAddress:
+      return "bad_address";
+    case Status::kAccess:
+      return "access";
+    case Status::kInvalid:
+      return "invalid";
+    case Status::kExists:
+      return "exists";
   }
   return "?";
 }
