@@ -136,6 +136,24 @@ TEST(Sim, NxAndWriteProtectionAreEnforced) {
   EXPECT_FALSE(h.cpu(0).translate(VirtAddr(0x0), sim::Access::kWrite, false).ok) << "CR0.WP: ring 0 too";
 }
 
+TEST(Sim, ProbeLooksWithoutFillingOrEvicting) {
+  sim::Harness h(mm::Toggles{});
+  sim::OnCpu on(h.machine(), 0);
+  RawTables t(h);
+  t.set<mm::Level::kPte>(t.pte, 0, mm::PteEntry::page(t.frame_a, mm::PageProt{.write = false}));
+  t.set<mm::Level::kPmd>(t.pmd, 0, mm::PmdEntry::table(t.pte));
+  t.set<mm::Level::kPgd>(t.pgd, 0, mm::PgdEntry::table(t.pmd));
+  h.cpu(0).write_cr3(t.pgd);
+  EXPECT_TRUE(h.cpu(0).probe(VirtAddr(0), sim::Access::kRead).ok);
+  EXPECT_EQ(h.cpu(0).tlb_size(), 0u) << "probe filled the TLB";
+  ASSERT_TRUE(h.cpu(0).translate(VirtAddr(0), sim::Access::kRead).ok);
+  EXPECT_EQ(h.cpu(0).tlb_size(), 1u);
+  EXPECT_FALSE(h.cpu(0).probe(VirtAddr(0), sim::Access::kWrite).ok);
+  EXPECT_EQ(h.cpu(0).tlb_size(), 1u) << "a faulting probe evicted the entry";
+  EXPECT_FALSE(h.cpu(0).translate(VirtAddr(0), sim::Access::kWrite).ok);
+  EXPECT_EQ(h.cpu(0).tlb_size(), 0u) << "a faulting access must evict (SDM 4.10.4.1)";
+}
+
 TEST(SimDeathTest, ReservedPdpteBitsFaultTheCr3Load) {
   sim::Harness h(mm::Toggles{});
   sim::OnCpu on(h.machine(), 0);

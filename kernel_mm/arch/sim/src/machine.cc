@@ -116,7 +116,7 @@ size_t Cpu::tlb_size() {
 }
 
 // Walks from the PDPTE registers. Returns false on a not-present level.
-bool Cpu::walk(VirtAddr va, TlbEntry* out) {
+bool Cpu::walk(VirtAddr va, TlbEntry* out, bool fill_caches) {
   const uint64_t pdpte = pdpte_[va.pgd_index()];
   if (!(pdpte & bits::kPresent)) return false;
   const uint32_t pde_key = va.value() >> mm::kPmdShift;
@@ -126,7 +126,7 @@ bool Cpu::walk(VirtAddr va, TlbEntry* out) {
   } else {
     pde = machine_->read_phys64(PhysAddr((pdpte & bits::kAddrMask) + va.pmd_index() * 8ull));
     if (!(pde & bits::kPresent)) return false;
-    if (!(pde & bits::kLarge)) pde_cache_[pde_key] = pde;
+    if (fill_caches && !(pde & bits::kLarge)) pde_cache_[pde_key] = pde;
   }
   uint64_t leaf;
   uint64_t frame;
@@ -149,10 +149,15 @@ bool Cpu::walk(VirtAddr va, TlbEntry* out) {
 
 Translation Cpu::translate(VirtAddr va, Access kind, bool user) {
   std::lock_guard<std::mutex> g(mu_);
-  return translate_locked(va, kind, user);
+  return translate_locked(va, kind, user, true);
 }
 
-Translation Cpu::translate_locked(VirtAddr va, Access kind, bool user) {
+Translation Cpu::probe(VirtAddr va, Access kind, bool user) {
+  std::lock_guard<std::mutex> g(mu_);
+  return translate_locked(va, kind, user, false);
+}
+
+Translation Cpu::translate_locked(VirtAddr va, Access kind, bool user, bool side_effects) {
   const uint32_t vpn = va.value() >> mm::kPageShift;
   auto allowed = [&](const TlbEntry& e) {
     if (user && !e.user) return false;
@@ -161,8 +166,10 @@ Translation Cpu::translate_locked(VirtAddr va, Access kind, bool user) {
     return true;
   };
   auto fault = [&](bool protection) {
-    tlb_.erase(vpn);
-    pde_cache_.erase(va.value() >> mm::kPmdShift);
+    if (side_effects) {
+      tlb_.erase(vpn);
+      pde_cache_.erase(va.value() >> mm::kPmdShift);
+    }
     return Translation{.ok = false, .pa = PhysAddr(), .protection = protection, .from_tlb = false};
   };
   if (auto it = tlb_.find(vpn); it != tlb_.end()) {
@@ -171,15 +178,15 @@ Translation Cpu::translate_locked(VirtAddr va, Access kind, bool user) {
         .ok = true, .pa = PhysAddr(it->second.frame + va.page_offset()), .protection = false, .from_tlb = true};
   }
   TlbEntry e{};
-  if (!walk(va, &e)) return fault(false);
+  if (!walk(va, &e, side_effects)) return fault(false);
   if (!allowed(e)) return fault(true);
-  tlb_[vpn] = e;
+  if (side_effects) tlb_[vpn] = e;
   return Translation{.ok = true, .pa = PhysAddr(e.frame + va.page_offset()), .protection = false, .from_tlb = false};
 }
 
 bool Cpu::read32(VirtAddr va, uint32_t* out, bool user) {
   std::lock_guard<std::mutex> g(mu_);
-  Translation t = translate_locked(va, Access::kRead, user);
+  Translation t = translate_locked(va, Access::kRead, user, true);
   if (!t.ok) return false;
   *out = machine_->read_phys32(t.pa);
   return true;
@@ -187,7 +194,7 @@ bool Cpu::read32(VirtAddr va, uint32_t* out, bool user) {
 
 bool Cpu::write32(VirtAddr va, uint32_t value, bool user) {
   std::lock_guard<std::mutex> g(mu_);
-  Translation t = translate_locked(va, Access::kWrite, user);
+  Translation t = translate_locked(va, Access::kWrite, user, true);
   if (!t.ok) return false;
   machine_->write_phys32(t.pa, value);
   return true;

@@ -49,6 +49,10 @@ class Cpu {
   // (`user`) or ring 0: the TLB first, else a walk from the PDPTE registers.
   // A fault invalidates the TLB and PDE-cache entries for `va` (SDM §4.10.4.1).
   Translation translate(VirtAddr va, Access kind, bool user = true);
+  // What an access would do right now, without side effects: uses the TLB
+  // and PDE cache as they are, but fills nothing and, on a fault, drops
+  // nothing. Tests use it to look at stale state without disturbing it.
+  Translation probe(VirtAddr va, Access kind, bool user = true);
   // Reads/writes 32 bits through the translation, as one instruction:
   // atomic with respect to a shootdown (an IPI lands between instructions,
   // and the initiator waits for it). False on a fault.
@@ -69,8 +73,8 @@ class Cpu {
     uint64_t frame;  // physical address of the 4-KByte frame
     bool write, user, exec, global;
   };
-  bool walk(VirtAddr va, TlbEntry* out);
-  Translation translate_locked(VirtAddr va, Access kind, bool user);
+  bool walk(VirtAddr va, TlbEntry* out, bool fill_caches);
+  Translation translate_locked(VirtAddr va, Access kind, bool user, bool side_effects);
 
   Machine* machine_;
   uint32_t id_;
