@@ -124,13 +124,13 @@ TEST_P(ConcurrentFaults, DataIsCorrectAndNothingLeaks) {
 TEST_P(ConcurrentFaults, SamePageRacesLeaveOnePagePerAddress) {
   const mm::Toggles t = mm::Toggles::from_index(GetParam());
   constexpr uint32_t kThreads = 3;
-  constexpr uint32_t kPages = 32;
+  constexpr uint32_t kPages = 64;
   constexpr uint32_t kBase = 0x60000000;
   sim::Harness h(t, sim::HarnessOptions{.frames = 8192, .cpus = kThreads});
   mm::MmStruct* m = mmtest::new_mm(h);
   for (uint32_t c = 0; c < kThreads; ++c) sim::load_on(h, c, m);
   std::atomic<uint32_t> errors{0};
-  for (uint32_t round = 0; round < 40; ++round) {
+  for (uint32_t round = 0; round < 150; ++round) {
     mmtest::map_fixed(h, m, kBase, kPages * mm::kPageSize, kRW);
     StartGate gate(kThreads);
     std::vector<std::thread> threads;

@@ -246,15 +246,25 @@ TEST(Seed, ForkIsCopyOnWriteOnEveryCpu) {
       mm::mm_publish(child);
     }
     sim::load_on(h, 1, child);
-    // The parent's CPUs must have lost their writable entries.
-    for (uint32_t c : {0u, 2u})
-      for (uint32_t i = 0; i < 8; ++i)
-        EXPECT_FALSE(h.cpu(c).translate(mm::VirtAddr(0x40000000 + i * mm::kPageSize), sim::Access::kWrite).ok)
+    // The parent's CPUs must have lost their writable entries. Then both
+    // read every page, so each holds a read-only entry to the shared frame
+    // when the other one's write copies it.
+    for (uint32_t c : {0u, 2u}) {
+      for (uint32_t i = 0; i < 8; ++i) {
+        const mm::VirtAddr va(0x40000000 + i * mm::kPageSize);
+        EXPECT_FALSE(h.cpu(c).probe(va, sim::Access::kWrite).ok)
             << "stale writable TLB entry after fork, cpu " << c << " page " << i;
+        ASSERT_EQ(touch(h, c, parent, va.value(), false), TouchResult::kOk);
+      }
+    }
     for (uint32_t i = 0; i < 8; ++i) {
       const uint32_t va = 0x40000000 + i * mm::kPageSize;
       ASSERT_EQ(touch(h, i % 2 ? 2 : 0, parent, va, true, 200 + i), TouchResult::kOk);
       uint32_t v = 0;
+      // The other parent CPU's read-only entry pointed at the frame the
+      // child keeps: the copy must have flushed it.
+      ASSERT_EQ(touch(h, i % 2 ? 0 : 2, parent, va, false, 0, &v), TouchResult::kOk);
+      EXPECT_EQ(v, 200 + i) << "a parent CPU still reads the pre-COW frame";
       ASSERT_EQ(touch(h, 1, child, va, false, 0, &v), TouchResult::kOk);
       EXPECT_EQ(v, 100 + i) << "child sees the parent's write";
       ASSERT_EQ(touch(h, 1, child, va, true, 300 + i), TouchResult::kOk);
