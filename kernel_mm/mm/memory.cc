@@ -90,10 +90,14 @@ Status do_wp_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, PteEntry* ptep, 
 }
 
 Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags) {
+  // A first look without the lock, as Linux's handle_pte_fault does: an
+  // empty entry goes straight to do_anonymous_page, which takes the lock
+  // once and rechecks. The PTE table cannot go away: we hold mmap_lock.
+  if (entry_get(pte_offset_kernel(entry_get(pmdp), a)).none()) return do_anonymous_page(mm, vma, pmdp, a);
   SpinLock* ptl;
   PteEntry* ptep = pte_offset_map_lock(mm, pmdp, a, &ptl);
   const PteEntry e = entry_get(ptep);
-  if (e.none()) {
+  if (e.none()) {  // unmapped since the look: only munmap could, and it holds mmap_lock exclusive
     pte_unmap_unlock(ptep, ptl);
     return do_anonymous_page(mm, vma, pmdp, a);
   }

@@ -8,6 +8,7 @@ void PageAllocator::init(Counters* counters, Page* meta, uint32_t first_pfn, uin
   first_pfn_ = first_pfn;
   nr_frames_ = nr_frames;
   lock_.init(counters, LockClass::kPageAlloc);
+  for (PerCpu& pcp : pcp_) pcp.lock.init(counters, LockClass::kPcp);
   for (uint32_t i = 0; i < nr_frames; ++i) meta[i].kind = PageKind::kReserved;
 }
 
@@ -27,6 +28,7 @@ void PageAllocator::set_fail_policy(const FailPolicy& p) {
   fail_ = p;
   fail_seq_ = 0;
   fail_rng_ = p.seed ? p.seed : 0x9E3779B9u;
+  fail_active_.store(p.fail_at || p.fail_every || p.percent, std::memory_order_relaxed);
 }
 
 // Decides whether the allocation now being made fails on purpose.
@@ -44,21 +46,69 @@ bool PageAllocator::should_fail() {
   return false;
 }
 
+Page* PageAllocator::take_local(PerCpu& pcp, PageKind kind) {
+  SpinGuard g(pcp.lock);
+  Page* p = pcp.list.pop_front();
+  if (!p) return nullptr;
+  --pcp.count;
+  MM_ASSERT(p->kind == PageKind::kFree);
+  p->kind = kind;
+  ++pcp.kind_delta[static_cast<uint32_t>(kind)];
+  return p;
+}
+
+// Moves a batch from the global list to `pcp`. False when the global list is empty.
+bool PageAllocator::refill(PerCpu& pcp) {
+  PageList batch;
+  {
+    SpinGuard g(lock_);
+    for (uint32_t i = 0; i < kPcpBatch; ++i) {
+      Page* p = free_list_.pop_front();
+      if (!p) break;
+      batch.push_back(p);
+    }
+  }
+  if (batch.empty()) return false;
+  SpinGuard g(pcp.lock);
+  while (Page* p = batch.pop_front()) {
+    pcp.list.push_back(p);
+    ++pcp.count;
+  }
+  return true;
+}
+
+// The global list ran dry: take back what every CPU holds (Linux's
+// drain_all_pages), so per-CPU caching never turns into a false OOM.
+void PageAllocator::drain_all() {
+  for (PerCpu& pcp : pcp_) {
+    PageList batch;
+    {
+      SpinGuard g(pcp.lock);
+      while (Page* p = pcp.list.pop_front()) batch.push_back(p);
+      pcp.count = 0;
+    }
+    SpinGuard g(lock_);
+    while (Page* p = batch.pop_front()) free_list_.push_back(p);
+  }
+}
+
 Page* PageAllocator::alloc(PageKind kind) {
   MM_ASSERT(kind != PageKind::kFree && kind != PageKind::kReserved);
-  Page* p;
-  {
+  if (fail_active_.load(std::memory_order_relaxed)) {
     SpinGuard g(lock_);
     if (should_fail()) {
       counters_->add(Counter::kAllocFailInjected);
       return nullptr;
     }
-    p = free_list_.pop_front();
-    if (!p) return nullptr;
-    MM_ASSERT(p->kind == PageKind::kFree);
-    p->kind = kind;
-    ++kind_count_[static_cast<uint32_t>(kind)];
   }
+  PerCpu& pcp = pcp_[arch::this_cpu()];
+  Page* p = take_local(pcp, kind);
+  if (!p && refill(pcp)) p = take_local(pcp, kind);
+  if (!p) {
+    drain_all();
+    if (refill(pcp)) p = take_local(pcp, kind);
+  }
+  if (!p) return nullptr;
   p->refcount.store(1, std::memory_order_relaxed);
   p->ptl_live = false;
   p->ptl = nullptr;
@@ -75,23 +125,46 @@ void PageAllocator::free(Page* p) {
   MM_ASSERT(p->refcount.load(std::memory_order_relaxed) <= 1);
   if (p->ptl_live) counters_->add(Counter::kPtlLeak);
   counters_->add(Counter::kPageFree);
-  SpinGuard g(lock_);
-  --kind_count_[static_cast<uint32_t>(p->kind)];
-  p->kind = PageKind::kFree;
-  p->refcount.store(0, std::memory_order_relaxed);
-  // LIFO: a freed frame is the next one handed out, so a use after free
-  // (a stale translation to it) shows up as soon as possible in tests.
-  free_list_.push_front(p);
+  PerCpu& pcp = pcp_[arch::this_cpu()];
+  PageList spill;
+  {
+    SpinGuard g(pcp.lock);
+    --pcp.kind_delta[static_cast<uint32_t>(p->kind)];
+    p->kind = PageKind::kFree;
+    p->refcount.store(0, std::memory_order_relaxed);
+    // LIFO: a freed frame is the next one this CPU hands out, so a use
+    // after free (a stale translation to it) shows up as soon as possible.
+    pcp.list.push_front(p);
+    if (++pcp.count > kPcpHigh) {
+      // Give the coldest batch back.
+      for (uint32_t i = 0; i < kPcpBatch; ++i) spill.push_back(pcp.list.pop_back());
+      pcp.count -= kPcpBatch;
+    }
+  }
+  if (!spill.empty()) {
+    SpinGuard g(lock_);
+    while (Page* q = spill.pop_front()) free_list_.push_front(q);
+  }
 }
 
 uint32_t PageAllocator::in_use(PageKind k) const {
-  SpinGuard g(lock_);
-  return kind_count_[static_cast<uint32_t>(k)];
+  int64_t total = 0;
+  for (const PerCpu& pcp : pcp_) {
+    SpinGuard g(pcp.lock);
+    total += pcp.kind_delta[static_cast<uint32_t>(k)];
+  }
+  MM_ASSERT(total >= 0);
+  return static_cast<uint32_t>(total);
 }
 
 uint32_t PageAllocator::nr_free() const {
+  uint32_t total = 0;
+  for (const PerCpu& pcp : pcp_) {
+    SpinGuard g(pcp.lock);
+    total += pcp.count;
+  }
   SpinGuard g(lock_);
-  return free_list_.size();
+  return total + free_list_.size();
 }
 
 void put_page(PageAllocator& pages, Page* p) {

@@ -17,7 +17,7 @@ void System::init(const SystemConfig& config, Page* meta, uint32_t first_pfn, ui
   pgd_cache.init("pgd", kPtrsPerPgd * sizeof(PgdEntry), 32, PageKind::kPgd, &pages, &counters);
   pgd_lock.init(&counters, LockClass::kPgdLock);
   tasklist_lock.init(&counters, LockClass::kTasklist);
-  vmap_lock.init(&counters, LockClass::kKernelPt);
+  vmap_lock.init(&counters, LockClass::kVmap);
   init_mm.page_table_lock.init(&counters, LockClass::kKernelPt);
   init_mm.mmap_lock.init(&counters, LockClass::kMmapLock);
 }

@@ -174,6 +174,38 @@ TEST(PageAllocator, SeededRandomFailuresReproduce) {
   EXPECT_LT(fails, 40);
 }
 
+// Frames cached on one CPU's list are still there for another CPU when
+// the global list runs dry: per-CPU caching never causes a false OOM, and
+// the per-kind counts stay exact across CPUs.
+TEST(PageAllocator, PerCpuListsDrainBeforeReportingOom) {
+  sim::Harness h(mm::Toggles{}, sim::HarnessOptions{.frames = 1024, .cpus = 2});
+  auto& pages = h.sys().pages;
+  uint32_t total;
+  {
+    sim::OnCpu on(h.machine(), 0);
+    total = pages.nr_free();
+  }
+  std::vector<mm::Page*> held;
+  {
+    sim::OnCpu on(h.machine(), 1);
+    for (int i = 0; i < 40; ++i) held.push_back(pages.alloc(mm::PageKind::kUser));
+    for (mm::Page* p : held) mm::put_page(pages, p);  // now cached on CPU 1
+  }
+  held.clear();
+  sim::OnCpu on(h.machine(), 0);
+  while (mm::Page* p = pages.alloc(mm::PageKind::kUser)) held.push_back(p);
+  EXPECT_EQ(held.size(), total) << "every free frame, wherever cached, can be allocated";
+  EXPECT_EQ(pages.nr_free(), 0u);
+  EXPECT_EQ(pages.in_use(mm::PageKind::kUser), total);
+  {
+    sim::OnCpu on1(h.machine(), 1);  // freed on another CPU than allocated
+    for (size_t i = 0; i < held.size() / 2; ++i) mm::put_page(pages, held[i]);
+  }
+  for (size_t i = held.size() / 2; i < held.size(); ++i) mm::put_page(pages, held[i]);
+  EXPECT_EQ(pages.in_use(mm::PageKind::kUser), 0u);
+  EXPECT_EQ(pages.nr_free(), total);
+}
+
 TEST(KmemCache, CarvesFramesAndReturnsEmptySlabs) {
   sim::Harness h(mm::Toggles{});
   sim::OnCpu on(h.machine(), 0);

@@ -18,6 +18,14 @@ using mmtest::TouchResult;
 
 constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
 
+// With mm.pmd_prealloc=off, a CPU that faults while another CPU installs
+// the PMD for the same GiB keeps its stale "not present" PDPTE until the
+// installer's CR3-reload IPI reaches it (the installer holds
+// page_table_lock from the PGD write to the IPI, so this is short): it
+// refaults meanwhile, as it would on hardware. Racing touches therefore
+// allow many attempts; a reload that never comes still shows as kStuck.
+constexpr int kRacingAttempts = 100000;
+
 // Starts all threads at once so they really overlap.
 class StartGate {
  public:
@@ -69,13 +77,15 @@ TEST_P(ConcurrentFaults, DataIsCorrectAndNothingLeaks) {
       for (uint32_t i = 0; i < kPagesPerThread; ++i) {
         const uint32_t shared_va = kShared + (i * kThreads + tid) * mm::kPageSize;
         const uint32_t stripe_va = kStripes + tid * 4 * 1024 * 1024 + i * 8 * mm::kPageSize;
-        if (touch(h, tid, m, shared_va, true, shared_va ^ 0x5A5A) != TouchResult::kOk) errors++;
-        if (touch(h, tid, m, stripe_va, true, stripe_va ^ 0xA5A5) != TouchResult::kOk) errors++;
+        if (touch(h, tid, m, shared_va, true, shared_va ^ 0x5A5A, nullptr, kRacingAttempts) != TouchResult::kOk)
+          errors++;
+        if (touch(h, tid, m, stripe_va, true, stripe_va ^ 0xA5A5, nullptr, kRacingAttempts) != TouchResult::kOk)
+          errors++;
         // Read a neighbour's page: may be faulted here first (the race on
         // one PTE that do_anonymous_page's recheck settles).
         const uint32_t other = kShared + (i * kThreads + (tid + 1) % kThreads) * mm::kPageSize;
         uint32_t v = 0;
-        if (touch(h, tid, m, other, false, 0, &v) != TouchResult::kOk) errors++;
+        if (touch(h, tid, m, other, false, 0, &v, kRacingAttempts) != TouchResult::kOk) errors++;
         if (v != 0 && v != (other ^ 0x5A5A)) errors++;
       }
     });
@@ -90,7 +100,7 @@ TEST_P(ConcurrentFaults, DataIsCorrectAndNothingLeaks) {
                       mm::MmapRequest{.addr = mm::VirtAddr(va), .len = 2 * mm::kPageSize, .prot = kRW, .fixed = true},
                       &out) != mm::Status::kOk)
         errors++;
-      if (touch(h, 3, m, va, true, round) != TouchResult::kOk) errors++;
+      if (touch(h, 3, m, va, true, round, nullptr, kRacingAttempts) != TouchResult::kOk) errors++;
       if (mm::do_munmap(m, mm::VirtAddr(va), 2 * mm::kPageSize) != mm::Status::kOk) errors++;
     }
   });
@@ -143,7 +153,7 @@ TEST_P(ConcurrentFaults, SamePageRacesLeaveOnePagePerAddress) {
           // must not hide the write that follows it.
           const bool write = tid == 0;
           const uint32_t va = kBase + i * mm::kPageSize;
-          if (touch(h, tid, m, va, write, va, &v) != TouchResult::kOk) errors++;
+          if (touch(h, tid, m, va, write, va, &v, kRacingAttempts) != TouchResult::kOk) errors++;
           if (!write && v != 0 && v != va) errors++;
         }
       });

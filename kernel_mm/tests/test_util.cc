@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include <thread>
+
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
 
@@ -21,11 +23,12 @@ std::string toggle_param_name(const ::testing::TestParamInfo<uint32_t>& info) {
 }
 
 TouchResult touch(sim::Harness& h, uint32_t cpu, mm::MmStruct* mm, uint32_t va, bool write, uint32_t value,
-                  uint32_t* read_out) {
+                  uint32_t* read_out, int attempts) {
   EXPECT_EQ(sim::loaded(h, cpu), mm) << "touch on a CPU that does not run this mm";
   sim::OnCpu on(h.machine(), cpu);
   sim::Cpu& c = h.cpu(cpu);
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt >= 3) std::this_thread::yield();  // let a racing installer finish
     // One access, atomic with respect to shootdowns, as an instruction is.
     uint32_t got = 0;
     if (write ? c.write32(mm::VirtAddr(va), value) : c.read32(mm::VirtAddr(va), &got)) {

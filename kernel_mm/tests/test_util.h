@@ -22,10 +22,11 @@ enum class TouchResult { kOk, kSegv, kNoMem, kStuck };
 
 // A user access from `cpu`, as hardware and the fault path do it together:
 // translate; on a fault call handle_mm_fault and retry. kStuck means the
-// fault handler reported success three times and the CPU still faults: the
-// signature of a missing CR3 reload or flush. `mm` must be loaded on `cpu`.
+// fault handler reported success `attempts` times and the CPU still faults:
+// in a single-threaded test (3 attempts), the signature of a missing CR3
+// reload or flush. `mm` must be loaded on `cpu`.
 TouchResult touch(sim::Harness& h, uint32_t cpu, mm::MmStruct* mm, uint32_t va, bool write, uint32_t value = 0,
-                  uint32_t* read_out = nullptr);
+                  uint32_t* read_out = nullptr, int attempts = 3);
 
 // A fresh published mm (pgd_alloc + publish), or nullptr.
 mm::MmStruct* new_mm(sim::Harness& h);

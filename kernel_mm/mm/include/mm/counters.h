@@ -63,8 +63,10 @@ namespace mm {
   X(kTasklist, "tasklist_lock")        \
   X(kMmapLock, "mmap_lock")            \
   X(kPageAlloc, "page_alloc_lock")     \
+  X(kPcp, "pcp_lock")                  \
   X(kKmemCache, "kmem_cache_lock")     \
-  X(kKernelPt, "kernel_pt_lock")
+  X(kKernelPt, "kernel_pt_lock")       \
+  X(kVmap, "vmap_lock")
 
 enum class Counter : uint16_t {
 #define MM_X(id, name, doc) id,

@@ -62,6 +62,12 @@ class IntrusiveList {
     return e;
   }
 
+  T* pop_back() {
+    T* e = tail_;
+    if (e) remove(e);
+    return e;
+  }
+
  private:
   T* head_ = nullptr;
   T* tail_ = nullptr;

@@ -22,6 +22,10 @@ struct FailPolicy {
   uint32_t percent = 0;
 };
 
+// Frames are handed out from per-CPU lists (Linux's pcp lists) refilled
+// from and drained to one global free list in batches, so the fault path's
+// allocations do not all meet on one lock. Per-kind accounting is kept per
+// CPU too and summed on read: exact whenever the system is quiescent.
 class PageAllocator {
  public:
   // Manages frames [first_pfn, first_pfn + nr_frames) whose metadata is
@@ -32,7 +36,7 @@ class PageAllocator {
   // A zeroed frame of `kind` with refcount 1, or nullptr (out of memory or
   // an injected failure). Never sleeps.
   [[nodiscard]] Page* alloc(PageKind kind) MM_EXCL(lock_);
-  // Returns a frame to the free list. Its refcount must have dropped to 0
+  // Returns a frame to this CPU's list. Its refcount must have dropped to 0
   // (or be 1 for tables and slabs, which are not reference counted).
   void free(Page* page) MM_EXCL(lock_);
 
@@ -53,17 +57,36 @@ class PageAllocator {
   Page* virt_to_page(const void* v) const { return pfn_to_page(arch::virt_to_phys(v).pfn()); }
 
  private:
+  // Frames moved between a CPU's list and the global list at a time, and
+  // the most a CPU keeps before it gives a batch back.
+  static constexpr uint32_t kPcpBatch = 16;
+  static constexpr uint32_t kPcpHigh = 64;
+
+  struct alignas(64) PerCpu {
+    // lock guards this CPU's list and counts. Other CPUs take it only to
+    // drain the list when the global list runs dry, and to read the counts.
+    mutable SpinLock lock;
+    PageList list MM_GUARDED(lock);
+    uint32_t count MM_GUARDED(lock) = 0;
+    // Frames allocated minus freed on this CPU, per kind.
+    int32_t kind_delta[kNumPageKinds] MM_GUARDED(lock) = {};
+  };
+
+  Page* take_local(PerCpu& pcp, PageKind kind) MM_EXCL(lock_);
+  bool refill(PerCpu& pcp) MM_EXCL(lock_);
+  void drain_all() MM_EXCL(lock_);
   bool should_fail() MM_REQ(lock_);
 
   Counters* counters_ = nullptr;
   Page* meta_ = nullptr;
   uint32_t first_pfn_ = 0;
   uint32_t nr_frames_ = 0;
+  PerCpu pcp_[kMaxCpus];
 
-  // lock_ guards the free list, the per-kind counts and the fail state.
+  // lock_ guards the global free list and the fail state.
   mutable SpinLock lock_;
   PageList free_list_ MM_GUARDED(lock_);
-  uint32_t kind_count_[kNumPageKinds] MM_GUARDED(lock_) = {};
+  std::atomic<bool> fail_active_{false};
   FailPolicy fail_ MM_GUARDED(lock_);
   uint32_t fail_seq_ MM_GUARDED(lock_) = 0;
   uint32_t fail_rng_ MM_GUARDED(lock_) = 0;
