@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 GEN := -G Ninja
 PY := /usr/bin/python3
 
-.PHONY: all setup configure build test unit tsa tsan bench run lint format clean help
+.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help
 
 all: build
 
@@ -45,7 +45,11 @@ tsan: setup
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test: lint unit tsa tsan
+# Python: the tools' own tests on checked-in fixtures.
+pytest: setup
+	@$(PY) -m pytest -q scripts/tests
+
+test: lint unit tsa tsan pytest
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)
@@ -56,9 +60,11 @@ run: bench
 
 lint: setup
 	@files=$$(git ls-files '*.cc' '*.h'); clang-format --dry-run -Werror $$files && echo "lint: clang-format clean"
+	@black --check -q -l 120 $$(git ls-files '*.py') && echo "lint: black clean"
 
 format: setup
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
+	@black -q -l 120 $$(git ls-files '*.py')
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-tsa $(BUILD)-tsan

@@ -15,8 +15,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # hardware counters for benchmarks (recorded as unavailable where the host has none)
   libpapi-dev papi-tools libpfm4-dev
-  # formatting (enforced by `make lint`)
-  clang-format
+  # formatting (enforced by `make lint`): C++ and Python
+  clang-format black
   # analysis (later issues) and tooling
   python3 python3-pytest
 )
