@@ -18,44 +18,112 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (id, what the mutation breaks, file, text to find, replacement)
 MUTATIONS = [
-    ("M1", "no CR3 reload after a PMD is installed into a live PGD", "kernel_mm/mm/pgtable.cc",
-     "  arch::smp_mb();\n  if (mm->cpumask.load() == 0) return;\n  flush_tlb_mm_range(mm, FlushRequest{.kind = FlushRequest::Kind::kPdpteReload",
-     "  return;\n  flush_tlb_mm_range(mm, FlushRequest{.kind = FlushRequest::Kind::kPdpteReload"),
-    ("M2", "no flush of the parent after fork write-protects it", "kernel_mm/mm/mmap.cc",
-     "      flush_tlb_mm_range(parent, FlushRequest{.kind = FlushRequest::Kind::kAll",
-     "      if (false) flush_tlb_mm_range(parent, FlushRequest{.kind = FlushRequest::Kind::kAll"),
-    ("M3", "mmu_gather frees pages and tables without flushing", "kernel_mm/mm/tlb.cc",
-     "    flush_tlb_mm_range(mm_, req);\n    sys.counters.add(Counter::kGatherFlush);", "    (void)req;"),
-    ("M4", "lockless late init copies no kernel part", "kernel_mm/mm/pgtable.cc",
-     "  copy_kernel_part(mm);\n  mm->kernel_ready.store(true, std::memory_order_release);\n  mm->sys->counters.add(Counter::kPgdInitLate);",
-     "  mm->kernel_ready.store(true, std::memory_order_release);\n  mm->sys->counters.add(Counter::kPgdInitLate);"),
-    ("M5", "lockless kernel-mapping sync skips the task list", "kernel_mm/mm/vmalloc.cc",
-     "for (MmStruct* mm = sys.tasks.front(); mm; mm = TaskList::next(mm)) sync_one(sys, mm, idx, e);", ""),
-    ("M6", "pte_free_tlb skips the ptl dtor", "kernel_mm/mm/tlb.cc",
-     "  ptlock_free(*mm_->sys, table);\n  tables_.push_back(table);\n  mm_->sys->counters.add(Counter::kPteTableFree);",
-     "  tables_.push_back(table);\n  mm_->sys->counters.add(Counter::kPteTableFree);"),
-    ("M7", "free_pgtables ignores the ceiling", "kernel_mm/mm/memory.cc",
-     "  if (end - 1 > ceiling - 1) return;\n  const PgdEntry e", "  const PgdEntry e"),
-    ("M8", "COW reuses a page that is still shared", "kernel_mm/mm/memory.cc",
-     "old->refcount.load(std::memory_order_acquire) == 1", "true"),
-    ("M9", "COW copy replaces the PTE without a flush", "kernel_mm/mm/memory.cc",
-     "    flush_tlb_page(mm, a);\n    entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(copy)",
-     "    entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(copy)"),
-    ("M10", "demand-zero fault installs without rechecking the PTE under its lock", "kernel_mm/mm/memory.cc",
-     "  if (!entry_get(ptep).none()) {\n    pte_unmap_unlock(ptep, ptl);\n    put_page(sys.pages, page);\n    return Status::kOk;\n  }",
-     ""),
-    ("M11", "kernel unmap without a flush", "kernel_mm/mm/vmalloc.cc",
-     "  flush_tlb_kernel_range(sys, va, va + npages * kPageSize);", ""),
-    ("M12", "pgd_free skips the PMD mop-up", "kernel_mm/mm/pgtable.cc",
-     "    if (!e.present()) continue;\n    free_table_page(sys, sys.pages.pfn_to_page(e.pfn()));\n    mm->nr_pmds",
-     "    if (true) continue;\n    free_table_page(sys, sys.pages.pfn_to_page(e.pfn()));\n    mm->nr_pmds"),
+    (
+        "M1",
+        "no CR3 reload after a PMD is installed into a live PGD",
+        "kernel_mm/mm/pgtable.cc",
+        "  arch::smp_mb();\n  if (mm->cpumask.load() == 0) return;\n  flush_tlb_mm_range(mm, FlushRequest{.kind = FlushRequest::Kind::kPdpteReload",
+        "  return;\n  flush_tlb_mm_range(mm, FlushRequest{.kind = FlushRequest::Kind::kPdpteReload",
+    ),
+    (
+        "M2",
+        "no flush of the parent after fork write-protects it",
+        "kernel_mm/mm/mmap.cc",
+        "      flush_tlb_mm_range(parent, FlushRequest{.kind = FlushRequest::Kind::kAll",
+        "      if (false) flush_tlb_mm_range(parent, FlushRequest{.kind = FlushRequest::Kind::kAll",
+    ),
+    (
+        "M3",
+        "mmu_gather frees pages and tables without flushing",
+        "kernel_mm/mm/tlb.cc",
+        "    flush_tlb_mm_range(mm_, req);\n    sys.counters.add(Counter::kGatherFlush);",
+        "    (void)req;",
+    ),
+    (
+        "M4",
+        "lockless late init copies no kernel part",
+        "kernel_mm/mm/pgtable.cc",
+        "  copy_kernel_part(mm);\n  mm->kernel_ready.store(true, std::memory_order_release);\n  mm->sys->counters.add(Counter::kPgdInitLate);",
+        "  mm->kernel_ready.store(true, std::memory_order_release);\n  mm->sys->counters.add(Counter::kPgdInitLate);",
+    ),
+    (
+        "M5",
+        "lockless kernel-mapping sync skips the task list",
+        "kernel_mm/mm/vmalloc.cc",
+        "for (MmStruct* mm = sys.tasks.front(); mm; mm = TaskList::next(mm)) sync_one(sys, mm, idx, e);",
+        "",
+    ),
+    (
+        "M6",
+        "pte_free_tlb skips the ptl dtor",
+        "kernel_mm/mm/tlb.cc",
+        "  ptlock_free(*mm_->sys, table);\n  tables_.push_back(table);\n  mm_->sys->counters.add(Counter::kPteTableFree);",
+        "  tables_.push_back(table);\n  mm_->sys->counters.add(Counter::kPteTableFree);",
+    ),
+    (
+        "M7",
+        "free_pgtables ignores the ceiling",
+        "kernel_mm/mm/memory.cc",
+        "  if (end - 1 > ceiling - 1) return;\n  const PgdEntry e",
+        "  const PgdEntry e",
+    ),
+    (
+        "M8",
+        "COW reuses a page that is still shared",
+        "kernel_mm/mm/memory.cc",
+        "old->refcount.load(std::memory_order_acquire) == 1",
+        "true",
+    ),
+    (
+        "M9",
+        "COW copy replaces the PTE without a flush",
+        "kernel_mm/mm/memory.cc",
+        "    flush_tlb_page(mm, a);\n    entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(copy)",
+        "    entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(copy)",
+    ),
+    (
+        "M10",
+        "demand-zero fault installs without rechecking the PTE under its lock",
+        "kernel_mm/mm/memory.cc",
+        "  if (!entry_get(ptep).none()) {\n    pte_unmap_unlock(ptep, ptl);\n    put_page(sys.pages, page);\n    return Status::kOk;\n  }",
+        "",
+    ),
+    (
+        "M11",
+        "kernel unmap without a flush",
+        "kernel_mm/mm/vmalloc.cc",
+        "  flush_tlb_kernel_range(sys, va, va + npages * kPageSize);",
+        "",
+    ),
+    (
+        "M12",
+        "pgd_free skips the PMD mop-up",
+        "kernel_mm/mm/pgtable.cc",
+        "    if (!e.present()) continue;\n    free_table_page(sys, sys.pages.pfn_to_page(e.pfn()));\n    mm->nr_pmds",
+        "    if (true) continue;\n    free_table_page(sys, sys.pages.pfn_to_page(e.pfn()));\n    mm->nr_pmds",
+    ),
     ("M13", "mprotect without a flush", "kernel_mm/mm/mmap.cc", "  if (changed) {", "  if (false && changed) {"),
-    ("M14", "no remote shootdown (local flush only)", "kernel_mm/mm/tlb.cc",
-     "arch::flush_tlb_others(others, req);", "(void)others;"),
-    ("M15", "locked kernel-mapping sync skips pgd_list", "kernel_mm/mm/vmalloc.cc",
-     "for (MmStruct* mm = sys.pgd_list.front(); mm; mm = PgdList::next(mm)) sync_one(sys, mm, idx, e);", ""),
-    ("M16", "mmu_gather flush range one page short", "kernel_mm/mm/tlb.cc",
-     "  if (s + kPageSize > end_) end_ = s + kPageSize;", "  if (s > end_) end_ = s;"),
+    (
+        "M14",
+        "no remote shootdown (local flush only)",
+        "kernel_mm/mm/tlb.cc",
+        "arch::flush_tlb_others(others, req);",
+        "(void)others;",
+    ),
+    (
+        "M15",
+        "locked kernel-mapping sync skips pgd_list",
+        "kernel_mm/mm/vmalloc.cc",
+        "for (MmStruct* mm = sys.pgd_list.front(); mm; mm = PgdList::next(mm)) sync_one(sys, mm, idx, e);",
+        "",
+    ),
+    (
+        "M16",
+        "mmu_gather flush range one page short",
+        "kernel_mm/mm/tlb.cc",
+        "  if (s + kPageSize > end_) end_ = s + kPageSize;",
+        "  if (s > end_) end_ = s;",
+    ),
 ]
 
 TESTS = ["mm_tests", "mm_concurrency_tests"]
@@ -78,8 +146,10 @@ def main():
     if r.returncode:
         sys.exit(f"mutation_check: cannot copy the tree: {r.stderr}")
     build = os.path.join(args.work, "build")
-    r = sh(f"cmake -S {tree} -B {build} -G Ninja -DMMLAB_BENCH=OFF -DMMLAB_FREESTANDING=OFF && "
-           f"ninja -C {build} {' '.join(TESTS)}")
+    r = sh(
+        f"cmake -S {tree} -B {build} -G Ninja -DMMLAB_BENCH=OFF -DMMLAB_FREESTANDING=OFF && "
+        f"ninja -C {build} {' '.join(TESTS)}"
+    )
     if r.returncode:
         sys.exit(f"mutation_check: the unmutated tree does not build:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
     rows, bad = [], 0
@@ -89,23 +159,29 @@ def main():
         f = os.path.join(tree, path)
         orig = open(f).read()
         if old not in orig:
-            rows.append((mid, what, "pattern no longer in the source", "")); bad += 1
+            rows.append((mid, what, "pattern no longer in the source", ""))
+            bad += 1
             continue
         open(f, "w").write(orig.replace(old, new, 1))
         b = sh(f"ninja -C {build} {' '.join(TESTS)}")
         if b.returncode:
-            rows.append((mid, what, "does not build", "")); bad += 1
+            rows.append((mid, what, "does not build", ""))
+            bad += 1
         else:
             failed = []
             for t in TESTS:
                 r = sh(f"timeout 600 {build}/kernel_mm/tests/{t} --gtest_brief=1")
                 if r.returncode:
-                    names = {l.split("]", 1)[1].split(",")[0].strip() for l in r.stdout.splitlines()
-                             if l.startswith("[  FAILED  ]") and "listed below" not in l and " test" not in l[13:20]}
+                    names = {
+                        l.split("]", 1)[1].split(",")[0].strip()
+                        for l in r.stdout.splitlines()
+                        if l.startswith("[  FAILED  ]") and "listed below" not in l and " test" not in l[13:20]
+                    }
                     names.discard("")
                     failed.append(f"{t}: {len(names) if names else 'crashed'}")
                     sample = sorted(names)[:1]
-                    if sample: failed[-1] += f" (e.g. `{sample[0].split('/')[1] if '/' in sample[0] else sample[0]}`)"
+                    if sample:
+                        failed[-1] += f" (e.g. `{sample[0].split('/')[1] if '/' in sample[0] else sample[0]}`)"
             rows.append((mid, what, "killed" if failed else "SURVIVED", "; ".join(failed)))
             bad += not failed
         open(f, "w").write(orig)
