@@ -46,6 +46,7 @@ KEY_COUNTERS = {
         "ptl_contended_per_fault",
         "ptl_wait_cycles_per_fault",
         "page_alloc_lock_contended_per_fault",
+        "pcp_lock_contended_per_fault",
         "mmap_lock_contended_per_fault",
     ],
     "BM_ForkExitKmapChurn": [

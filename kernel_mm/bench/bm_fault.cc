@@ -11,10 +11,10 @@
 //                 split lock too (the control: both modes contend).
 // Two kinds of fault:
 //   anon:     demand-zero faults on fresh pages, what a process that grows
-//             does. Each also allocates (and zeroes) a frame under the one
-//             global page-allocator lock, in both modes; that contention is
-//             reported so that a ceiling the ptlock toggle cannot lift is
-//             visible rather than hidden.
+//             does. Each also allocates (and zeroes) a frame, from its CPU's
+//             page list (pcp_lock) refilled in batches from the global list
+//             (page_alloc_lock), in both modes; both are reported so that a
+//             ceiling the ptlock toggle cannot lift is visible, not hidden.
 //   spurious: faults on pages already mapped writable (a stale TLB entry on
 //             hardware): mmap_lock shared, the PTE lock, a local INVLPG, no
 //             allocation. The fault path's own locking, isolated.
@@ -170,6 +170,7 @@ void BM_PageFaultThroughput(benchmark::State& state, uint8_t ptlock, FaultLayout
   lock_per_op(state, acc, LockClass::kPageTableLock, "per_fault", n);
   per_op(state, "page_alloc_lock_contended_per_fault", lock(LockClass::kPageAlloc, LockStat::kContended), n);
   per_op(state, "page_alloc_lock_wait_cycles_per_fault", lock(LockClass::kPageAlloc, LockStat::kWaitCycles), n);
+  per_op(state, "pcp_lock_contended_per_fault", lock(LockClass::kPcp, LockStat::kContended), n);
   per_op(state, "mmap_lock_contended_per_fault", lock(LockClass::kMmapLock, LockStat::kContended), n);
   if (kept) exit_process(h, kept);
 }

@@ -150,12 +150,14 @@ void BM_ForkExitKmapChurn(benchmark::State& state, uint8_t pgd_init, uint32_t fo
   state.counters["fork_exits_per_s"] = timed_s > 0 ? n / timed_s : 0;
   lock_per_op(state, acc, LockClass::kPgdLock, "per_fork_exit", n);
   lock_per_op(state, acc, LockClass::kTasklist, "per_fork_exit", n);
-  // What else fork+exit and the kmap threads meet on: the global page
-  // allocator (vmalloc takes 63 frames a call), the kernel page-table lock
-  // class (init_mm.page_table_lock and vmap_lock), and the kernel-range TLB
-  // shootdowns vfree sends to every CPU, the forking one included.
+  // What else fork+exit and the kmap threads meet on: the page allocator's
+  // global list (vmalloc takes 63 frames a call, more than a CPU list
+  // holds), the kernel page-table lock (init_mm.page_table_lock), the
+  // vmalloc-area allocator (vmap_lock), and the kernel-range TLB shootdowns
+  // vfree sends to every CPU, the forking one included.
   lock_per_op(state, acc, LockClass::kPageAlloc, "per_fork_exit", n);
   lock_per_op(state, acc, LockClass::kKernelPt, "per_fork_exit", n);
+  lock_per_op(state, acc, LockClass::kVmap, "per_fork_exit", n);
   per_op(state, "tlb_shootdown_ipi_per_fork_exit", acc[mm::Counter::kTlbShootdownIpi], n);
   per_op(state, "kernel_sync_per_fork_exit", acc[mm::Counter::kKernelSync], n);
   per_op(state, "kernel_sync_walk_per_fork_exit", acc[mm::Counter::kKernelSyncWalk], n);
