@@ -308,11 +308,17 @@ TEST(Shootdown, ReaderNeverSeesAFreedFrame) {
       ASSERT_EQ(touch(h, 0, m, kVa, true, 1000 + round), TouchResult::kOk);
       std::atomic<uint32_t> reads{0};
       std::atomic<uint32_t> bad{0};
+      std::atomic<bool> faulted{false};
+      std::atomic<bool> stop{false};
       std::thread reader([&] {
         sim::OnCpu on(h.machine(), 1);
         uint32_t v;
         // Until the unmap reaches us: then the read must fault.
-        while (h.cpu(1).read32(mm::VirtAddr(kVa), &v)) {
+        while (!stop.load()) {
+          if (!h.cpu(1).read32(mm::VirtAddr(kVa), &v)) {
+            faulted = true;
+            return;
+          }
           if (v != 1000 + round) bad++;
           reads++;
         }
@@ -325,8 +331,15 @@ TEST(Shootdown, ReaderNeverSeesAFreedFrame) {
       // Reuse the freed frame at once (the allocator is LIFO) and poison it.
       mmtest::map_fixed(h, m, 0x31000000, mm::kPageSize, kRW);
       ASSERT_EQ(touch(h, 0, m, 0x31000000, true, kPoison), TouchResult::kOk);
+      // munmap has returned: the reader's next read must fault. Give it a
+      // bounded number of reads to show it (a missing shootdown would let
+      // it read on forever).
+      const uint32_t after = reads.load();
+      while (!faulted.load() && reads.load() < after + 10000) std::this_thread::yield();
+      stop = true;
       reader.join();
       EXPECT_EQ(bad.load(), 0u) << "round " << round << ": the reader saw a reused frame";
+      EXPECT_TRUE(faulted.load()) << "round " << round << ": the reader still translates an unmapped page";
       sim::OnCpu on(h.machine(), 0);
       ASSERT_EQ(mm::do_munmap(m, mm::VirtAddr(0x31000000), mm::kPageSize), mm::Status::kOk);
     }
