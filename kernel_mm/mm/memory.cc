@@ -97,7 +97,11 @@ Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a
   SpinLock* ptl;
   PteEntry* ptep = pte_offset_map_lock(mm, pmdp, a, &ptl);
   const PteEntry e = entry_get(ptep);
-  if (e.none()) {  // unmapped since the look: only munmap could, and it holds mmap_lock exclusive
+  // Empty under the lock although the look saw an entry: nothing does
+  // that today (munmap needs mmap_lock exclusive; a COW copy's transient
+  // clear happens under this lock), but zapping under mmap_lock shared
+  // (Linux's MADV_DONTNEED) would, so handle it rather than assume.
+  if (e.none()) {
     pte_unmap_unlock(ptep, ptl);
     return do_anonymous_page(mm, vma, pmdp, a);
   }
