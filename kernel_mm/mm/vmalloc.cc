@@ -43,55 +43,41 @@ void sync_kernel_pmd_entry(System& sys, uint32_t idx) {
   }
 }
 
-// Sets kernel PMD entry `idx` to `e` if it is empty. Returns whether the
-// caller must sync: true when it installed the entry, and also when another
-// CPU installed it but may still be syncing (the synced bit is not yet
-// set); a second sync of the same entry is harmless and means that no
-// caller returns before the entry is in every PGD.
-bool install_kernel_pmd(System& sys, uint32_t idx, PmdEntry e, bool* installed) {
+// Sets kernel PMD entry `idx` to `e` if it is empty; true if it did.
+bool install_kernel_pmd(System& sys, uint32_t idx, PmdEntry e) {
+  SpinGuard g(sys.init_mm.page_table_lock);
   PmdEntry* pmdp = &sys.kernel_pmd[idx];
-  *installed = false;
-  {
-    SpinGuard g(sys.init_mm.page_table_lock);
-    if (entry_get(pmdp).none()) {
-      entry_set(pmdp, e);
-      *installed = true;
-    }
-  }
-  const uint32_t word = idx / 32;
-  const uint32_t bit = 1u << (idx % 32);
-  std::atomic_ref<uint32_t> synced(sys.kernel_pmd_synced[word]);
-  return !(synced.load(std::memory_order_acquire) & bit);
+  if (!entry_get(pmdp).none()) return false;
+  entry_set(pmdp, e);
+  return true;
 }
 
-void mark_synced(System& sys, uint32_t idx) {
-  std::atomic_ref<uint32_t>(sys.kernel_pmd_synced[idx / 32]).fetch_or(1u << (idx % 32), std::memory_order_release);
+// Returns once kernel PMD entry `idx` (present) is in every PGD. The CPU
+// that installed it syncs it; a CPU that finds it installed but its synced
+// bit not yet set (the installer may still be walking) syncs it too. A
+// second sync of the same entry is harmless, and this way no caller of
+// map_kernel_page returns before its entry is everywhere.
+void ensure_synced(System& sys, uint32_t idx) {
+  std::atomic_ref<uint32_t> word(sys.kernel_pmd_synced[idx / 32]);
+  const uint32_t bit = 1u << (idx % 32);
+  if (word.load(std::memory_order_acquire) & bit) return;
+  sync_kernel_pmd_entry(sys, idx);
+  word.fetch_or(bit, std::memory_order_release);
 }
 
 // The kernel PTE table for va, created (and synced) on first use.
 Status ensure_kernel_pte_table(System& sys, VirtAddr va, PteEntry** out) {
   const uint32_t idx = va.pmd_index();
-  PmdEntry e = entry_get(&sys.kernel_pmd[idx]);
-  if (e.none()) {
+  if (entry_get(&sys.kernel_pmd[idx]).none()) {
     Page* table = sys.pages.alloc(PageKind::kKernel);
     if (!table) return Status::kNoMem;
-    bool installed;
-    const bool must_sync = install_kernel_pmd(sys, idx, PmdEntry::table(sys.pages.page_to_phys(table)), &installed);
-    if (installed)
+    if (install_kernel_pmd(sys, idx, PmdEntry::table(sys.pages.page_to_phys(table))))
       sys.counters.add(Counter::kKernelPteTable);
     else
       sys.pages.free(table);
-    if (must_sync) {
-      sync_kernel_pmd_entry(sys, idx);
-      mark_synced(sys, idx);
-    }
-    e = entry_get(&sys.kernel_pmd[idx]);
-  } else if (!(std::atomic_ref<uint32_t>(sys.kernel_pmd_synced[idx / 32]).load(std::memory_order_acquire) &
-               (1u << (idx % 32)))) {
-    // Installed by another CPU that may still be syncing: sync ourselves.
-    sync_kernel_pmd_entry(sys, idx);
-    mark_synced(sys, idx);
   }
+  ensure_synced(sys, idx);
+  const PmdEntry e = entry_get(&sys.kernel_pmd[idx]);
   MM_ASSERT(e.present() && !e.large());
   *out = pte_offset_kernel(e, va);
   return Status::kOk;
@@ -159,12 +145,9 @@ Status kernel_map_range(System& sys, VirtAddr va, PhysAddr pa, uint32_t len, Pag
     const PhysAddr p = pa + off;
     if (allow_large && (v.value() & (kPmdSize - 1)) == 0 && (p.value() & (kPmdSize - 1)) == 0 &&
         len - off >= kPmdSize) {
-      bool installed;
-      if (install_kernel_pmd(sys, v.pmd_index(), PmdEntry::page(p, prot), &installed)) {
-        sync_kernel_pmd_entry(sys, v.pmd_index());
-        mark_synced(sys, v.pmd_index());
-      }
+      const bool installed = install_kernel_pmd(sys, v.pmd_index(), PmdEntry::page(p, prot));
       MM_ASSERT(installed);  // the direct map is built once, on empty entries
+      ensure_synced(sys, v.pmd_index());
       off += kPmdSize;
       continue;
     }

@@ -65,7 +65,7 @@ struct System {
   PmdEntry* kernel_pmd = nullptr;
   Page* kernel_pmd_page = nullptr;
   // Bit i: kernel PMD entry i has been propagated to every PGD (set after
-  // the sync, read with acquire; see install_kernel_pmd in vmalloc.cc).
+  // the sync, read with acquire; see ensure_synced in vmalloc.cc).
   uint32_t kernel_pmd_synced[kPtrsPerPmd / 32] = {};
 
   // pgd_lock guards pgd_list (mm.pgd_init=locked): every PGD sits on it from

@@ -60,7 +60,6 @@ class MmuGather {
   MmStruct* mm_;
   bool fullmm_;
   bool need_flush_all_ = false;  // a PGD entry changed
-  bool freed_tables_ = false;    // paging-structure caches must go too
   uint32_t start_ = 0xFFFFFFFFu;
   uint32_t end_ = 0;
   PageList pages_;
