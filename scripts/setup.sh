@@ -17,6 +17,10 @@ PACKAGES=(
   libpapi-dev papi-tools libpfm4-dev
   # formatting (enforced by `make lint`): C++ and Python
   clang-format black
+  # the guest: QEMU (TCG everywhere, KVM where the host allows)
+  qemu-system-x86
+  # guest programs: static i386 glibc binaries (gcc -m32 -static)
+  libc6-dev-i386 lib32gcc-12-dev
   # analysis (later issues) and tooling
   python3 python3-pytest
 )
