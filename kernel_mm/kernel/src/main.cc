@@ -1,0 +1,254 @@
+// kmain: from the multiboot hand-off to PID 1.
+//
+// The boot stub's page tables map the first GiB twice (identity and at
+// PAGE_OFFSET). kmain builds the real ones with the mm core (the reference
+// kernel PMD, the lowmem direct map with 2-MByte global pages, NX on
+// everything but kernel text), loads them, and never uses the boot tables
+// again.
+#include <new>
+
+#include "arch/x86.h"
+#include "kernel/cmdline.h"
+#include "kernel/console.h"
+#include "kernel/klib.h"
+#include "kernel/task.h"
+#include "mm/system.h"
+#include "mm/tlb.h"
+#include "mm/vmalloc.h"
+
+extern "C" char __text_end[], __kernel_end[];
+
+namespace kern {
+
+mm::System* sys = nullptr;
+alignas(16) uint8_t initial_fpu[512];
+uint32_t cpu_hwcap = 0;
+void take_baseline();
+void rtc_read();
+
+namespace {
+
+constexpr uint32_t kMultibootMagic = 0x2BADB002;
+
+struct MultibootInfo {
+  uint32_t flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr;
+  uint32_t syms[4];
+  uint32_t mmap_length, mmap_addr;
+};
+struct MultibootModule {
+  uint32_t start, end, string, reserved;
+};
+struct [[gnu::packed]] MultibootMmap {
+  uint32_t size;
+  uint64_t addr, len;
+  uint32_t type;
+};
+
+// Before the mm core's tables are live, low physical memory is reachable
+// at PAGE_OFFSET through the boot map; after, through the direct map.
+template <typename T>
+T* phys(uint32_t pa) {
+  return reinterpret_cast<T*>(pa + mm::kPageOffset);
+}
+
+alignas(mm::System) uint8_t system_storage[sizeof(mm::System)];
+char cmdline[1024];
+char word_buf[1024];
+const char* words[64];
+BootArgs args;
+const char* init_argv[40];
+
+struct Range {
+  uint64_t start, end;
+};
+
+uint32_t lowmem_mb, ram_mb, ignored_mb;
+x86::Features features;
+
+// Hands every RAM frame at or above first_free and below max_addr to the
+// allocator. Everything below first_free stays reserved: the low MiB, the
+// kernel image, the initrd (read in place, for good) and the frame metadata.
+void free_ram(const Range* ram, uint32_t nram, uint64_t first_free, uint64_t max_addr) {
+  for (uint32_t i = 0; i < nram; ++i) {
+    uint64_t s = ram[i].start < first_free ? first_free : ram[i].start;
+    uint64_t e = ram[i].end > max_addr ? max_addr : ram[i].end;
+    s = (s + mm::kPageSize - 1) & ~uint64_t{mm::kPageSize - 1};
+    e &= ~uint64_t{mm::kPageSize - 1};
+    if (s < e) sys->pages.add_free_range(static_cast<uint32_t>(s >> 12), static_cast<uint32_t>((e - s) >> 12));
+  }
+}
+
+void boot_record(uint64_t tsc_khz) {
+  Record r("boot");
+  r.str("kernel", "mmlab");
+  r.str("cmdline", cmdline);
+  r.begin("toggles");
+  for (uint32_t i = 0; i < mm::kNumToggles; ++i)
+    r.str(mm::kToggleSpecs[i].key, sys->toggles.value_name(static_cast<mm::ToggleId>(i)));
+  r.end();
+  r.num("cpus", 1);
+  r.begin("memory");
+  r.num("ram_mb", ram_mb);
+  r.num("lowmem_mb", lowmem_mb);
+  r.num("ignored_mb", ignored_mb);
+  r.num("frames_free", sys->pages.nr_free());
+  r.end();
+  r.begin("cpu");
+  r.str("vendor", features.vendor);
+  r.num("family", features.family);
+  r.num("model", features.model);
+  r.num("stepping", features.stepping);
+  r.boolean("nx", features.nx);
+  r.boolean("pge", features.pge);
+  r.num("tsc_khz", tsc_khz);
+  r.end();
+  r.str("init", args.init);
+  r.emit();
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
+  serial_init();
+  x86::init_descriptors();
+  kprintf("mmlab: PAE kernel on the mm core\n");
+  if (magic != kMultibootMagic) panic("not started by a multiboot loader (magic 0x%x)", magic);
+  features = x86::detect_features();
+  cpu_hwcap = features.hwcap;
+  if (!features.pae) panic("this CPU has no PAE");
+  if (!features.tsc) panic("this CPU has no TSC");
+  if (!features.fxsr) panic("this CPU has no FXSAVE/FXRSTOR");
+  if (!features.nx) panic("this CPU has no NX (execute-disable): run QEMU with -cpu max (TCG) or -cpu host (KVM)");
+
+  const MultibootInfo* mbi = phys<MultibootInfo>(mbi_phys);
+  if (mbi->flags & (1u << 2)) kstrlcpy(cmdline, phys<const char>(mbi->cmdline), sizeof(cmdline));
+  const char* err = nullptr;
+  const int nwords = split_words(cmdline, sizeof(cmdline), word_buf, sizeof(word_buf), words, 64, &err);
+  if (nwords < 0) panic("bad command line: %s", err);
+  if ((err = parse_boot_args(words, nwords, &args))) panic("bad command line: %s", err);
+  mm::SystemConfig config;
+  for (int i = 0; i < args.ntoggles; ++i) {
+    char why[128];
+    if (!config.toggles.parse(args.toggles[i], static_cast<uint32_t>(strlen(args.toggles[i])), why, sizeof(why)))
+      panic("bad command line: %s", why);
+  }
+
+  // Memory: RAM from the multiboot map, lowmem up to the vmalloc area.
+  Range ram[32];
+  uint32_t nram = 0;
+  uint64_t ram_top = 0, ram_total = 0;
+  if (mbi->flags & (1u << 6)) {
+    for (uint32_t off = 0; off + sizeof(MultibootMmap) <= mbi->mmap_length;) {
+      const MultibootMmap* e = phys<MultibootMmap>(mbi->mmap_addr + off);
+      if (e->type == 1 && e->len && nram < 32) {
+        ram[nram++] = Range{e->addr, e->addr + e->len};
+        ram_total += e->len;
+        if (e->addr + e->len > ram_top) ram_top = e->addr + e->len;
+      }
+      off += e->size + 4;
+    }
+  } else if (mbi->flags & 1u) {
+    ram[nram++] = Range{0x100000, 0x100000 + uint64_t{mbi->mem_upper} * 1024};
+    ram_total = ram_top = ram[0].end;
+  } else {
+    panic("the boot loader gave no memory map");
+  }
+  const uint64_t lowmem_limit = config.layout.vmalloc_start - mm::kPageOffset;
+  const uint64_t max_addr = ram_top < lowmem_limit ? ram_top : lowmem_limit;
+  ram_mb = static_cast<uint32_t>(ram_total >> 20);
+  lowmem_mb = static_cast<uint32_t>(max_addr >> 20);
+  uint64_t usable = 0;
+  for (uint32_t i = 0; i < nram; ++i)
+    if (ram[i].start < max_addr) usable += (ram[i].end < max_addr ? ram[i].end : max_addr) - ram[i].start;
+  ignored_mb = static_cast<uint32_t>((ram_total - usable) >> 20);
+  if (ignored_mb) kprintf("mmlab: %u MiB of RAM above lowmem (%u MiB) ignored: no highmem\n", ignored_mb, lowmem_mb);
+
+  Range initrd{0, 0};
+  if ((mbi->flags & (1u << 3)) && mbi->mods_count) {
+    const MultibootModule* m = phys<MultibootModule>(mbi->mods_addr);
+    initrd = Range{m->start, m->end};
+    if (initrd.end > max_addr) panic("initrd at 0x%x-0x%x lies outside lowmem", m->start, m->end);
+  }
+  uint64_t reserved_end = reinterpret_cast<uint32_t>(__kernel_end) - mm::kPageOffset;
+  if (initrd.end > reserved_end) reserved_end = initrd.end;
+  const uint32_t nr_frames = static_cast<uint32_t>(max_addr >> 12);
+  const uint64_t meta_start = (reserved_end + mm::kPageSize - 1) & ~uint64_t{mm::kPageSize - 1};
+  const uint64_t meta_end = meta_start + uint64_t{nr_frames} * sizeof(mm::Page);
+  if (meta_end + (4u << 20) > max_addr) panic("not enough memory: %u MiB of lowmem", lowmem_mb);
+  mm::Page* meta = phys<mm::Page>(static_cast<uint32_t>(meta_start));
+  for (uint32_t i = 0; i < nr_frames; ++i) new (&meta[i]) mm::Page();
+
+  sys = new (system_storage) mm::System();
+  sys->init(config, meta, 0, nr_frames);
+  free_ram(ram, nram, meta_end, max_addr);
+  if (sys->init_kernel_tables() != mm::Status::kOk) panic("out of memory building the kernel page tables");
+
+  // NX before any entry with XD is loaded; the direct map: kernel text
+  // executable, the rest not, global where the CPU has PGE.
+  x86::wrmsr(x86::kMsrEfer, x86::rdmsr(x86::kMsrEfer) | x86::kEferNxe);
+  const uint32_t text_end =
+      (reinterpret_cast<uint32_t>(__text_end) - mm::kPageOffset + (2u << 20) - 1) & ~((2u << 20) - 1);
+  const uint32_t lowmem_bytes = static_cast<uint32_t>(max_addr);
+  const mm::PageProt text{.write = true, .user = false, .exec = true, .global = features.pge};
+  const mm::PageProt data{.write = true, .user = false, .exec = false, .global = features.pge};
+  if (mm::kernel_map_range(*sys, mm::VirtAddr(mm::kPageOffset), mm::PhysAddr(0), text_end, text, true) !=
+          mm::Status::kOk ||
+      mm::kernel_map_range(*sys, mm::VirtAddr(mm::kPageOffset + text_end), mm::PhysAddr(text_end),
+                           lowmem_bytes - text_end, data, true) != mm::Status::kOk)
+    panic("out of memory mapping lowmem");
+  sys->init_mm.cpumask.set(0);
+  arch::write_cr3(sys->init_mm.pgd_phys);
+  active_mm = &sys->init_mm;
+  if (features.pge) x86::write_cr4(x86::read_cr4() | x86::kCr4Pge);
+
+  x86::fpu_init();
+  x86::fxsave(initial_fpu);
+  tsc_hz = x86::calibrate_tsc(50);
+  if (!tsc_hz) panic("TSC calibration failed: the PIT never counted down");
+  boot_tsc = x86::rdtsc();
+  rtc_read();
+
+  if (!initrd.end) kprintf("mmlab: no initrd (pass one with -initrd)\n");
+  if (const char* why = fs_init(initrd.end ? phys<const uint8_t>(static_cast<uint32_t>(initrd.start)) : nullptr,
+                                static_cast<uint32_t>(initrd.end - initrd.start)))
+    panic("initrd: %s", why);
+  sched_init();
+
+  char toggles[256];
+  sys->toggles.format(toggles, sizeof(toggles));
+  kprintf("mmlab: %u MiB lowmem, %u frames free, TSC %llu kHz, %u initrd files\n", lowmem_mb, sys->pages.nr_free(),
+          static_cast<unsigned long long>(tsc_hz / 1000), fs_inode_count());
+  kprintf("mmlab: %s\n", toggles);
+  boot_record(tsc_hz / 1000);
+
+  int32_t lookup_err;
+  if (!fs_lookup("/", args.init, &lookup_err)) panic("init %s: not in the initrd (error %d)", args.init, -lookup_err);
+  int argc = 0;
+  init_argv[argc++] = args.init;
+  for (int i = 0; i < args.ninit_args && argc < 39; ++i) init_argv[argc++] = args.init_args[i];
+  init_argv[argc] = nullptr;
+  take_baseline();
+  if (!start_init(args.init, init_argv, argc, args.env, args.nenv)) panic("cannot create PID 1");
+  x86::pit_start(kHz);
+  x86::pic_unmask(0);
+  idle_loop();
+}
+
+}  // namespace kern
+
+// The arch hooks of mm/arch.h that are not inline (arch/x86_pae/include/arch/mmu.h).
+namespace arch {
+
+uint32_t this_cpu() { return 0; }
+uint32_t num_cpus() { return 1; }
+
+void flush_tlb_others(uint32_t cpus, const mm::FlushRequest&) {
+  // One CPU: there are no others. The SMP issue sends IPIs here.
+  MM_ASSERT(cpus == 0);
+}
+
+// Every frame the allocator hands out is lowmem, so the direct map reaches it.
+void zero_frame(mm::PhysAddr pa) { memset(phys_to_virt(pa), 0, mm::kPageSize); }
+void copy_frame(mm::PhysAddr dst, mm::PhysAddr src) { memcpy(phys_to_virt(dst), phys_to_virt(src), mm::kPageSize); }
+
+}  // namespace arch

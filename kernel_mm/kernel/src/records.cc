@@ -1,0 +1,116 @@
+// The `counters` and `leak` records, and the end of the run.
+#include "kernel/console.h"
+#include "kernel/klib.h"
+#include "kernel/task.h"
+#include "mm/vmalloc.h"
+
+namespace kern {
+
+// What the system held when PID 1 started: the leak check's baseline.
+struct Baseline {
+  uint32_t in_use[mm::kNumPageKinds];
+  uint64_t kernel_pte_tables;
+};
+Baseline baseline;
+
+void take_baseline() {
+  for (uint32_t k = 0; k < mm::kNumPageKinds; ++k) baseline.in_use[k] = sys->pages.in_use(static_cast<mm::PageKind>(k));
+  baseline.kernel_pte_tables = sys->counters.get(mm::Counter::kKernelPteTable);
+}
+
+void emit_counters_record(const char* label) {
+  Record r("counters");
+  r.str("label", label);
+  r.num("pid", static_cast<uint32_t>(current->pid));
+  // Cycles since boot_tsc (calibration end), not raw TSC values: under
+  // -icount the raw TSC carries an offset that differs run to run.
+  r.num("tsc_since_boot", x86::rdtsc() - boot_tsc);
+  r.num("jiffies", jiffies);
+  const mm::CounterSnapshot s = sys->counters.snapshot();
+  r.begin("mm");
+  char name[64];
+  for (uint32_t i = 0; i < mm::kNumCounters; ++i) r.num(mm::counter_name(i, name, sizeof(name)), s.v[i]);
+  r.end();
+  r.begin("kernel");
+  r.num("syscalls", kstats.syscalls);
+  r.num("context_switches", kstats.context_switches);
+  r.num("forks", kstats.forks);
+  r.num("execs", kstats.execs);
+  r.num("exits", kstats.exits);
+  r.num("signals_fatal", kstats.segfaults);
+  r.num("user_faults", kstats.user_faults);
+  r.num("kernel_uaccess_faults", kstats.kernel_uaccess_faults);
+  r.num("timer_ticks", kstats.timer_ticks);
+  r.end();
+  r.begin("frames");
+  r.num("free", sys->pages.nr_free());
+  for (mm::PageKind k : {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable, mm::PageKind::kPgd,
+                         mm::PageKind::kKernel})
+    r.num(mm::page_kind_name(k), sys->pages.in_use(k));
+  r.end();
+  r.begin("enosys");
+  for (uint32_t i = 0; i < KernelStats::kEnosysSlots && kstats.enosys_count[i]; ++i) {
+    format(name, sizeof(name), "%u", kstats.enosys_nr[i]);
+    r.num(name, kstats.enosys_count[i]);
+  }
+  if (kstats.enosys_other) r.num("other", kstats.enosys_other);
+  r.end();
+  r.emit();
+}
+
+void shutdown(int32_t init_status) {
+  const uint32_t killed = reap_all();
+  emit_counters_record("shutdown");
+  const mm::CounterSnapshot c = sys->counters.snapshot();
+  Record r("leak");
+  r.snum("init_status", init_status);
+  r.num("killed_at_shutdown", killed);
+  uint64_t leaked = 0;
+  r.begin("frames");
+  for (mm::PageKind k : {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable, mm::PageKind::kPgd,
+                         mm::PageKind::kKernel}) {
+    int64_t extra = static_cast<int64_t>(sys->pages.in_use(k)) - baseline.in_use[static_cast<uint32_t>(k)];
+    // Kernel PTE tables of the vmalloc area stay for good (as in Linux).
+    if (k == mm::PageKind::kKernel)
+      extra -= static_cast<int64_t>(c[mm::Counter::kKernelPteTable] - baseline.kernel_pte_tables);
+    r.snum(mm::page_kind_name(k), extra);
+    leaked += extra != 0;
+  }
+  r.end();
+  const uint64_t pgds = c[mm::Counter::kPgdAlloc] - c[mm::Counter::kPgdFree];
+  const uint64_t ptls = c[mm::Counter::kPtlCtor] - c[mm::Counter::kPtlDtor];
+  const uint64_t ptl_dyn = c[mm::Counter::kPtlDynAlloc] - c[mm::Counter::kPtlDynFree];
+  r.num("pgds", pgds);
+  r.num("ptls", ptls);
+  r.num("ptls_dynamic", ptl_dyn);
+  r.num("ptl_freed_live", c[mm::Counter::kPtlLeak]);
+  r.begin("objects");
+  r.num("mm", sys->mm_cache.live_objects());
+  r.num("vma", sys->vma_cache.live_objects());
+  r.num("ptl", sys->ptl_cache.live_objects());
+  r.num("pgd", sys->pgd_cache.live_objects());
+  r.end();
+  uint32_t on_pgd_list = 0, on_task_list = 0;
+  {
+    mm::SpinGuard g(sys->pgd_lock);
+    for (mm::MmStruct* m = sys->pgd_list.front(); m; m = mm::PgdList::next(m)) ++on_pgd_list;
+  }
+  {
+    mm::ReadGuard g(sys->tasklist_lock);
+    for (mm::MmStruct* m = sys->tasks.front(); m; m = mm::TaskList::next(m)) ++on_task_list;
+  }
+  r.num("pgd_list", on_pgd_list);
+  r.num("task_list", on_task_list);
+  leaked += pgds + ptls + ptl_dyn + c[mm::Counter::kPtlLeak] + sys->mm_cache.live_objects() +
+            sys->vma_cache.live_objects() + sys->ptl_cache.live_objects() + sys->pgd_cache.live_objects() +
+            on_pgd_list + on_task_list;
+  const bool ok = leaked == 0 && init_status == 0;
+  r.boolean("leak_free", leaked == 0);
+  r.boolean("ok", ok);
+  r.emit();
+  kprintf("mmlab: init exited with status 0x%x; %s; %s\n", init_status,
+          leaked ? "LEAKS (see the leak record)" : "no leaks", ok ? "success" : "failure");
+  machine_exit(ok ? kExitSuccess : kExitFailure);
+}
+
+}  // namespace kern
