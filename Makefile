@@ -6,13 +6,14 @@ JOBS ?= $(shell nproc)
 GEN := -G Ninja
 PY := /usr/bin/python3
 
-.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help
+.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot
 
 all: build
 
 help:
 	@echo "make run    build, run the microbenchmarks, write results/bench/*.json and summary.md"
-	@echo "make test   build everything and run every test (unit, reference model, TSan, -Wthread-safety)"
+	@echo "make test   build everything and run every test (unit, reference model, QEMU boot tests, TSan, -Wthread-safety)"
+	@echo "make boot   boot the kernel once with the test initrd: make boot ARGS='init=/hello'"
 	@echo "make bench  the Google Benchmark microbenchmarks only"
 	@echo "make lint   clang-format check"
 
@@ -22,8 +23,10 @@ setup:
 configure: setup
 	@cmake -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
-# The hosted mm core + tests + benchmarks, and the freestanding i386 core
-# (its runtime-free check runs as a post-build step).
+# The hosted mm core + tests + benchmarks, the freestanding i386 core (its
+# runtime-free check runs as a post-build step), the kernel
+# (build/kernel/mmlab-kernel.elf), the guest programs, busybox and the test
+# initrd (build/workloads/).
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
@@ -31,19 +34,24 @@ build: configure
 # annotation that does not hold fails the build.
 tsa: setup
 	@cmake -S . -B $(BUILD)-tsa $(GEN) -DCMAKE_CXX_COMPILER=clang++ -DMMLAB_TESTS=OFF -DMMLAB_BENCH=OFF \
-	  -DMMLAB_FREESTANDING=OFF >/dev/null
+	  -DMMLAB_FREESTANDING=OFF -DMMLAB_GUEST=OFF >/dev/null
 	@cmake --build $(BUILD)-tsa -j $(JOBS) --target mm_hosted
 	@echo "tsa: clang -Wthread-safety clean"
 
 # The concurrency tests again under ThreadSanitizer.
 tsan: setup
-	@cmake -S . -B $(BUILD)-tsan $(GEN) -DMMLAB_TSAN=ON -DMMLAB_BENCH=OFF -DMMLAB_FREESTANDING=OFF >/dev/null
+	@cmake -S . -B $(BUILD)-tsan $(GEN) -DMMLAB_TSAN=ON -DMMLAB_BENCH=OFF -DMMLAB_FREESTANDING=OFF \
+	  -DMMLAB_GUEST=OFF >/dev/null
 	@cmake --build $(BUILD)-tsan -j $(JOBS) --target mm_concurrency_tests
 	@cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  ctest -L concurrency --output-on-failure
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# One boot, console on the terminal: make boot ARGS='mm.pmd_prealloc=off init=/tests/t_exec'
+boot: build
+	@$(PY) scripts/mmboot.py --records -- $(ARGS)
 
 # Python: the tools' own tests on checked-in fixtures.
 pytest: setup

@@ -1,0 +1,172 @@
+"""Boot tests: the kernel in QEMU (TCG), running static i386 glibc programs.
+
+Each test boots build/kernel/mmlab-kernel.elf with build/workloads/test-initrd.cpio
+(make build), reads the console and the records, and asserts on both.
+ctest runs each test on its own (kernel_mm/kernel/tests/CMakeLists.txt).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "scripts"))
+import mmboot  # noqa: E402
+
+TOGGLES = [
+    ("mm.pmd_prealloc", ("on", "off")),
+    ("mm.pgd_init", ("locked", "lockless")),
+    ("mm.kernel_pmd", ("shared", "unshared")),
+    ("mm.free_pgtables", ("vma", "full")),
+    ("mm.ptlock", ("split", "mm")),
+    ("mm.ptlock_alloc", ("inline", "dynamic")),
+]
+
+
+def combination(index: int) -> dict[str, str]:
+    """Toggle combination `index` (bit i picks the second value of toggle i), as the kernel numbers them."""
+    return {key: values[(index >> i) & 1] for i, (key, values) in enumerate(TOGGLES)}
+
+
+def cmdline(toggles: dict[str, str], init: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in toggles.items()) + f" init={init}"
+
+
+def assert_clean(b: mmboot.Boot) -> dict:
+    """Init exited 0, nothing leaked, every record well formed; returns the leak record."""
+    assert b.status == "success", b.describe()
+    assert not b.bad_records, b.bad_records
+    assert not b.of_type("panic"), b.describe()
+    leak = b.one("leak")
+    assert leak["ok"] and leak["leak_free"], leak
+    assert leak["init_status"] == 0
+    assert all(v == 0 for v in leak["frames"].values()), leak["frames"]
+    assert leak["pgds"] == 0 and leak["ptls"] == 0 and leak["ptls_dynamic"] == 0, leak
+    assert all(v == 0 for v in leak["objects"].values()), leak["objects"]
+    assert leak["pgd_list"] == 0 and leak["task_list"] == 0, leak
+    return leak
+
+
+def assert_passed(b: mmboot.Boot, expected_passes: int) -> None:
+    fails = [line for line in b.console.splitlines() if line.startswith("FAIL")]
+    assert not fails, b.describe()
+    passes = [line for line in b.console.splitlines() if line.startswith("PASS")]
+    assert len(passes) >= expected_passes, b.describe()
+
+
+def test_hello_boots_and_reports():
+    b = mmboot.boot("init=/hello")
+    assert_clean(b)
+    assert "hello from a static i386 binary" in b.console
+    boot = b.one("boot")
+    assert boot["kernel"] == "mmlab"
+    assert boot["toggles"] == combination(0)
+    assert boot["init"] == "/hello"
+    assert boot["cpu"]["nx"] is True
+    assert boot["memory"]["lowmem_mb"] >= 200 and boot["memory"]["frames_free"] > 40000
+    counters = b.of_type("counters")
+    assert counters and counters[-1]["label"] == "shutdown"
+    mm = counters[-1]["mm"]
+    assert mm["pgd_alloc"] == mm["pgd_free"] >= 1
+    assert mm["fault_anon"] > 0
+    assert counters[-1]["kernel"]["execs"] == 1
+
+
+def test_fork_exit_wait():
+    b = mmboot.boot("init=/tests/t_fork")
+    assert_clean(b)
+    assert_passed(b, 3)
+    assert b.of_type("counters")[-1]["kernel"]["forks"] >= 20
+
+
+def test_fork_execve_wait():
+    b = mmboot.boot("init=/tests/t_exec")
+    assert_clean(b)
+    assert_passed(b, 3)
+    assert "hello from a static i386 binary" in b.console
+
+
+def test_busybox_sh_c():
+    b = mmboot.boot("init=/tests/t_sh")
+    assert_clean(b)
+    assert_passed(b, 2)
+    assert "hello from a static i386 binary" in b.console
+
+
+def test_null_write_kills_only_the_process():
+    b = mmboot.boot("init=/tests/t_segv")
+    assert_clean(b)
+    assert_passed(b, 3)
+    assert "killed by signal 11" in b.console
+    assert b.of_type("counters")[-1]["kernel"]["signals_fatal"] >= 3
+
+
+def test_bad_pointers_get_efault():
+    b = mmboot.boot("init=/tests/t_efault")
+    assert_clean(b)
+    assert_passed(b, 8)
+    enosys = b.of_type("counters")[-1]["enosys"]
+    assert enosys.get("500") == 1, enosys  # the unknown call is counted by number
+
+
+def test_abi_subset():
+    b = mmboot.boot("init=/tests/t_abi")
+    assert_clean(b)
+    assert_passed(b, 10)
+
+
+@pytest.mark.parametrize(
+    "word,named",
+    [("mm.bogus=1", "mm.bogus"), ("mm.ptlock=sometimes", "sometimes"), ("mm.pmd_prealloc", "mm.pmd_prealloc")],
+)
+def test_bad_toggle_stops_the_boot(word, named):
+    b = mmboot.boot(f"{word} init=/hello")
+    assert b.status == "failure", b.describe()
+    panic = b.one("panic")
+    assert named in panic["message"], panic
+    assert named in b.console
+    assert "hello from" not in b.console
+
+
+def test_missing_init_is_a_clear_failure():
+    b = mmboot.boot("init=/does/not/exist")
+    assert b.status == "failure", b.describe()
+    assert "/does/not/exist" in b.one("panic")["message"]
+
+
+@pytest.mark.parametrize("index", range(64))
+def test_combination_runs_fork_exec_sh_without_leaks(index):
+    toggles = combination(index)
+    b = mmboot.boot(cmdline(toggles, "/bin/sh") + ' -c "/tests/t_fork && /tests/t_exec && /tests/t_sh"')
+    assert_clean(b)
+    assert b.one("boot")["toggles"] == toggles
+    assert_passed(b, 8)
+
+
+def exec_deltas(b: mmboot.Boot) -> dict:
+    snaps = {r["label"]: r for r in b.of_type("counters")}
+    before, after = snaps["exec-before"], snaps["exec-after"]
+    return {k: after["mm"][k] - before["mm"][k] for k in after["mm"]}
+
+
+@pytest.mark.parametrize("prealloc", ["on", "off"])
+def test_pmd_prealloc_and_pdpte_reloads_on_exec(prealloc):
+    b = mmboot.boot(f"mm.pmd_prealloc={prealloc} init=/tests/t_counters", icount=True)
+    assert_clean(b)
+    d = exec_deltas(b)
+    # One fork + one exec of /hello between the snapshots.
+    if prealloc == "on":
+        assert d["cr3_reload_pdpte"] == 0, d
+        assert d["pmd_prealloc"] >= 6, d  # 3 per pgd_alloc: the fork's and the exec's
+    else:
+        assert 1 <= d["cr3_reload_pdpte"] <= 3, d
+        assert d["pmd_prealloc"] == 0, d
+
+
+def test_deterministic_counters_identical_across_boots():
+    runs = [mmboot.boot("mm.pmd_prealloc=off init=/tests/t_counters", icount=True) for _ in range(2)]
+    for b in runs:
+        assert_clean(b)
+    first, second = ([r for r in b.records if r["type"] in ("counters", "leak")] for b in runs)
+    assert first == second
