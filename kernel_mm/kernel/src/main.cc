@@ -103,6 +103,10 @@ void boot_record(uint64_t tsc_khz) {
   r.num("tsc_khz", tsc_khz);
   r.end();
   r.str("init", args.init);
+  // Time since CPU reset by the TSC (which starts at 0 at reset): under
+  // -icount shift=0 this is the instruction count from reset to here.
+  const uint64_t t = x86::rdtsc();
+  r.num("ns_since_reset", t / tsc_hz * 1000000000ull + t % tsc_hz * 1000000000ull / tsc_hz);
   r.emit();
 }
 
@@ -118,7 +122,11 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   if (!features.pae) panic("this CPU has no PAE");
   if (!features.tsc) panic("this CPU has no TSC");
   if (!features.fxsr) panic("this CPU has no FXSAVE/FXRSTOR");
-  if (!features.nx) panic("this CPU has no NX (execute-disable): run QEMU with -cpu max (TCG) or -cpu host (KVM)");
+  if (!features.nx) {
+    // QEMU's default CPU (qemu32) has PAE but no NX: run, without XD bits.
+    arch::supported_pte_mask = ~mm::pte_bits::kNx;
+    kprintf("mmlab: this CPU has no NX: stacks and heaps stay executable (QEMU: -cpu max or -cpu host has NX)\n");
+  }
 
   const MultibootInfo* mbi = phys<MultibootInfo>(mbi_phys);
   if (mbi->flags & (1u << 2)) kstrlcpy(cmdline, phys<const char>(mbi->cmdline), sizeof(cmdline));
@@ -185,7 +193,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
 
   // NX before any entry with XD is loaded; the direct map: kernel text
   // executable, the rest not, global where the CPU has PGE.
-  x86::wrmsr(x86::kMsrEfer, x86::rdmsr(x86::kMsrEfer) | x86::kEferNxe);
+  if (features.nx) x86::wrmsr(x86::kMsrEfer, x86::rdmsr(x86::kMsrEfer) | x86::kEferNxe);
   const uint32_t text_end =
       (reinterpret_cast<uint32_t>(__text_end) - mm::kPageOffset + (2u << 20) - 1) & ~((2u << 20) - 1);
   const uint32_t lowmem_bytes = static_cast<uint32_t>(max_addr);
@@ -203,7 +211,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
 
   x86::fpu_init();
   x86::fxsave(initial_fpu);
-  tsc_hz = x86::calibrate_tsc(50);
+  tsc_hz = x86::calibrate_tsc(10);
   if (!tsc_hz) panic("TSC calibration failed: the PIT never counted down");
   boot_tsc = x86::rdtsc();
   rtc_read();

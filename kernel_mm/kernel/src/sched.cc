@@ -1,4 +1,6 @@
 // Tasks, the run queue and context switches (uniprocessor).
+#include <new>
+
 #include "kernel/console.h"
 #include "kernel/klib.h"
 #include "kernel/task.h"
@@ -60,7 +62,7 @@ void context_switch(Task* prev, Task* next) {
 }  // namespace
 
 void sched_init() {
-  *idle_task = Task{};
+  new (idle_task) Task();
   idle_task->state = TaskState::kRunnable;
   kstrlcpy(idle_task->comm, "idle", sizeof(idle_task->comm));
   x86::fxsave(idle_task->fpu);
@@ -71,7 +73,7 @@ Task* alloc_task() {
   for (uint32_t i = 1; i < kMaxTasks; ++i) {
     Task* t = &tasks[i];
     if (t->state != TaskState::kFree) continue;
-    *t = Task{};
+    new (t) Task();  // in place: a Task is too big for a temporary on a kernel stack
     t->pid = next_pid++;
     t->state = TaskState::kBlocked;  // not runnable until set up and woken
     t->kstack_top = reinterpret_cast<uint32_t>(&kstacks[i][kKernelStackSize]);

@@ -115,7 +115,11 @@ void console_output(const char* s, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) {
     const char c = s[i];
     if (c != '\n') {
-      if (t->line_len < sizeof(t->line) - 1) t->line[t->line_len++] = c;
+      if (t->line_len < sizeof(t->line) - 1) {
+        t->line[t->line_len++] = c;
+      } else {
+        t->line_truncated = true;
+      }
       continue;
     }
     t->line[t->line_len] = 0;
@@ -124,9 +128,11 @@ void console_output(const char* s, uint32_t n) {
       r.num("pid", static_cast<uint32_t>(t->pid));
       r.str("comm", t->comm);
       r.str("line", t->line + sizeof(kResultPrefix) - 1);
+      if (t->line_truncated) r.boolean("truncated", true);
       r.emit();
     }
     t->line_len = 0;
+    t->line_truncated = false;
   }
 }
 

@@ -7,6 +7,7 @@ ctest runs each test on its own (kernel_mm/kernel/tests/CMakeLists.txt).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -129,6 +130,18 @@ def test_bad_toggle_stops_the_boot(word, named):
     assert "hello from" not in b.console
 
 
+def test_plain_qemu_command_runs_a_program():
+    """The README's command: QEMU's default CPU (qemu32, no NX), no isa-debug-exit, console on stdio."""
+    cmd = ["qemu-system-i386", "-kernel", mmboot.DEFAULT_KERNEL, "-initrd", mmboot.DEFAULT_INITRD]
+    cmd += ["-append", "init=/tests/t_sh", "-display", "none", "-serial", "stdio", "-no-reboot"]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, out
+    assert "this CPU has no NX" in out
+    assert "hello from a static i386 binary" in out
+    assert "no leaks; success" in out and "FAIL" not in out
+
+
 def test_missing_init_is_a_clear_failure():
     b = mmboot.boot("init=/does/not/exist")
     assert b.status == "failure", b.describe()
@@ -168,5 +181,17 @@ def test_deterministic_counters_identical_across_boots():
     runs = [mmboot.boot("mm.pmd_prealloc=off init=/tests/t_counters", icount=True) for _ in range(2)]
     for b in runs:
         assert_clean(b)
-    first, second = ([r for r in b.records if r["type"] in ("counters", "leak")] for b in runs)
-    assert first == second
+    first, second = ([flatten(r) for r in b.records if r["type"] in ("counters", "leak")] for b in runs)
+    assert len(first) == len(second) == 4
+    for a, b in zip(first, second):
+        assert a == b, {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
+
+
+def flatten(record: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out

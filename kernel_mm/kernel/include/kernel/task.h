@@ -70,9 +70,11 @@ struct Task {
   uint32_t ticks_left = kTimeSliceTicks;
   Task* run_next = nullptr;
   bool on_rq = false;
-  // Console output collected into lines (result-record forwarding).
-  char line[256] = {};
+  // Console output collected into lines (result-record forwarding); a
+  // longer line is forwarded cut, with "truncated": true.
+  char line[4096] = {};
   uint32_t line_len = 0;
+  bool line_truncated = false;
 };
 
 extern Task* current;

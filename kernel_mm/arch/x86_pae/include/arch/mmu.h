@@ -46,7 +46,14 @@ inline uint64_t cmpxchg64(uint64_t* p, uint64_t old, uint64_t val) {
 }
 // An atomic 64-bit read: compare with 0 and "store" 0 only if it was 0.
 inline uint64_t entry_read(const uint64_t* p) { return cmpxchg64(const_cast<uint64_t*>(p), 0, 0); }
+// The bits a paging entry may carry on this CPU (Linux's
+// __supported_pte_mask). Without NX the XD bit is reserved (a page fault
+// with RSVD set), so the kernel clears it here at boot and every entry
+// written drops it: the mm core stays the same on both kinds of CPU.
+inline uint64_t supported_pte_mask = ~uint64_t{0};
+
 inline uint64_t entry_xchg(uint64_t* p, uint64_t v) {
+  v &= supported_pte_mask;
   uint64_t cur = entry_read(p);
   for (uint64_t prev; (prev = cmpxchg64(p, cur, v)) != cur;) cur = prev;
   return cur;
