@@ -1,15 +1,18 @@
 #include "kernel/cpio.h"
 
-#include <cstring>
-
 namespace kern {
 namespace {
 
-constexpr uint32_t kHeader = 110;  // "070701" + 13 fields of 8 hex digits
+constexpr uint32_t kMagicLen = 6;
+constexpr uint32_t kNumFields = 13;
+constexpr uint32_t kHeaderSize = kMagicLen + 8 * kNumFields;  // 110
+// Field indices, in header order.
+constexpr uint32_t kFieldMode = 1, kFieldFilesize = 6, kFieldNamesize = 11;
 
-bool hex8(const uint8_t* p, uint32_t* out) {
+// Eight hex digits (either case) at p; false if any is not one.
+bool parse_hex8(const uint8_t* p, uint32_t* out) {
   uint32_t v = 0;
-  for (int i = 0; i < 8; ++i) {
+  for (uint32_t i = 0; i < 8; ++i) {
     const uint8_t c = p[i];
     uint32_t d;
     if (c >= '0' && c <= '9') {
@@ -27,51 +30,60 @@ bool hex8(const uint8_t* p, uint32_t* out) {
   return true;
 }
 
-// Rounds up to 4; false on overflow.
-bool align4(uint64_t v, uint32_t limit, uint32_t* out) {
-  v = (v + 3) & ~uint64_t{3};
-  if (v > limit) return false;
-  *out = static_cast<uint32_t>(v);
-  return true;
-}
+// v rounded up to a multiple of 4, computed in 64 bits so that no
+// 32-bit sum of offsets and sizes can wrap before it is compared.
+uint64_t align4(uint64_t v) { return (v + 3) & ~uint64_t{3}; }
 
 }  // namespace
 
 bool CpioReader::next(CpioEntry* out) {
   if (done_ || error_) return false;
   if (off_ == size_) {
-    done_ = true;
-    return false;  // no trailer: accepted, the data simply ends
-  }
-  if (size_ - off_ < kHeader) return fail("cpio: truncated header");
-  const uint8_t* h = base_ + off_;
-  if (memcmp(h, "070701", 6) != 0 && memcmp(h, "070702", 6) != 0) return fail("cpio: bad magic (not newc)");
-  uint32_t f[13];
-  for (int i = 0; i < 13; ++i)
-    if (!hex8(h + 6 + 8 * i, &f[i])) return fail("cpio: non-hex header field");
-  const uint32_t mode = f[1], filesize = f[6], namesize = f[11];
-  if (namesize == 0) return fail("cpio: empty name");
-  if (namesize > size_ - off_ - kHeader) return fail("cpio: truncated name");
-  const char* name = reinterpret_cast<const char*>(h + kHeader);
-  if (name[namesize - 1] != 0) return fail("cpio: name not NUL-terminated");
-  uint32_t data_off;
-  if (!align4(uint64_t{off_} + kHeader + namesize, size_, &data_off)) return fail("cpio: truncated name padding");
-  if (filesize > size_ - data_off) return fail("cpio: truncated file data");
-  uint32_t next_off;
-  if (!align4(uint64_t{data_off} + filesize, size_, &next_off)) {
-    // The last entry may lack its padding.
-    next_off = size_;
-  }
-  uint32_t len = namesize - 1;
-  if (len == 10 && memcmp(name, "TRAILER!!!", 10) == 0) {
-    done_ = true;
-    off_ = next_off;
+    done_ = true;  // no trailer: the data simply ends
     return false;
   }
-  while (len >= 2 && name[0] == '.' && name[1] == '/') name += 2, len -= 2;
-  while (len >= 1 && name[0] == '/') ++name, --len;
-  *out = CpioEntry{name, len, mode, base_ + data_off, filesize};
-  off_ = next_off;
+  // off_ <= size_ always: it only ever takes values checked against size_.
+  const uint32_t left = size_ - off_;
+  if (left < kMagicLen) return fail("cpio: truncated header");
+  const uint8_t* h = base_ + off_;
+  if (__builtin_memcmp(h, "070701", kMagicLen) != 0 && __builtin_memcmp(h, "070702", kMagicLen) != 0)
+    return fail("cpio: bad magic (not newc 070701/070702)");
+  if (left < kHeaderSize) return fail("cpio: truncated header");
+  uint32_t f[kNumFields];
+  for (uint32_t i = 0; i < kNumFields; ++i)
+    if (!parse_hex8(h + kMagicLen + 8 * i, &f[i])) return fail("cpio: non-hex digit in a header field");
+  const uint32_t namesize = f[kFieldNamesize], filesize = f[kFieldFilesize];
+  if (namesize == 0) return fail("cpio: namesize 0 (the name needs at least its NUL)");
+  if (namesize > left - kHeaderSize) return fail("cpio: name runs past the end of the archive");
+  const char* name = reinterpret_cast<const char*>(h + kHeaderSize);
+  uint32_t len = namesize - 1;
+  if (name[len] != 0) return fail("cpio: name not NUL-terminated");
+  for (uint32_t i = 0; i < len; ++i)
+    if (name[i] == 0) return fail("cpio: NUL inside the name");
+
+  const uint64_t data_off = align4(uint64_t{off_} + kHeaderSize + namesize);
+  if (data_off > size_) return fail("cpio: name padding runs past the end of the archive");
+  if (filesize > size_ - data_off) return fail("cpio: file data runs past the end of the archive");
+  const uint64_t data_end = data_off + filesize;
+  // The last entry may lack its padding: then the archive ends with it.
+  const uint64_t next_off = align4(data_end) <= size_ ? align4(data_end) : size_;
+
+  if (len == 10 && __builtin_memcmp(name, "TRAILER!!!", 10) == 0) {
+    done_ = true;
+    off_ = static_cast<uint32_t>(next_off);
+    return false;
+  }
+  for (;;) {
+    if (len >= 2 && name[0] == '.' && name[1] == '/') {
+      name += 2, len -= 2;
+    } else if (len >= 1 && name[0] == '/') {
+      ++name, --len;
+    } else {
+      break;
+    }
+  }
+  *out = CpioEntry{name, len, f[kFieldMode], base_ + data_off, filesize};
+  off_ = static_cast<uint32_t>(next_off);
   return true;
 }
 
