@@ -224,7 +224,7 @@ TEST_P(KernelSyncRace, NoPgdMissesACompletedKernelMapping) {
         // At least one fork each, also when the mapper finishes before this
         // thread gets a host CPU (a loaded CI machine): a fork after the
         // last mapping must see every entry.
-        for (bool first = true; first || !done.load(); first = false) {
+        for (bool once = true; once || !done.load(); once = false) {
           // Entries complete before the child exists must all be in it.
           std::vector<uint32_t> must;
           for (uint32_t k = 0; k < kEntries; ++k)
