@@ -1,51 +1,58 @@
 #include "kernel/cmdline.h"
 
-#include <cstring>
-
 namespace kern {
 namespace {
 
-bool has_char(const char* s, char c) {
-  for (; *s; ++s)
-    if (*s == c) return true;
-  return false;
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool starts_with(const char* s, const char* prefix) {
+  for (; *prefix; ++s, ++prefix)
+    if (*s != *prefix) return false;
+  return true;
+}
+
+bool equals(const char* a, const char* b) {
+  for (; *a && *a == *b; ++a, ++b) {
+  }
+  return *a == *b;
+}
+
+// The length of the key of a "KEY=VALUE" word, or -1 if it has no '='.
+int key_len(const char* w) {
+  for (int i = 0; w[i]; ++i)
+    if (w[i] == '=') return i;
+  return -1;
+}
+
+int fail(const char** err, const char* why) {
+  if (err) *err = why;
+  return -1;
 }
 
 }  // namespace
 
 int split_words(const char* s, uint32_t max_len, char* buf, uint32_t buf_len, const char** argv, int argc_max,
                 const char** err) {
+  if (!s) return 0;
   uint32_t i = 0, out = 0;
   int argc = 0;
   for (;;) {
-    while (i < max_len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')) ++i;
+    while (i < max_len && is_space(s[i])) ++i;
     if (i >= max_len || !s[i]) return argc;
-    if (argc == argc_max) {
-      *err = "too many words";
-      return -1;
-    }
+    if (argc >= argc_max) return fail(err, "too many words");
     argv[argc++] = buf + out;
     bool quoted = false;
-    while (i < max_len && s[i] && (quoted || (s[i] != ' ' && s[i] != '\t' && s[i] != '\n'))) {
+    // Invariant: out < buf_len before each byte stored, so the NUL fits too.
+    for (; i < max_len && s[i] && (quoted || !is_space(s[i])); ++i) {
       if (s[i] == '"') {
         quoted = !quoted;
-        ++i;
         continue;
       }
-      if (out + 1 >= buf_len) {
-        *err = "command line too long";
-        return -1;
-      }
-      buf[out++] = s[i++];
+      if (buf_len - out < 2) return fail(err, "command line too long");
+      buf[out++] = s[i];
     }
-    if (quoted) {
-      *err = "unterminated quote";
-      return -1;
-    }
-    if (out >= buf_len) {
-      *err = "command line too long";
-      return -1;
-    }
+    if (quoted) return fail(err, "unterminated quote");
+    if (out >= buf_len) return fail(err, "command line too long");
     buf[out++] = 0;
   }
 }
@@ -53,27 +60,37 @@ int split_words(const char* s, uint32_t max_len, char* buf, uint32_t buf_len, co
 const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
   *out = BootArgs{};
   int i = 0;
-  if (n > 0 && !has_char(words[0], '=') && strcmp(words[0], "--") != 0) i = 1;  // the kernel's path
-  bool verbatim = false;
+  if (n > 0 && key_len(words[0]) < 0 && !equals(words[0], "--")) i = 1;  // the kernel's path
   for (; i < n; ++i) {
     const char* w = words[i];
-    if (!verbatim && strcmp(w, "--") == 0) {
-      verbatim = true;
-      continue;
+    if (equals(w, "--")) {
+      ++i;
+      break;
     }
-    if (!verbatim && strncmp(w, "mm.", 3) == 0) {
-      if (out->ntoggles == 16) return "too many toggles";
+    const int klen = key_len(w);
+    if (starts_with(w, "mm.")) {
+      if (out->ntoggles == kBootMaxToggles) return "too many toggles";
       out->toggles[out->ntoggles++] = w;
-    } else if (!verbatim && strncmp(w, "init=", 5) == 0) {
+    } else if (starts_with(w, "init=")) {
       if (!w[5]) return "empty init=";
       out->init = w + 5;
-    } else if (!verbatim && has_char(w, '=')) {
-      if (out->nenv == 16) return "too many environment words";
-      out->env[out->nenv++] = w;
+    } else if (klen >= 0) {
+      int j = 0;
+      while (j < out->nenv &&
+             !(key_len(out->env[j]) == klen && __builtin_memcmp(out->env[j], w, static_cast<uint32_t>(klen)) == 0))
+        ++j;
+      if (j == kBootMaxEnv) return "too many environment words";
+      out->env[j] = w;
+      if (j == out->nenv) ++out->nenv;
     } else {
-      if (out->ninit_args == 32) return "too many arguments for init";
+      if (out->ninit_args == kBootMaxInitArgs) return "too many arguments for init";
       out->init_args[out->ninit_args++] = w;
     }
+  }
+  // After "--": all of it is init's.
+  for (; i < n; ++i) {
+    if (out->ninit_args == kBootMaxInitArgs) return "too many arguments for init";
+    out->init_args[out->ninit_args++] = words[i];
   }
   return nullptr;
 }

@@ -1,32 +1,54 @@
 // The multiboot command line: split into words, then sorted the way Linux
-// sorts its own (init/main.c): `mm.*=...` are the kernel's toggles,
-// `init=PATH` names PID 1, other `key=value` words go to init's
-// environment, plain words to init's argv, and everything after `--` goes
-// to init's argv verbatim. QEMU puts the kernel's path first: a first word
-// without '=' is skipped.
+// sorts its own (init/main.c, unknown_bootoption and set_init_arg).
+//
+// The first word is skipped if it holds no '=' and is not "--": a multiboot
+// loader (QEMU's -kernel, GRUB) puts the kernel's own path there, e.g.
+// "build/kernel/mmlab-kernel.elf mm.ptlock=mm init=/x". Every later word,
+// up to the first "--":
+//   mm.*         a toggle, handed as is to the mm core's toggle parser
+//                (which rejects unknown keys and values)
+//   init=PATH    the program run as PID 1 (default "/init"; the last wins)
+//   KEY=VALUE    any other word with a '=': init's environment; a later
+//                word with the same KEY replaces the earlier one
+//   WORD         any other word: an argument for init (argv[1], argv[2]...)
+// and every word after the first "--" is an argument for init, verbatim
+// (mm.*, init= and "--" included). Unlike Linux, words whose key holds a
+// '.' are not dropped as module parameters (there are no modules), and no
+// other words are kernel parameters.
 #pragma once
 
 #include <cstdint>
 
 namespace kern {
 
-// Splits `s` (at most max_len bytes) on spaces and tabs; double quotes
-// group ("a b" is one word, the quotes removed). Words go NUL-terminated
-// into buf, pointers into argv. Returns the count, or -1 with *err set.
-int split_words(const char* s, uint32_t max_len, char* buf, uint32_t buf_len, const char** argv, int argc_max,
-                const char** err);
+// Splits the string at s into words: it ends at its NUL or after max_len
+// bytes, whichever comes first. Words are separated by runs of spaces,
+// tabs, CRs and newlines; double quotes group ("a b" and a"b c" are one
+// word each, the quotes removed; "" is an empty word; no escapes). The
+// words go NUL-terminated into buf (buf_len bytes), pointers to them into
+// argv[0..argc_max). Returns the count, or -1 with *err set to "command
+// line too long" (buf is full), "too many words" or "unterminated quote".
+[[nodiscard]] int split_words(const char* s, uint32_t max_len, char* buf, uint32_t buf_len, const char** argv,
+                              int argc_max, const char** err);
 
+inline constexpr int kBootMaxToggles = 16;
+inline constexpr int kBootMaxInitArgs = 32;
+inline constexpr int kBootMaxEnv = 16;
+
+// Pointers into the words given to parse_boot_args (which must outlive it).
 struct BootArgs {
   const char* init = "/init";
-  const char* toggles[16] = {};
+  const char* toggles[kBootMaxToggles] = {};  // whole words: "mm.ptlock=mm"
   int ntoggles = 0;
-  const char* init_args[32] = {};  // init's argv after argv[0]
+  const char* init_args[kBootMaxInitArgs] = {};  // init's argv after argv[0]
   int ninit_args = 0;
-  const char* env[16] = {};  // init's environment
+  const char* env[kBootMaxEnv] = {};  // init's environment: whole "KEY=VALUE" words
   int nenv = 0;
 };
 
-// nullptr, or what is wrong ("too many toggles", "empty init=", ...).
-const char* parse_boot_args(const char* const* words, int n, BootArgs* out);
+// Sorts words[0..n) by the rules above into *out (reset first). nullptr,
+// or what is wrong: "too many toggles", "empty init=", "too many arguments
+// for init", "too many environment words".
+[[nodiscard]] const char* parse_boot_args(const char* const* words, int n, BootArgs* out);
 
 }  // namespace kern
