@@ -117,6 +117,7 @@ int32_t setup_stack(mm::MmStruct* mm, const char* path, const ElfImage& img, uin
   if (total > sizeof(stack_image)) return -E2BIG;
   const uint32_t sp = (top - total) & ~15u;
   const uint32_t size = top - sp;
+  MM_ASSERT(sp + ptrs <= top - strings);  // the pointer block ends below the strings
   memset(stack_image, 0, size);
   auto at = [&](uint32_t uaddr) { return stack_image + (uaddr - sp); };
   uint32_t str = top;
@@ -164,8 +165,6 @@ int32_t setup_stack(mm::MmStruct* mm, const char* path, const ElfImage& img, uin
       {0, 0},
   };
   memcpy(uenvp + envc + 1, aux, sizeof(aux));
-  if (str < sp + ptrs) return -E2BIG;
-  (void)mm;
   if (const int32_t r = copy_to_user(sp, stack_image, size)) return r;
   *sp_out = sp;
   return 0;

@@ -242,11 +242,30 @@ void fd_table_close_on_exec(FdTable& t) {
   t.cloexec = 0;
 }
 
+void fs_path(const Inode* inode, char* buf, uint32_t len) {
+  if (len < 2) {
+    if (len) buf[0] = 0;
+    return;
+  }
+  const uint32_t n = inode->name_len < len - 2 ? inode->name_len : len - 2;
+  buf[0] = '/';
+  memcpy(buf + 1, inode->name, n);
+  buf[n + 1] = 0;
+}
+
+void fd_set_cloexec(FdTable& t, uint32_t fd, bool on) {
+  if (on) {
+    t.cloexec |= 1ull << fd;
+  } else {
+    t.cloexec &= ~(1ull << fd);
+  }
+}
+
 int32_t fd_install(FdTable& t, OpenFile* f, uint32_t from) {
   for (uint32_t i = from; i < kMaxFds; ++i) {
     if (!t.fd[i]) {
       t.fd[i] = f;
-      t.cloexec &= ~(1ull << i);
+      fd_set_cloexec(t, i, false);
       return static_cast<int32_t>(i);
     }
   }

@@ -105,8 +105,7 @@ void boot_record(uint64_t tsc_khz) {
   r.str("init", args.init);
   // Time since CPU reset by the TSC (which starts at 0 at reset): under
   // -icount shift=0 this is the instruction count from reset to here.
-  const uint64_t t = x86::rdtsc();
-  r.num("ns_since_reset", t / tsc_hz * 1000000000ull + t % tsc_hz * 1000000000ull / tsc_hz);
+  r.num("ns_since_reset", tsc_to_ns(x86::rdtsc()));
   r.emit();
 }
 

@@ -6,6 +6,10 @@
 
 namespace kern {
 
+// The kinds of frame the allocator hands out (not free, not reserved).
+constexpr mm::PageKind kAllocatedKinds[] = {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable,
+                                            mm::PageKind::kPgd, mm::PageKind::kKernel};
+
 // What the system held when PID 1 started: the leak check's baseline.
 struct Baseline {
   uint32_t in_use[mm::kNumPageKinds];
@@ -44,9 +48,7 @@ void emit_counters_record(const char* label) {
   r.end();
   r.begin("frames");
   r.num("free", sys->pages.nr_free());
-  for (mm::PageKind k : {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable, mm::PageKind::kPgd,
-                         mm::PageKind::kKernel})
-    r.num(mm::page_kind_name(k), sys->pages.in_use(k));
+  for (mm::PageKind k : kAllocatedKinds) r.num(mm::page_kind_name(k), sys->pages.in_use(k));
   r.end();
   r.begin("enosys");
   for (uint32_t i = 0; i < KernelStats::kEnosysSlots && kstats.enosys_count[i]; ++i) {
@@ -67,8 +69,7 @@ void shutdown(int32_t init_status) {
   r.num("killed_at_shutdown", killed);
   uint64_t leaked = 0;
   r.begin("frames");
-  for (mm::PageKind k : {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable, mm::PageKind::kPgd,
-                         mm::PageKind::kKernel}) {
+  for (mm::PageKind k : kAllocatedKinds) {
     int64_t extra = static_cast<int64_t>(sys->pages.in_use(k)) - baseline.in_use[static_cast<uint32_t>(k)];
     // Kernel PTE tables of the vmalloc area stay for good (as in Linux).
     if (k == mm::PageKind::kKernel)

@@ -10,7 +10,6 @@
 
 namespace kern {
 
-extern uint64_t time_ns();        // since boot (time.cc)
 extern uint64_t realtime_base_s;  // wall clock at boot
 
 namespace {
@@ -216,7 +215,7 @@ int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow
     if (!f) return -EBADF;
     if (f->inode->kind != InodeKind::kDir) return -ENOTDIR;
     char dir[kPathMax + 1];
-    format(dir, sizeof(dir), "/%s", f->inode->name);
+    fs_path(f->inode, dir, sizeof(dir));
     int32_t err = 0;
     *out = fs_lookup(dir, path, &err, follow);
     return *out ? 0 : err;
@@ -240,7 +239,7 @@ int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) {
     file_put(f);
     return fd;
   }
-  if (flags & kOCloexec) current->files.cloexec |= 1ull << fd;
+  fd_set_cloexec(current->files, static_cast<uint32_t>(fd), flags & kOCloexec);
   return fd;
 }
 
@@ -248,7 +247,7 @@ int32_t do_close(int32_t fd) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   current->files.fd[fd] = nullptr;
-  current->files.cloexec &= ~(1ull << fd);
+  fd_set_cloexec(current->files, static_cast<uint32_t>(fd), false);
   file_put(f);
   return 0;
 }
@@ -267,11 +266,7 @@ int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) {
   if (current->files.fd[newfd]) do_close(newfd);
   file_get(f);
   current->files.fd[newfd] = f;
-  if (flags & kOCloexec) {
-    current->files.cloexec |= 1ull << newfd;
-  } else {
-    current->files.cloexec &= ~(1ull << newfd);
-  }
+  fd_set_cloexec(current->files, static_cast<uint32_t>(newfd), flags & kOCloexec);
   return newfd;
 }
 
@@ -283,17 +278,13 @@ int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) {
       return do_dup(fd, -1, arg, false);
     case 1030: {  // F_DUPFD_CLOEXEC
       const int32_t n = do_dup(fd, -1, arg, false);
-      if (n >= 0) current->files.cloexec |= 1ull << n;
+      if (n >= 0) fd_set_cloexec(current->files, static_cast<uint32_t>(n), true);
       return n;
     }
     case 1:  // F_GETFD
       return (current->files.cloexec >> fd) & 1;
     case 2:  // F_SETFD
-      if (arg & 1) {
-        current->files.cloexec |= 1ull << fd;
-      } else {
-        current->files.cloexec &= ~(1ull << fd);
-      }
+      fd_set_cloexec(current->files, static_cast<uint32_t>(fd), arg & 1);
       return 0;
     case 3:  // F_GETFL
       return static_cast<int32_t>(f->flags & ~kOCloexec);
@@ -341,9 +332,19 @@ uint32_t inode_mode(const Inode* i) {
   }
 }
 
-uint32_t inode_rdev_minor(const Inode* i) { return i->kind == InodeKind::kConsole ? 1 : 3; }
-uint32_t inode_rdev_major(const Inode* i) {
-  return i->kind == InodeKind::kConsole ? 5 : (i->kind == InodeKind::kNull ? 1 : 0);
+// Linux's numbers for the two device nodes (5:1 console, 1:3 null); 0:0 otherwise.
+struct DevNum {
+  uint32_t major, minor;
+};
+DevNum device_number(const Inode* i) {
+  switch (i->kind) {
+    case InodeKind::kConsole:
+      return {5, 1};
+    case InodeKind::kNull:
+      return {1, 3};
+    default:
+      return {0, 0};
+  }
 }
 
 // struct stat64 (i386): 96 bytes, 4-byte aligned 64-bit fields.
@@ -368,11 +369,8 @@ int32_t put_stat64(const Inode* i, uint32_t ubuf) {
   st.st_ino32 = st.st_ino = i->ino;
   st.st_mode = inode_mode(i);
   st.st_nlink = i->kind == InodeKind::kDir ? 2 : 1;
-  st.st_rdev = (inode_rdev_major(i) << 8) | inode_rdev_minor(i);
-  if (i->kind == InodeKind::kConsole || i->kind == InodeKind::kNull)
-    st.st_rdev |= 0;
-  else
-    st.st_rdev = 0;
+  const DevNum rdev = device_number(i);
+  st.st_rdev = (rdev.major << 8) | rdev.minor;
   st.st_size = i->size;
   st.st_blksize = 4096;
   st.st_blocks = (i->size + 511) / 512;
@@ -391,8 +389,9 @@ int32_t put_statx(const Inode* i, uint32_t ubuf) {
   u64(32, i->ino);
   u64(40, i->size);
   u64(48, (i->size + 511) / 512);
-  u32(128, inode_rdev_major(i) && i->kind != InodeKind::kFile ? inode_rdev_major(i) : 0);
-  u32(132, i->kind == InodeKind::kConsole || i->kind == InodeKind::kNull ? inode_rdev_minor(i) : 0);
+  const DevNum rdev = device_number(i);
+  u32(128, rdev.major);
+  u32(132, rdev.minor);
   u32(140, 1);  // dev minor
   return copy_to_user(ubuf, sx, sizeof(sx));
 }
@@ -527,17 +526,22 @@ int32_t do_uname(uint32_t ubuf) {
   return copy_to_user(ubuf, u, sizeof(u));
 }
 
-int32_t do_clock_gettime(uint32_t clock, uint32_t uts, bool time64) {
-  if (clock > 11) return -EINVAL;
-  uint64_t ns = time_ns();
-  if (clock == 0 || clock == 5 || clock == 8 || clock == 11) ns += realtime_base_s * 1000000000ull;  // REALTIME*, TAI
-  const uint64_t sec = ns / 1000000000ull, nsec = ns % 1000000000ull;
+// A struct timespec (time32: two longs) or __kernel_timespec (time64: two
+// 64-bit fields) at uts.
+int32_t put_timespec(uint32_t uts, uint64_t sec, uint64_t nsec, bool time64) {
   if (time64) {
     const uint64_t ts[2] = {sec, nsec};
     return copy_to_user(uts, ts, sizeof(ts));
   }
   const uint32_t ts[2] = {static_cast<uint32_t>(sec), static_cast<uint32_t>(nsec)};
   return copy_to_user(uts, ts, sizeof(ts));
+}
+
+int32_t do_clock_gettime(uint32_t clock, uint32_t uts, bool time64) {
+  if (clock > 11) return -EINVAL;
+  uint64_t ns = time_ns();
+  if (clock == 0 || clock == 5 || clock == 8 || clock == 11) ns += realtime_base_s * 1000000000ull;  // REALTIME*, TAI
+  return put_timespec(uts, ns / 1000000000ull, ns % 1000000000ull, time64);
 }
 
 // Sleeps at least `ns` by the TSC clock (the one clock_gettime reads), in
@@ -674,9 +678,7 @@ int32_t do_chdir(uint32_t upath) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(kAtFdcwd, upath, &ino)) return r;
   if (ino->kind != InodeKind::kDir) return -ENOTDIR;
-  format(current->cwd, sizeof(current->cwd), "/%s", ino->name);
-  // ino->name is not NUL-terminated for implicit directories: cut at its length.
-  if (ino->name_len + 1 < sizeof(current->cwd)) current->cwd[ino->name_len + 1] = 0;
+  fs_path(ino, current->cwd, sizeof(current->cwd));
   return 0;
 }
 
@@ -905,12 +907,7 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
     case kClockGetresTime64: {
       if (a > 11) return -EINVAL;
       if (!b) return 0;
-      if (f->eax == kClockGetres) {
-        const uint32_t ts[2] = {0, 1};
-        return copy_to_user(b, ts, sizeof(ts));
-      }
-      const uint64_t ts[2] = {0, 1};
-      return copy_to_user(b, ts, sizeof(ts));
+      return put_timespec(b, 0, 1, f->eax == kClockGetresTime64);
     }
     case kNanosleep:
       return do_nanosleep(a, false);

@@ -10,10 +10,12 @@ uint64_t tsc_hz = 0;
 uint64_t boot_tsc = 0;
 uint64_t realtime_base_s = 0;
 
-uint64_t time_ns() {
-  const uint64_t t = x86::rdtsc() - boot_tsc;
-  return t / tsc_hz * 1000000000ull + t % tsc_hz * 1000000000ull / tsc_hz;
+uint64_t tsc_to_ns(uint64_t cycles) {
+  // Split so that nothing overflows: t % tsc_hz * 10^9 < 2^64 for any TSC rate below 18 GHz.
+  return cycles / tsc_hz * 1000000000ull + cycles % tsc_hz * 1000000000ull / tsc_hz;
 }
+
+uint64_t time_ns() { return tsc_to_ns(x86::rdtsc() - boot_tsc); }
 
 namespace {
 

@@ -57,6 +57,10 @@ void fd_table_init_console(FdTable& t);
 void fd_table_copy(FdTable& dst, const FdTable& src);  // fork
 void fd_table_close_all(FdTable& t);
 void fd_table_close_on_exec(FdTable& t);
+// "/" and the inode's path, NUL-terminated (an inode's name is not: an
+// implicit directory's name is a prefix of its child's). Cut to fit `len`.
+void fs_path(const Inode* inode, char* buf, uint32_t len);
+void fd_set_cloexec(FdTable& t, uint32_t fd, bool on);
 // Lowest free fd >= from, or -EMFILE.
 int32_t fd_install(FdTable& t, OpenFile* f, uint32_t from = 0);
 

@@ -83,6 +83,8 @@ extern mm::MmStruct* active_mm;  // the mm in CR3 (the idle task borrows one)
 extern volatile uint64_t jiffies;
 extern uint64_t tsc_hz;
 extern uint64_t boot_tsc;
+uint64_t tsc_to_ns(uint64_t cycles);  // time.cc
+uint64_t time_ns();                   // since boot_tsc
 
 void sched_init();
 // Makes `t` runnable and queues it (no-op if it already is).
