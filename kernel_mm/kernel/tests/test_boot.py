@@ -142,6 +142,20 @@ def test_plain_qemu_command_runs_a_program():
     assert "no leaks; success" in out and "FAIL" not in out
 
 
+@pytest.mark.parametrize("memory_mb", [64, 2048])
+def test_memory_from_64_mib_to_2_gib(memory_mb):
+    b = mmboot.boot("init=/tests/t_sh", memory_mb=memory_mb)
+    assert_clean(b)
+    mem = b.one("boot")["memory"]
+    if memory_mb == 64:
+        assert mem["lowmem_mb"] == mem["ram_mb"] and mem["ignored_mb"] == 0, mem
+    else:
+        # Lowmem ends at the vmalloc area (768 MiB); the rest is announced, not used.
+        assert mem["lowmem_mb"] == 768, mem
+        assert mem["ignored_mb"] == mem["ram_mb"] - 768 > 1000, mem
+        assert "ignored: no highmem" in b.console
+
+
 def test_missing_init_is_a_clear_failure():
     b = mmboot.boot("init=/does/not/exist")
     assert b.status == "failure", b.describe()
