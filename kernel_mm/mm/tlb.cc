@@ -89,7 +89,7 @@ void MmuGather::maybe_flush() {
 
 void MmuGather::remove_page(Page* page, VirtAddr a) {
   track(a);
-  pages_.push_back(page);
+  pages_[nr_pages_++] = page;  // batched_ counts it too, so flush() comes before the array is full
   maybe_flush();
 }
 
@@ -132,7 +132,8 @@ void MmuGather::flush() {
     sys.counters.add(Counter::kGatherFlush);
   }
   // Only now can no CPU reach these pages or tables.
-  while (Page* p = pages_.pop_front()) put_page(sys.pages, p);
+  for (uint32_t i = 0; i < nr_pages_; ++i) put_page(sys.pages, pages_[i]);
+  nr_pages_ = 0;
   while (Page* t = tables_.pop_front()) sys.pages.free(t);
   start_ = 0xFFFFFFFFu;
   end_ = 0;

@@ -62,7 +62,12 @@ class MmuGather {
   bool need_flush_all_ = false;  // a PGD entry changed
   uint32_t start_ = 0xFFFFFFFFu;
   uint32_t end_ = 0;
-  PageList pages_;
+  // User pages to drop after the flush. An array, not a list through
+  // Page::lru as for tables: a page mapped in several places (a page-cache
+  // page, a COW-shared one) can sit in several gathers, or twice in one,
+  // while a table belongs to one mm and is unhooked once.
+  Page* pages_[kBatchMax];
+  uint32_t nr_pages_ = 0;
   PageList tables_;
   uint32_t batched_ = 0;
   bool finished_ = false;
