@@ -16,7 +16,8 @@ constexpr const char* kLockNames[] = {
 #undef MM_X
 };
 constexpr const char* kLockStatNames[] = {"acquire", "contended", "wait_cycles"};
-constexpr const char* kPageKindNames[] = {"free", "reserved", "user", "pte_table", "pmd_table", "pgd", "kernel"};
+constexpr const char* kPageKindNames[] = {"free",      "reserved", "user",   "pte_table",
+                                          "pmd_table", "pgd",      "kernel", "page_cache"};
 static_assert(sizeof(kPageKindNames) / sizeof(kPageKindNames[0]) == kNumPageKinds);
 
 }  // namespace

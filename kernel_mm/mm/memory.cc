@@ -1,6 +1,7 @@
 // Page faults, fork's copy_page_range, zapping, and free_pgtables.
 #include "mm/memory.h"
 
+#include "mm/filemap.h"
 #include "mm/mmap.h"
 #include "mm/pgtable.h"
 #include "mm/system.h"
@@ -46,6 +47,56 @@ Status do_anonymous_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr 
   return Status::kOk;
 }
 
+// A fault on an empty PTE of a file VMA (Linux's do_read_fault and
+// do_cow_fault; do_shared_fault has no case here: shared file mappings are
+// read-only). A read or exec maps the page-cache page itself, read-only,
+// so every process shares the frame; a write to a private mapping gets a
+// private copy at once. Past the end of the file: kBus (SIGBUS).
+Status do_file_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags) {
+  System& sys = *mm->sys;
+  Page* cached;
+  switch (vma.file->read_page(vma.file_index(a), &cached)) {
+    case Status::kOk:
+      break;
+    case Status::kNoMem:
+      sys.counters.add(Counter::kFaultOom);
+      return Status::kNoMem;
+    default:
+      sys.counters.add(Counter::kFaultSigbus);
+      return Status::kBus;
+  }
+  const bool cow = flags.write && !(vma.flags & kVmShared);
+  Page* page = cached;
+  if (cow) {
+    page = sys.pages.alloc(PageKind::kUser);
+    if (!page) {
+      put_page(sys.pages, cached);
+      sys.counters.add(Counter::kFaultOom);
+      return Status::kNoMem;
+    }
+    arch::copy_frame(sys.pages.page_to_phys(page), sys.pages.page_to_phys(cached));
+    put_page(sys.pages, cached);
+  }
+  SpinLock* ptl;
+  PteEntry* ptep = pte_offset_map_lock(mm, pmdp, a, &ptl);
+  if (!entry_get(ptep).none()) {
+    pte_unmap_unlock(ptep, ptl);
+    put_page(sys.pages, page);
+    return Status::kOk;
+  }
+  // The reference read_page (or alloc) gave us becomes the mapping's.
+  entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(page), vma.prot(cow)));
+  mm->rss.fetch_add(1, std::memory_order_relaxed);
+  sys.counters.add(cow ? Counter::kFaultFileCow : Counter::kFaultFile);
+  pte_unmap_unlock(ptep, ptl);
+  return Status::kOk;
+}
+
+// An empty PTE: a file page or a demand-zero one.
+Status do_none_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags) {
+  return vma.file ? do_file_page(mm, vma, pmdp, a, flags) : do_anonymous_page(mm, vma, pmdp, a);
+}
+
 // A write to a present read-only PTE in a writable VMA: copy-on-write.
 // Called with ptl held; returns with it released.
 Status do_wp_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, PteEntry* ptep, SpinLock* ptl, VirtAddr a,
@@ -54,7 +105,8 @@ Status do_wp_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, PteEntry* ptep, 
   Page* old = pte_page(sys, orig);
   // Reuse when nobody else maps the page. The count cannot rise under us:
   // only fork adds mappings of our pages, and fork holds our mmap_lock
-  // exclusive while we hold it shared.
+  // exclusive while we hold it shared. A page-cache page is never reused
+  // while cached: the cache's own reference keeps its count above 1.
   if ((vma.flags & kVmShared) || old->refcount.load(std::memory_order_acquire) == 1) {
     // Upgrading needs no flush: the faulting CPU dropped its entry with the
     // fault, and any other CPU's read-only entry just faults once more.
@@ -93,7 +145,7 @@ Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a
   // A first look without the lock, as Linux's handle_pte_fault does: an
   // empty entry goes straight to do_anonymous_page, which takes the lock
   // once and rechecks. The PTE table cannot go away: we hold mmap_lock.
-  if (entry_get(pte_offset_kernel(entry_get(pmdp), a)).none()) return do_anonymous_page(mm, vma, pmdp, a);
+  if (entry_get(pte_offset_kernel(entry_get(pmdp), a)).none()) return do_none_page(mm, vma, pmdp, a, flags);
   SpinLock* ptl;
   PteEntry* ptep = pte_offset_map_lock(mm, pmdp, a, &ptl);
   const PteEntry e = entry_get(ptep);
@@ -103,7 +155,7 @@ Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a
   // (Linux's MADV_DONTNEED) would, so handle it rather than assume.
   if (e.none()) {
     pte_unmap_unlock(ptep, ptl);
-    return do_anonymous_page(mm, vma, pmdp, a);
+    return do_none_page(mm, vma, pmdp, a, flags);
   }
   if (flags.write && !e.writable()) return do_wp_page(mm, vma, pmdp, ptep, ptl, a, e);
   // The entry already allows the access: another CPU got here first, or

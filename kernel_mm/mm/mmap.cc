@@ -36,19 +36,21 @@ Status split_vma(MmStruct* mm, Vma* v, VirtAddr at) MM_REQ(mm->mmap_lock) {
   tail->start = at;
   tail->end = v->end;
   tail->flags = v->flags;
+  tail->file = v->file;
+  tail->pgoff = v->file ? v->file_index(at) : 0;
   v->end = at;
   mm->vmas.insert_before(VmaList::next(v), tail);
   return Status::kOk;
 }
 
-// Merges v with its neighbours when they touch and have the same flags.
+// Merges v with its neighbours when Vma::mergeable_with allows.
 void merge_vma(MmStruct* mm, Vma* v) MM_REQ(mm->mmap_lock) {
-  if (Vma* next = VmaList::next(v); next && next->start == v->end && next->flags == v->flags) {
+  if (Vma* next = VmaList::next(v); next && v->mergeable_with(*next)) {
     v->end = next->end;
     mm->vmas.remove(next);
     mm->sys->vma_cache.destroy(next);
   }
-  if (Vma* prev = VmaList::prev(v); prev && prev->end == v->start && prev->flags == v->flags) {
+  if (Vma* prev = VmaList::prev(v); prev && prev->mergeable_with(*v)) {
     prev->end = v->end;
     mm->vmas.remove(v);
     mm->sys->vma_cache.destroy(v);
@@ -166,6 +168,8 @@ MmStruct* dup_mm(MmStruct* parent) {
       copy->start = v->start;
       copy->end = v->end;
       copy->flags = v->flags;
+      copy->file = v->file;
+      copy->pgoff = v->pgoff;
       child->vmas.push_back(copy);
       st = copy_page_range(child, parent, *v);
     }
@@ -209,6 +213,7 @@ void exit_mmap(MmStruct* mm) {
 
 Status do_mmap(MmStruct* mm, const MmapRequest& req, VirtAddr* out) {
   if (req.prot & ~kVmProtMask) return Status::kInvalid;
+  if (req.file && req.shared && (req.prot & kVmWrite)) return Status::kAccess;
   const uint32_t len = page_align_up(req.len);
   if (len == 0) return Status::kInvalid;
   WriteGuard g(mm->mmap_lock);
@@ -233,6 +238,8 @@ Status do_mmap(MmStruct* mm, const MmapRequest& req, VirtAddr* out) {
   v->start = VirtAddr(start);
   v->end = VirtAddr(start + len);
   v->flags = req.prot | (req.shared ? uint32_t{kVmShared} : 0u);
+  v->file = req.file;
+  v->pgoff = req.pgoff;
   insert_vma(mm, v);
   merge_vma(mm, v);
   *out = VirtAddr(start);
@@ -251,10 +258,12 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
   if (!user_range(start, len, &end) || (prot & ~kVmProtMask)) return Status::kInvalid;
   System& sys = *mm->sys;
   WriteGuard g(mm->mmap_lock);
-  // Every byte must be mapped (Linux: -ENOMEM otherwise).
+  // Every byte must be mapped (Linux: -ENOMEM otherwise), and a shared
+  // file mapping cannot become writable (Linux: no VM_MAYWRITE, -EACCES).
   uint32_t cursor = start.value();
   for (const Vma* v = find_vma(mm, start); v && v->start.value() < end; v = VmaList::next(v)) {
     if (v->start.value() > cursor) return Status::kNoMem;
+    if (v->file && (v->flags & kVmShared) && (prot & kVmWrite)) return Status::kAccess;
     cursor = v->end.value();
   }
   if (cursor < end) return Status::kNoMem;
@@ -299,7 +308,7 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
   while (v) {
     Vma* next = VmaList::next(v);
     if (!next || next->start.value() > end) break;
-    if (next->start == v->end && next->flags == v->flags) {
+    if (v->mergeable_with(*next)) {
       v->end = next->end;
       mm->vmas.remove(next);
       sys.vma_cache.destroy(next);

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "mm/filemap.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
 #include "mm/vmalloc.h"
@@ -168,6 +169,73 @@ TEST_P(ConcurrentFaults, SamePageRacesLeaveOnePagePerAddress) {
     }
     sim::OnCpu on(h.machine(), 0);
     ASSERT_EQ(mm::do_munmap(m, mm::VirtAddr(kBase), kPages * mm::kPageSize), mm::Status::kOk);
+  }
+  mmtest::exit_mm(h, m);
+  mmtest::expect_no_leaks(h);
+}
+
+// All threads fault the same file pages at the same moment, each round with
+// a fresh page cache: read_page settles the race to read a page in (the
+// loser's frame is a spare), the PTE recheck settles the race to map it.
+// Thread 0 writes (a private copy), the others read the cached page.
+TEST_P(ConcurrentFaults, SameFilePageRacesReadEachPageInOnce) {
+  const mm::Toggles t = mm::Toggles::from_index(GetParam());
+  constexpr uint32_t kThreads = 3;
+  constexpr uint32_t kPages = 32;
+  constexpr uint32_t kBase = 0x08048000;
+  sim::Harness h(t, sim::HarnessOptions{.frames = 8192, .cpus = kThreads});
+  std::vector<uint8_t> file(kPages * mm::kPageSize);
+  for (uint32_t i = 0; i < kPages; ++i) __builtin_memcpy(&file[i * mm::kPageSize], &i, 4);
+  mm::MmStruct* m = mmtest::new_mm(h);
+  for (uint32_t c = 0; c < kThreads; ++c) sim::load_on(h, c, m);
+  std::atomic<uint32_t> errors{0};
+  for (uint32_t round = 0; round < 100; ++round) {
+    mm::FileCache cache;
+    {
+      sim::OnCpu on(h.machine(), 0);
+      cache.init(&h.sys(), file.data(), static_cast<uint32_t>(file.size()));
+      mm::VirtAddr out;
+      ASSERT_EQ(mm::do_mmap(m,
+                            mm::MmapRequest{.addr = mm::VirtAddr(kBase),
+                                            .len = kPages * mm::kPageSize,
+                                            .prot = kRW,
+                                            .fixed = true,
+                                            .file = &cache},
+                            &out),
+                mm::Status::kOk);
+    }
+    StartGate gate(kThreads);
+    std::vector<std::thread> threads;
+    for (uint32_t tid = 0; tid < kThreads; ++tid) {
+      threads.emplace_back([&, tid] {
+        gate.arrive_and_wait();
+        for (uint32_t i = 0; i < kPages; ++i) {
+          uint32_t v = 0;
+          const bool write = tid == 0;
+          const uint32_t va = kBase + i * mm::kPageSize + 4;  // word 0 holds the page index
+          if (touch(h, tid, m, va, write, 0xC0DE0000 + i, &v, kRacingAttempts) != TouchResult::kOk) errors++;
+          if (!write && v != 0 && v != 0xC0DE0000 + i) errors++;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(errors.load(), 0u) << "round " << round;
+    {
+      sim::OnCpu on(h.machine(), 0);
+      EXPECT_EQ(cache.cached(), kPages) << "round " << round;
+    }
+    EXPECT_EQ(h.in_use(mm::PageKind::kUser), kPages) << "round " << round << ": one private copy per page";
+    for (uint32_t i = 0; i < kPages; ++i) {
+      uint32_t index = ~0u, written = 0;
+      ASSERT_EQ(touch(h, 1, m, kBase + i * mm::kPageSize, false, 0, &index), TouchResult::kOk);
+      ASSERT_EQ(touch(h, 2, m, kBase + i * mm::kPageSize + 4, false, 0, &written), TouchResult::kOk);
+      EXPECT_EQ(index, i) << "round " << round << ": page " << i << " maps the wrong file page";
+      EXPECT_EQ(written, 0xC0DE0000 + i) << "round " << round << ": the write was lost";
+    }
+    sim::OnCpu on(h.machine(), 0);
+    ASSERT_EQ(mm::do_munmap(m, mm::VirtAddr(kBase), kPages * mm::kPageSize), mm::Status::kOk);
+    cache.drop();
+    EXPECT_EQ(h.in_use(mm::PageKind::kPageCache), 0u) << "round " << round;
   }
   mmtest::exit_mm(h, m);
   mmtest::expect_no_leaks(h);

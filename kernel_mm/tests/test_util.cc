@@ -40,6 +40,8 @@ TouchResult touch(sim::Harness& h, uint32_t cpu, mm::MmStruct* mm, uint32_t va, 
         break;
       case mm::Status::kNoMem:
         return TouchResult::kNoMem;
+      case mm::Status::kBus:
+        return TouchResult::kBus;
       default:
         return TouchResult::kSegv;
     }
@@ -71,7 +73,9 @@ void exit_mm(sim::Harness& h, mm::MmStruct* mm) {
 void expect_no_leaks(sim::Harness& h) {
   sim::OnCpu on(h.machine(), 0);
   mm::System& sys = h.sys();
-  for (mm::PageKind k : {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable, mm::PageKind::kPgd})
+  // Page caches must have been dropped (FileCache::drop) by now.
+  for (mm::PageKind k : {mm::PageKind::kUser, mm::PageKind::kPteTable, mm::PageKind::kPmdTable, mm::PageKind::kPgd,
+                         mm::PageKind::kPageCache})
     EXPECT_EQ(h.in_use(k), h.baseline(k)) << "frames of kind " << mm::page_kind_name(k) << " leaked";
   // Kernel frames: the boot tables plus the kernel PTE tables created since
   // (kept for the life of the system, as in Linux).

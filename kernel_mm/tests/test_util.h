@@ -18,7 +18,7 @@ namespace mmtest {
 std::string toggle_name(const mm::Toggles& t);
 std::string toggle_param_name(const ::testing::TestParamInfo<uint32_t>& info);
 
-enum class TouchResult { kOk, kSegv, kNoMem, kStuck };
+enum class TouchResult { kOk, kSegv, kBus, kNoMem, kStuck };
 
 // A user access from `cpu`, as hardware and the fault path do it together:
 // translate; on a fault call handle_mm_fault and retry. kStuck means the
@@ -35,7 +35,8 @@ void map_fixed(sim::Harness& h, mm::MmStruct* mm, uint32_t va, uint32_t len, uin
 // Unloads from every CPU and drops the last user.
 void exit_mm(sim::Harness& h, mm::MmStruct* mm);
 
-// The end-of-run invariants: every user page, page table and PGD freed;
+// The end-of-run invariants: every user page, page table, PGD and (once
+// the caches are dropped) page-cache page freed;
 // every ptl constructed was destroyed (and every dynamic one freed); no
 // mm, VMA or PGD left on any list or in any cache.
 void expect_no_leaks(sim::Harness& h);

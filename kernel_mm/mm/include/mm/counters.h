@@ -38,6 +38,10 @@ namespace mm {
   X(kFaultSpurious, "fault_spurious", "fault on an already valid entry (stale TLB)")       \
   X(kFaultBad, "fault_segv", "fault the mm could not resolve")                             \
   X(kFaultOom, "fault_oom", "fault that failed to allocate")                               \
+  X(kFaultFile, "fault_file", "fault that mapped a page-cache page")                       \
+  X(kFaultFileCow, "fault_file_cow", "write fault that copied a page-cache page")          \
+  X(kFaultSigbus, "fault_sigbus", "fault past the end of a mapped file")                   \
+  X(kPageCacheFill, "page_cache_fill", "file page read into the page cache")               \
   X(kForkPtesCopied, "fork_ptes_copied", "PTE copied by copy_page_range")                  \
   X(kForkPtesWrprotected, "fork_ptes_wrprotected", "parent PTE made read-only for COW")    \
   X(kPtlCtor, "ptl_ctor", "page-table lock constructed")                                   \
@@ -66,7 +70,8 @@ namespace mm {
   X(kPcp, "pcp_lock")                  \
   X(kKmemCache, "kmem_cache_lock")     \
   X(kKernelPt, "kernel_pt_lock")       \
-  X(kVmap, "vmap_lock")
+  X(kVmap, "vmap_lock")                \
+  X(kPageCache, "page_cache_lock")
 
 enum class Counter : uint16_t {
 #define MM_X(id, name, doc) id,

@@ -15,9 +15,10 @@ struct FaultFlags {
   bool user = true;
 };
 
-// Resolves a fault at `a`: demand-zero, COW copy or reuse, or a spurious
-// fault on a stale TLB entry. Takes mmap_lock shared. kBadAddress / kAccess
-// mean SIGSEGV; kNoMem means the process must be killed (OOM).
+// Resolves a fault at `a`: demand-zero, a page-cache page (file VMAs), COW
+// copy or reuse, or a spurious fault on a stale TLB entry. Takes mmap_lock
+// shared. kBadAddress / kAccess mean SIGSEGV, kBus (past the end of a
+// mapped file) SIGBUS; kNoMem means the process must be killed (OOM).
 Status handle_mm_fault(MmStruct* mm, VirtAddr a, FaultFlags flags);
 
 // Fork: copies src's entries for `vma` into dst. Private writable pages

@@ -13,23 +13,35 @@
 namespace mm {
 
 struct System;
+class FileCache;
 
 enum VmFlags : uint32_t {
   kVmRead = 1u << 0,
   kVmWrite = 1u << 1,
   kVmExec = 1u << 2,
-  kVmShared = 1u << 3,  // MAP_SHARED|MAP_ANONYMOUS: fork shares, no COW
+  kVmShared = 1u << 3,  // MAP_SHARED: fork shares, no COW (a shared file mapping is never writable)
   kVmProtMask = kVmRead | kVmWrite | kVmExec,
 };
 
-// One mapping [start, end), page aligned, anonymous.
+// One mapping [start, end), page aligned: anonymous, or of a file's pages
+// from `pgoff` on (the page at `start` is the file's page `pgoff`).
 struct Vma {
   VirtAddr start;
   VirtAddr end;
   uint32_t flags = 0;
+  FileCache* file = nullptr;
+  uint32_t pgoff = 0;
   Link<Vma> link;
 
   bool contains(VirtAddr a) const { return start <= a && a < end; }
+  uint32_t pages() const { return (end.value() - start.value()) / kPageSize; }
+  // The file page that `a` maps (file VMAs).
+  uint32_t file_index(VirtAddr a) const { return pgoff + (a.value() - start.value()) / kPageSize; }
+  // True when `next`, which must follow this VMA, could be merged into it:
+  // they touch, have the same flags, and map the same file contiguously.
+  bool mergeable_with(const Vma& next) const {
+    return end == next.start && flags == next.flags && file == next.file && (!file || pgoff + pages() == next.pgoff);
+  }
   // The leaf permissions for a page of this VMA. Private writable pages
   // start writable only when the fault that creates them says so.
   PageProt prot(bool write) const {

@@ -26,14 +26,18 @@ void mmput(MmStruct* mm);
 void exit_mmap(MmStruct* mm);
 
 struct MmapRequest {
-  VirtAddr addr;        // hint, or the address with fixed
-  uint32_t len = 0;     // bytes, rounded up to pages
-  uint32_t prot = 0;    // kVmRead | kVmWrite | kVmExec
-  bool fixed = false;   // MAP_FIXED: replace what is there
-  bool shared = false;  // MAP_SHARED (anonymous)
+  VirtAddr addr;              // hint, or the address with fixed
+  uint32_t len = 0;           // bytes, rounded up to pages
+  uint32_t prot = 0;          // kVmRead | kVmWrite | kVmExec
+  bool fixed = false;         // MAP_FIXED: replace what is there
+  bool shared = false;        // MAP_SHARED
+  FileCache* file = nullptr;  // a file mapping (nullptr: anonymous)
+  uint32_t pgoff = 0;         // the file page mapped at the start
 };
-// Maps anonymous memory; *out receives the start. Adjacent VMAs with the
-// same flags are merged.
+// Maps anonymous memory or a file's pages; *out receives the start.
+// Adjacent VMAs with the same flags (and file, contiguously) are merged. A
+// shared file mapping is read-only (kAccess if asked for write): the page
+// cache serves read-only files.
 Status do_mmap(MmStruct* mm, const MmapRequest& req, VirtAddr* out);
 // Unmaps [start, start+len): splits VMAs at the edges, zaps, frees page
 // tables in the gap (free_pgtables with floor/ceiling).

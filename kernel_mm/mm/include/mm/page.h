@@ -15,12 +15,13 @@ class KmemCache;
 // What a frame is used for; the allocator keeps an exact count of each.
 enum class PageKind : uint8_t {
   kFree,
-  kReserved,  // never handed to the allocator (holes, the kernel image)
-  kUser,      // anonymous user page
-  kPteTable,  // user PTE table
-  kPmdTable,  // user PMD table (also the per-PGD kernel PMD copy when unshared)
-  kPgd,       // a page-sized PGD, or a slab page of 32-byte PGDs
-  kKernel,    // kernel data: slabs, the reference kernel PMD, kernel PTE tables, vmalloc pages
+  kReserved,   // never handed to the allocator (holes, the kernel image)
+  kUser,       // anonymous user page
+  kPteTable,   // user PTE table
+  kPmdTable,   // user PMD table (also the per-PGD kernel PMD copy when unshared)
+  kPgd,        // a page-sized PGD, or a slab page of 32-byte PGDs
+  kKernel,     // kernel data: slabs, the reference kernel PMD, kernel PTE tables, vmalloc pages
+  kPageCache,  // a file page held by the page cache (filemap.h), and the cache's index frames
   kCount
 };
 inline constexpr uint32_t kNumPageKinds = static_cast<uint32_t>(PageKind::kCount);

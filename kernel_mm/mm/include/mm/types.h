@@ -83,6 +83,7 @@ enum class [[nodiscard]] Status : uint8_t{
     kAccess,      // a VMA covers it but forbids the access: SEGV_ACCERR
     kInvalid,     // bad arguments: -EINVAL
     kExists,      // MAP_FIXED_NOREPLACE-style overlap
+    kBus,         // a fault past the end of a mapped file: SIGBUS
 };
 
 constexpr const char* status_name(Status s) {
@@ -99,6 +100,8 @@ constexpr const char* status_name(Status s) {
       return "invalid";
     case Status::kExists:
       return "exists";
+    case Status::kBus:
+      return "bus";
   }
   return "?";
 }
