@@ -3,9 +3,8 @@
 // As Linux's exec_mmap, the new mm goes live on this CPU before the image
 // is built in it, so the faults that build it install PMDs into a loaded
 // PGD: with mm.pmd_prealloc=off each forces a CR3 reload (the PAE PDPTE
-// effect the lab measures). The file's bytes are copied into anonymous
-// memory (the mm core has no page cache): segments are mapped writable,
-// filled, then given their final protection with mprotect.
+// effect the lab measures). The segments map the file's page cache, so
+// every exec of a program runs its text from the same frames.
 #include "kernel/console.h"
 #include "kernel/elf.h"
 #include "kernel/errno.h"
@@ -51,40 +50,65 @@ uint32_t vm_prot(const ElfSegment& s) {
   return (s.read ? mm::kVmRead : 0u) | (s.write ? mm::kVmWrite : 0u) | (s.exec ? mm::kVmExec : 0u);
 }
 
+// Maps the PT_LOAD segments as Linux's load_elf_binary does: a segment's
+// file pages map the file's page cache at the segment's protection
+// (private: the first write to a page copies it), the rest of its memory
+// size is anonymous, and the bss tail of its last file page is zeroed. The
+// first page of a segment may be the last of the previous one (the parser
+// guarantees byte-disjoint, ascending segments): it is mapped once and gets
+// both protections; the two must then map the same file page.
 int32_t load_segments(mm::MmStruct* mm, const Inode* file, const ElfImage& img, uint32_t bias, uint32_t* image_end) {
-  uint32_t prev_end = 0;
+  uint32_t prev_end = 0, prev_prot = 0, prev_shift = 0;
   for (uint32_t i = 0; i < img.nsegs; ++i) {
     const ElfSegment& s = img.segs[i];
-    uint32_t start = (s.vaddr + bias) & ~(mm::kPageSize - 1);
-    const uint32_t end = mm::page_align_up(s.vaddr + bias + s.memsz);
-    if (start < prev_end) start = prev_end;  // the page shared with the previous segment is mapped
-    if (start < end) {
-      mm::VirtAddr out;
-      const mm::MmapRequest req{
-          .addr = mm::VirtAddr(start), .len = end - start, .prot = mm::kVmRead | mm::kVmWrite, .fixed = true};
-      if (const int32_t r = status_errno(mm::do_mmap(mm, req, &out))) return r;
-    }
-    if (end > prev_end) prev_end = end;
-    if (const int32_t r = copy_to_user(s.vaddr + bias, file->data + s.offset, s.filesz)) return r;
-  }
-  // Final protections; a page shared by two segments gets both.
-  uint32_t prev_hi = 0, prev_prot = 0;
-  for (uint32_t i = 0; i < img.nsegs; ++i) {
-    const ElfSegment& s = img.segs[i];
-    uint32_t lo = (s.vaddr + bias) & ~(mm::kPageSize - 1);
-    const uint32_t hi = mm::page_align_up(s.vaddr + bias + s.memsz);
+    const uint32_t vaddr = s.vaddr + bias;
     const uint32_t prot = vm_prot(s);
-    if (lo < prev_hi) {
-      if (const int32_t r = status_errno(mm::do_mprotect(mm, mm::VirtAddr(lo), mm::kPageSize, prot | prev_prot)))
+    // File offset minus virtual address, page aligned (the parser checked
+    // that they agree modulo the page size).
+    const uint32_t shift = vaddr - s.offset;
+    const uint32_t first = vaddr & ~(mm::kPageSize - 1);
+    const uint32_t file_end = mm::page_align_up(vaddr + s.filesz);
+    const uint32_t end = mm::page_align_up(vaddr + s.memsz);
+    // The tail of the last file page past filesz belongs to the bss, and
+    // zeroing it needs write access for a moment.
+    const bool zero_tail = s.memsz > s.filesz && (vaddr + s.filesz) % mm::kPageSize;
+    const uint32_t map_prot = zero_tail ? prot | mm::kVmWrite : prot;
+    uint32_t start = first;
+    if (start < prev_end) {
+      if (shift != prev_shift) {
+        kprintf("mmlab: exec: segments %u and %u share a page but not a file page\n", i - 1, i);
+        return -ENOEXEC;
+      }
+      start = prev_end;
+    }
+    auto map = [&](uint32_t lo, uint32_t hi, bool with_file) {
+      if (lo >= hi) return 0;
+      mm::VirtAddr out;
+      const mm::MmapRequest req{.addr = mm::VirtAddr(lo),
+                                .len = hi - lo,
+                                .prot = map_prot,
+                                .fixed = true,
+                                .file = with_file ? file->cache : nullptr,
+                                .pgoff = with_file ? (lo - shift) / mm::kPageSize : 0};
+      return status_errno(mm::do_mmap(mm, req, &out));
+    };
+    if (const int32_t r = map(start, file_end, s.filesz != 0)) return r;
+    if (const int32_t r = map(start > file_end ? start : file_end, end, false)) return r;
+    if (first < prev_end) {
+      // The shared page: both segments' protections.
+      if (const int32_t r = status_errno(mm::do_mprotect(mm, mm::VirtAddr(first), mm::kPageSize, prot | prev_prot)))
         return r;
-      lo += mm::kPageSize;
     }
-    if (lo < hi) {
-      if (prot != (mm::kVmRead | mm::kVmWrite))
-        if (const int32_t r = status_errno(mm::do_mprotect(mm, mm::VirtAddr(lo), hi - lo, prot))) return r;
+    if (zero_tail) {
+      const uint32_t from = vaddr + s.filesz;
+      const uint32_t to = file_end < vaddr + s.memsz ? file_end : vaddr + s.memsz;
+      if (const int32_t r = clear_user(from, to - from)) return r;
+      if (map_prot != prot)
+        if (const int32_t r = status_errno(mm::do_mprotect(mm, mm::VirtAddr(first), file_end - first, prot))) return r;
     }
-    prev_hi = hi;
+    prev_end = end > prev_end ? end : prev_end;
     prev_prot = prot;
+    prev_shift = shift;
   }
   *image_end = prev_end;
   return 0;

@@ -3,12 +3,15 @@
 #include "kernel/cpio.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
+#include "kernel/task.h"
+#include "mm/filemap.h"
 
 namespace kern {
 namespace {
 
 Inode inodes[kMaxInodes];
 uint32_t nr_inodes = 0;
+mm::FileCache file_caches[kMaxInodes];  // file_caches[i] belongs to inodes[i]
 OpenFile open_files[kMaxOpenFiles];
 
 constexpr uint32_t kIfDir = 0040000, kIfReg = 0100000, kIfChr = 0020000, kIfLnk = 0120000;
@@ -84,7 +87,17 @@ const char* fs_init(const uint8_t* initrd, uint32_t size) {
     if (!add_parents(e.name, e.name_len) || !add(e.name, e.name_len, e.mode, kind, e.data, e.size))
       return "initrd: too many files";
   }
+  for (uint32_t i = 0; i < nr_inodes; ++i) {
+    if (inodes[i].kind != InodeKind::kFile) continue;
+    file_caches[i].init(sys, inodes[i].data, inodes[i].size);
+    inodes[i].cache = &file_caches[i];
+  }
   return reader.error();
+}
+
+void fs_drop_caches() {
+  for (uint32_t i = 0; i < nr_inodes; ++i)
+    if (inodes[i].cache) inodes[i].cache->drop();
 }
 
 uint32_t fs_inode_count() { return nr_inodes; }

@@ -59,6 +59,7 @@ enum Nr : uint32_t {
   kRtSigreturn = 173,
   kRtSigaction = 174,
   kRtSigprocmask = 175,
+  kPread64 = 180,
   kGetcwd = 183,
   kVfork = 190,
   kUgetrlimit = 191,
@@ -159,9 +160,8 @@ int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) {
   }
 }
 
-int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) {
-  OpenFile* f = fd_get(fd);
-  if (!f) return -EBADF;
+// read and pread64: from *pos, which advances by what was read.
+int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) {
   if ((f->flags & kOAccmode) == 1) return -EBADF;
   if (!user_range_ok(buf, count)) return -EFAULT;
   switch (f->inode->kind) {
@@ -171,16 +171,33 @@ int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) {
     case InodeKind::kDir:
       return -EISDIR;
     case InodeKind::kFile: {
-      if (f->offset >= f->inode->size) return 0;
-      uint32_t n = f->inode->size - static_cast<uint32_t>(f->offset);
+      if (*pos >= f->inode->size) return 0;
+      uint32_t n = f->inode->size - static_cast<uint32_t>(*pos);
       if (n > count) n = count;
-      if (copy_to_user(buf, f->inode->data + f->offset, n)) return -EFAULT;
-      f->offset += n;
+      if (copy_to_user(buf, f->inode->data + *pos, n)) return -EFAULT;
+      *pos += n;
       return static_cast<int32_t>(n);
     }
     default:
       return -EINVAL;
   }
+}
+
+int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) {
+  OpenFile* f = fd_get(fd);
+  if (!f) return -EBADF;
+  return read_at(f, buf, count, &f->offset);
+}
+
+// pread64: the offset comes in two registers and the file's own offset
+// stays; a negative offset is -EINVAL, a pipe-like file -ESPIPE.
+int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, uint32_t off_hi) {
+  OpenFile* f = fd_get(fd);
+  if (!f) return -EBADF;
+  if (off_hi & 0x80000000u) return -EINVAL;
+  if (f->inode->kind == InodeKind::kConsole) return -ESPIPE;
+  uint64_t pos = (uint64_t{off_hi} << 32) | off_lo;
+  return read_at(f, buf, count, &pos);
 }
 
 int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) {
@@ -492,25 +509,18 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
     const mm::Vma* v = mm::find_vma(current->mm, mm::VirtAddr(addr));
     if (v && v->start.value() < addr + plen) return -EEXIST;
   }
-  // A file mapping is an anonymous one filled with the file's bytes (the
-  // initrd is read-only and in memory; there is no page cache).
-  const uint32_t map_prot = f ? (prot | mm::kVmWrite) : prot;
+  // A file mapping maps the file's page cache: pages are shared until a
+  // private one is written; pages wholly past the end of the file fault
+  // with SIGBUS, as on Linux.
   mm::VirtAddr out;
   const mm::MmapRequest req{.addr = mm::VirtAddr(addr & ~(mm::kPageSize - 1)),
                             .len = plen,
-                            .prot = map_prot,
+                            .prot = prot,
                             .fixed = fixed,
-                            .shared = type == kShared && !f};
+                            .shared = type == kShared,
+                            .file = f ? f->inode->cache : nullptr,
+                            .pgoff = f ? pgoff : 0};
   if (const int32_t r = mm_errno(mm::do_mmap(current->mm, req, &out))) return r;
-  if (f) {
-    const uint64_t off = uint64_t{pgoff} * mm::kPageSize;
-    if (off < f->inode->size) {
-      uint32_t n = f->inode->size - static_cast<uint32_t>(off);
-      if (n > len) n = len;
-      if (copy_to_user(out.value(), f->inode->data + off, n)) return -EFAULT;
-    }
-    if (map_prot != prot) (void)mm::do_mprotect(current->mm, out, plen, prot);
-  }
   return static_cast<int32_t>(out.value());
 }
 
@@ -755,6 +765,8 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
       return do_wait4(ia, b, c, 0);
     case kRead:
       return do_read(ia, b, c);
+    case kPread64:
+      return do_pread64(ia, b, c, d, e);
     case kWrite:
       return do_write(ia, b, c);
     case kWritev:

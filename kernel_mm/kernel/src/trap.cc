@@ -90,6 +90,10 @@ void page_fault(x86::TrapFrame* f) {
     on_user_fault_kill(f, kSigkill, "out of memory in page fault");
     return;
   }
+  if (s == mm::Status::kBus) {
+    on_user_fault_kill(f, kSigbus, "page fault past the end of a mapped file");
+    return;
+  }
   on_user_fault_kill(f, kSigsegv, "page fault");
 }
 

@@ -15,6 +15,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "scripts"))
 import mmboot  # noqa: E402
 
+BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(mmboot.DEFAULT_INITRD)), "third_party", "busybox", "busybox")
+
 TOGGLES = [
     ("mm.pmd_prealloc", ("on", "off")),
     ("mm.pgd_init", ("locked", "lockless")),
@@ -115,6 +117,38 @@ def test_abi_subset():
     b = mmboot.boot("init=/tests/t_abi")
     assert_clean(b)
     assert_passed(b, 10)
+
+
+def test_file_mappings():
+    b = mmboot.boot("init=/tests/t_filemap")
+    assert_clean(b)
+    assert_passed(b, 16)
+    mm = b.of_type("counters")[-1]["mm"]
+    assert mm["fault_file"] > 0 and mm["fault_file_cow"] + mm["fault_cow_copy"] > 0, mm
+    assert mm["fault_sigbus"] == 1, mm
+
+
+def file_pages(path: str) -> int:
+    return (os.path.getsize(path) + 4095) // 4096
+
+
+@pytest.mark.parametrize("mode,binaries", [("exec", ["hello"]), ("shell", ["hello", "busybox"])])
+def test_exec_runs_text_from_the_page_cache(mode, binaries):
+    """Every exec of a program maps the same cached frames: file pages are read in once per boot, not per exec."""
+    b = mmboot.boot(f"init=/bin/lat_proc -- -n 20 {mode}", icount=True)
+    assert_clean(b)
+    last = b.of_type("counters")[-1]
+    mm, execs = last["mm"], last["kernel"]["execs"]
+    assert execs == 1 + 23 * len(binaries), last["kernel"]  # lat_proc itself, then 3 warm-up + 20 samples
+    bin_dir = os.path.join(os.path.dirname(mmboot.DEFAULT_INITRD), "bin")
+    paths = {"hello": os.path.join(bin_dir, "hello"), "busybox": BUSYBOX}
+    bound = file_pages(os.path.join(bin_dir, "lat_proc")) + sum(file_pages(paths[n]) for n in binaries)
+    assert 0 < mm["page_cache_fill"] <= bound, (mm["page_cache_fill"], bound)
+    # Each exec faults its text in from the cache: many more mappings than fills.
+    assert mm["fault_file"] > 10 * mm["page_cache_fill"], mm
+    # Held until shutdown: the fills plus each cache's two index frames.
+    files = 1 + len(binaries)
+    assert mm["page_cache_fill"] < last["frames"]["page_cache"] <= mm["page_cache_fill"] + 2 * files, last["frames"]
 
 
 @pytest.mark.parametrize(

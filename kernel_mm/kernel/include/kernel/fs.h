@@ -5,6 +5,10 @@
 
 #include <cstdint>
 
+namespace mm {
+class FileCache;
+}
+
 namespace kern {
 
 inline constexpr uint32_t kMaxFds = 64;
@@ -22,6 +26,8 @@ struct Inode {
   const uint8_t* data;
   uint32_t size;
   uint32_t ino;
+  // A regular file's page cache (what exec and mmap map), set by fs_init.
+  mm::FileCache* cache;
 };
 
 struct OpenFile {
@@ -37,8 +43,12 @@ struct FdTable {
 };
 
 // Reads the initrd (physical range) into the inode table; adds /, /dev,
-// /dev/console and /dev/null. Returns nullptr or an error message.
+// /dev/console and /dev/null; gives every regular file its page cache.
+// Returns nullptr or an error message. Needs the mm System.
 const char* fs_init(const uint8_t* initrd, uint32_t size);
+// Empties every page cache (at shutdown, so that the leak check sees
+// every frame that is still held by someone else).
+void fs_drop_caches();
 uint32_t fs_inode_count();
 
 // Resolves `path` (absolute, or relative to cwd) with "." / ".." / "//"
