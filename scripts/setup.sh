@@ -23,6 +23,8 @@ PACKAGES=(
   libc6-dev-i386 lib32gcc-12-dev
   # analysis (later issues) and tooling
   python3 python3-pytest
+  # hosted parser tests read an archive made by GNU cpio
+  cpio file
 )
 
 missing=()
