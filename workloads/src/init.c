@@ -1,0 +1,182 @@
+/* init: PID 1 of the lab's guests, the same binary on the mmlab kernel and on Linux.
+ *
+ *   /init PROGRAM [ARG...] [:: PROGRAM [ARG...]]...
+ *
+ * Runs each PROGRAM in turn (a path, or a name looked up in /bin) with
+ * fork + execve + wait4, takes a counter snapshot before and after each
+ * one, and reports how it ended; then leaves the machine, success only if
+ * every program exited 0. With no PROGRAM it runs nothing and succeeds.
+ *
+ * Which kernel it runs on is told by the mmlab counters call (mmlab.h):
+ *   mmlab: the snapshots are that call ("before:I:NAME", "after:I:NAME":
+ *          the kernel writes `counters` records), and /init's exit ends the
+ *          run (the kernel writes the `leak` record and leaves QEMU).
+ *   Linux: -ENOSYS. /init mounts devtmpfs on /dev (lat_proc's children
+ *          write to /dev/null) and proc on /proc, the snapshots are
+ *          /proc/vmstat printed as `MMLAB-COUNTERS {...}` console lines,
+ *          and at the end it leaves QEMU through isa-debug-exit (port 0xf4,
+ *          the same 33/35 exit statuses as the mmlab kernel), or powers off.
+ *
+ * Every program gets one console line (docs/records.md):
+ *   MMLAB-RESULT {"workload":"init","index":I,"program":"NAME","argv":[...],
+ *                 "status":"ok"|"failed"|"signaled"|"not_started","wait_status":W,"exit_code":E}
+ * so a failed program is recorded and the next one still runs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmlab.h"
+
+extern char** environ;
+
+#define MAX_ARGS 256
+
+static int on_mmlab;
+
+/* JSON string body: quotes, backslashes and control characters escaped. */
+static void put_json_string(const char* s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
+  }
+  putchar('"');
+}
+
+/* Linux: /proc/vmstat as one console line; every "name value" pair. */
+static void vmstat_snapshot(const char* label) {
+  FILE* f = fopen("/proc/vmstat", "r");
+  printf("MMLAB-COUNTERS {\"label\":");
+  put_json_string(label);
+  if (!f) {
+    printf(",\"unavailable\":");
+    put_json_string(strerror(errno));
+    printf("}\n");
+    fflush(stdout);
+    return;
+  }
+  printf(",\"vmstat\":{");
+  char name[128];
+  unsigned long long value;
+  int first = 1;
+  while (fscanf(f, "%127s %llu", name, &value) == 2) {
+    printf("%s\"%s\":%llu", first ? "" : ",", name, value);
+    first = 0;
+  }
+  fclose(f);
+  printf("}}\n");
+  fflush(stdout);
+}
+
+static void snapshot(const char* when, int index, const char* name) {
+  char label[64];
+  snprintf(label, sizeof label, "%s:%d:%s", when, index, name);
+  if (on_mmlab)
+    mmlab_counters(label);
+  else
+    vmstat_snapshot(label);
+}
+
+static const char* base_name(const char* path) {
+  const char* slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* Runs argv[0..] (NULL-terminated); prints its MMLAB-RESULT line; returns 1 if it succeeded. */
+static int run(int index, char** argv) {
+  char path[256];
+  if (strchr(argv[0], '/'))
+    snprintf(path, sizeof path, "%s", argv[0]);
+  else
+    snprintf(path, sizeof path, "/bin/%s", argv[0]);
+  const char* name = base_name(path);
+  snapshot("before", index, name);
+  fflush(stdout);
+  int status = 0;
+  const char* what;
+  pid_t pid = fork();
+  if (pid == 0) {
+    execve(path, argv, environ);
+    fprintf(stderr, "init: %s: %s\n", path, strerror(errno));
+    _exit(127);
+  }
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+    what = "not_started";
+    status = -1;
+  } else if (WIFEXITED(status)) {
+    what = WEXITSTATUS(status) == 0 ? "ok" : "failed";
+  } else {
+    what = "signaled";
+  }
+  snapshot("after", index, name);
+  printf("MMLAB-RESULT {\"workload\":\"init\",\"index\":%d,\"program\":", index);
+  put_json_string(path);
+  printf(",\"argv\":[");
+  for (int i = 0; argv[i]; i++) {
+    if (i) putchar(',');
+    put_json_string(argv[i]);
+  }
+  printf("],\"status\":\"%s\",\"wait_status\":%d,\"exit_code\":%d}\n", what, status,
+         status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  fflush(stdout);
+  return status == 0;
+}
+
+/* Linux: the same exit statuses as the mmlab kernel (33 pass, 35 fail). */
+static void leave_linux(int ok) {
+  sync();
+  if (ioperm(0xf4, 1, 1) == 0) outb(ok ? 0x10 : 0x11, 0xf4);  // QEMU exits with (value << 1) | 1
+  reboot(RB_POWER_OFF);
+  for (;;) pause();
+}
+
+int main(int argc, char** argv) {
+  on_mmlab = mmlab_counters("init") == 0;
+  if (!on_mmlab && getpid() == 1) {
+    mkdir("/dev", 0755);
+    mkdir("/proc", 0555);
+    if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) != 0 && errno != EBUSY)
+      fprintf(stderr, "init: mount devtmpfs on /dev: %s\n", strerror(errno));
+    if (mount("proc", "/proc", "proc", 0, NULL) != 0 && errno != EBUSY)
+      fprintf(stderr, "init: mount proc on /proc: %s\n", strerror(errno));
+  }
+  printf("init: on %s, %d argument%s\n", on_mmlab ? "mmlab" : "Linux", argc - 1, argc == 2 ? "" : "s");
+  fflush(stdout);
+
+  char* args[MAX_ARGS + 1];
+  int failures = 0, index = 0, n = 0;
+  for (int i = 1; i <= argc; i++) {
+    if (i == argc || !strcmp(argv[i], "::")) {
+      if (n) {
+        args[n] = NULL;
+        failures += !run(index++, args);
+        n = 0;
+      }
+      continue;
+    }
+    if (n == MAX_ARGS) {
+      fprintf(stderr, "init: more than %d arguments for one program\n", MAX_ARGS);
+      failures++;
+      continue;
+    }
+    args[n++] = argv[i];
+  }
+  printf("init: %d program%s, %d failed\n", index, index == 1 ? "" : "s", failures);
+  fflush(stdout);
+  if (!on_mmlab && getpid() == 1) leave_linux(failures == 0);
+  return failures ? 1 : 0;
+}
