@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 GEN := -G Ninja
 PY := /usr/bin/python3
 
-.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot
+.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make test   build everything and run every test (unit, reference model, QEMU boot tests, TSan, -Wthread-safety)"
 	@echo "make boot   boot the kernel once with the test initrd: make boot ARGS='init=/hello'"
 	@echo "make bench  the Google Benchmark microbenchmarks only"
+	@echo "make anchor lat_proc on our kernel and on Debian's Linux PAE, same binaries, same QEMU"
 	@echo "make lint   clang-format check"
 
 setup:
@@ -52,6 +53,11 @@ unit: build
 # One boot, console on the terminal: make boot ARGS='mm.pmd_prealloc=off init=/tests/t_exec'
 boot: build
 	@$(PY) scripts/mmboot.py --records -- $(ARGS)
+
+# Our kernel against Debian's Linux PAE kernel (docs/linux-anchor.md):
+# results/anchor/anchor.{json,md}.
+anchor: build
+	@$(PY) scripts/anchor.py $(ARGS)
 
 # Python: the tools' own tests on checked-in fixtures.
 pytest: setup

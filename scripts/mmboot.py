@@ -1,13 +1,20 @@
 #!/usr/bin/python3
-"""Boot the mmlab kernel (or any multiboot kernel) once in QEMU and collect what it says.
+"""Boot the mmlab kernel (or the Linux PAE anchor) once in QEMU and collect what it says.
 
 A small library for the boot tests and a command line for people:
 
     /usr/bin/python3 scripts/mmboot.py --initrd build/workloads/test-initrd.cpio -- init=/hello
+    /usr/bin/python3 scripts/mmboot.py --linux -- lat_proc -n 20 fork     # /init's arguments
 
 The console (COM1) and the record channel (COM2, JSON lines, docs/records.md)
 go to files in a temporary directory; the exit status of QEMU says how the
 guest left through isa-debug-exit (33: success, 35: failure).
+
+Linux (docs/linux-anchor.md) boots in the same QEMU machine with the same
+initrd; /init (workloads/src/init.c) runs the programs and leaves through
+isa-debug-exit with the same codes. Linux has no record channel: its records
+are made here from the console lines the same binaries print
+(`MMLAB-RESULT ...` -> `result`, `MMLAB-COUNTERS ...` -> `counters`).
 """
 from __future__ import annotations
 
@@ -28,6 +35,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ctest passes the build's own paths; by hand, build/ is the default.
 DEFAULT_KERNEL = os.environ.get("MMLAB_KERNEL", os.path.join(REPO, "build", "kernel", "mmlab-kernel.elf"))
 DEFAULT_INITRD = os.environ.get("MMLAB_INITRD", os.path.join(REPO, "build", "workloads", "test-initrd.cpio"))
+DEFAULT_LINUX = os.environ.get("MMLAB_LINUX", os.path.join(REPO, "build", "third_party", "linux-pae", "vmlinuz"))
+# The Linux command line around /init's arguments: console on COM1, /init
+# from the initrd, no boot chatter on the console, reboot (= QEMU exit with
+# -no-reboot) instead of hanging if something panics.
+LINUX_APPEND = "console=ttyS0 rdinit=/init quiet panic=-1"
 
 
 @dataclasses.dataclass
@@ -103,6 +115,28 @@ def qemu_command(
     return cmd
 
 
+def linux_append(init_args: list[str]) -> str:
+    """The Linux command line that runs /init with `init_args` (programs separated by '::')."""
+    return f"{LINUX_APPEND} -- " + " ".join(init_args)
+
+
+def records_from_console(console: str) -> tuple[list[dict], list[str]]:
+    """Linux: the records the mmlab kernel would have sent, made from the console lines the programs print."""
+    records, bad = [], []
+    for line in console.splitlines():
+        line = line.rstrip("\r")
+        if line.startswith("MMLAB-RESULT "):
+            records.append({"v": SCHEMA, "type": "result", "line": line[len("MMLAB-RESULT ") :]})
+        elif line.startswith("MMLAB-COUNTERS "):
+            try:
+                rec = json.loads(line[len("MMLAB-COUNTERS ") :])
+            except json.JSONDecodeError as e:
+                bad.append(f"{e}: {line[:200]}")
+                continue
+            records.append({"v": SCHEMA, "type": "counters", **rec})
+    return records, bad
+
+
 def parse_records(text: str) -> tuple[list[dict], list[str]]:
     records, bad = [], []
     for line in text.splitlines():
@@ -125,6 +159,7 @@ def boot(
     kernel: str = DEFAULT_KERNEL,
     initrd: str | None = DEFAULT_INITRD,
     timeout: float = 60.0,
+    linux: bool = False,
     **qemu_args,
 ) -> Boot:
     with tempfile.TemporaryDirectory(prefix="mmboot-") as d:
@@ -142,15 +177,21 @@ def boot(
         seconds = time.monotonic() - start
         console = open(console_path, errors="replace").read() if os.path.exists(console_path) else ""
         raw = open(records_path, errors="replace").read() if os.path.exists(records_path) else ""
+    records, bad = records_from_console(console) if linux else parse_records(raw)
     if qemu_err.strip():
         console += "\n--- qemu stderr ---\n" + qemu_err
-    records, bad = parse_records(raw)
     return Boot(status, code, console, records, bad, seconds, cmd)
+
+
+def boot_linux(init_args: list[str], kernel: str = DEFAULT_LINUX, **kwargs) -> Boot:
+    """Boots the Linux PAE anchor with /init running `init_args`."""
+    return boot(linux_append(init_args), kernel=kernel, linux=True, **kwargs)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kernel", default=DEFAULT_KERNEL)
+    p.add_argument("--kernel", help=f"kernel image (default {DEFAULT_KERNEL}, with --linux {DEFAULT_LINUX})")
+    p.add_argument("--linux", action="store_true", help="boot the Linux PAE anchor; the words after -- go to /init")
     p.add_argument("--initrd", default=DEFAULT_INITRD)
     p.add_argument("--memory", type=int, default=256, help="guest RAM in MiB")
     p.add_argument("--icount", action="store_true", help="deterministic: -icount shift=0")
@@ -159,7 +200,12 @@ def main() -> int:
     p.add_argument("cmdline", nargs=argparse.REMAINDER, help="the kernel command line (after --)")
     a = p.parse_args()
     words = a.cmdline[1:] if a.cmdline[:1] == ["--"] else a.cmdline
-    b = boot(" ".join(words), a.kernel, a.initrd, a.timeout, memory_mb=a.memory, icount=a.icount)
+    if a.linux:
+        b = boot_linux(
+            words, a.kernel or DEFAULT_LINUX, initrd=a.initrd, timeout=a.timeout, memory_mb=a.memory, icount=a.icount
+        )
+    else:
+        b = boot(" ".join(words), a.kernel or DEFAULT_KERNEL, a.initrd, a.timeout, memory_mb=a.memory, icount=a.icount)
     sys.stdout.write(b.console)
     if a.records:
         for r in b.records:

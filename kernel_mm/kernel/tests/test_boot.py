@@ -6,6 +6,7 @@ ctest runs each test on its own (kernel_mm/kernel/tests/CMakeLists.txt).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -203,6 +204,71 @@ def test_combination_runs_fork_exec_sh_without_leaks(index):
     assert_clean(b)
     assert b.one("boot")["toggles"] == toggles
     assert_passed(b, 8)
+
+
+def init_results(b: mmboot.Boot) -> tuple[list[dict], dict[str, dict]]:
+    """/init's per-program lines, and lat_proc's results by mode."""
+    lines = [json.loads(r["line"]) for r in b.of_type("result")]
+    return [x for x in lines if x["workload"] == "init"], {x["mode"]: x for x in lines if x["workload"] == "lat_proc"}
+
+
+LAT_PROC_ALL = [
+    "lat_proc",
+    "-n",
+    "3",
+    "fork",
+    "::",
+    "lat_proc",
+    "-n",
+    "3",
+    "exec",
+    "::",
+    "lat_proc",
+    "-n",
+    "3",
+    "shell",
+]
+
+
+def test_init_runs_programs_with_snapshots_and_records_a_failure():
+    """mmlab: /init runs each program between two counter snapshots; a failing one is recorded and the next runs."""
+    b = mmboot.boot("init=/init -- " + " ".join(LAT_PROC_ALL + ["::", "/tests/t_segv_missing", "::", "/hello"]))
+    assert b.status == "failure", b.describe()  # one program failed, so /init exits 1
+    leak = b.one("leak")
+    assert leak["leak_free"] and leak["init_status"] == 1 << 8, leak
+    runs, lat = init_results(b)
+    assert [(r["index"], r["status"]) for r in runs] == [
+        (0, "ok"),
+        (1, "ok"),
+        (2, "ok"),
+        (3, "failed"),
+        (4, "ok"),
+    ], runs
+    assert runs[3]["exit_code"] == 127 and runs[4]["program"] == "/hello", runs
+    assert sorted(lat) == ["exec", "fork", "shell"] and all(x["n"] == 3 for x in lat.values()), lat
+    labels = [r["label"] for r in b.of_type("counters")]
+    assert labels[:3] == ["init", "before:0:lat_proc", "after:0:lat_proc"], labels
+    assert "after:4:hello" in labels and labels[-1] == "shutdown", labels
+    snaps = {r["label"]: r for r in b.of_type("counters")}
+    assert snaps["after:1:lat_proc"]["kernel"]["execs"] - snaps["before:1:lat_proc"]["kernel"]["execs"] == 1 + 6
+
+
+def test_linux_pae_runs_the_same_binaries():
+    """The anchor: Debian's Linux PAE boots in the same QEMU with the same initrd and runs lat_proc and t_filemap."""
+    assert os.path.exists(mmboot.DEFAULT_LINUX), "make build fetches the Linux PAE kernel"
+    b = mmboot.boot_linux(LAT_PROC_ALL + ["::", "/tests/t_filemap"], timeout=240)
+    assert b.status == "success", b.describe()
+    assert not b.bad_records, b.bad_records
+    runs, lat = init_results(b)
+    assert [r["status"] for r in runs] == ["ok"] * 4, runs
+    assert sorted(lat) == ["exec", "fork", "shell"], lat
+    for mode, x in lat.items():
+        assert x["n"] == 3 and len(x["samples"]) == 3 and 0 < x["min"] <= x["median"], x
+    assert "init: on Linux" in b.console
+    assert_passed(b, 16)
+    snaps = {r["label"]: r for r in b.of_type("counters")}
+    before, after = snaps["before:0:lat_proc"]["vmstat"], snaps["after:0:lat_proc"]["vmstat"]
+    assert after["pgfault"] - before["pgfault"] > 6, (before["pgfault"], after["pgfault"])  # 6 forks at least
 
 
 def exec_deltas(b: mmboot.Boot) -> dict:
