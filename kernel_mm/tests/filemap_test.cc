@@ -1,11 +1,12 @@
 // File mappings and the page cache: shared frames, private copies on
 // write, VMA split and merge with file offsets, SIGBUS past the end, fork,
 // failure injection, and every frame back once the cache is dropped.
+#include "mm/filemap.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "mm/filemap.h"
 #include "test_util.h"
 
 namespace {
@@ -190,7 +191,7 @@ TEST_P(FileMapTest, SharedFileMappingsNeverBecomeWritable) {
 TEST_P(FileMapTest, ForkSharesCachedAndPrivatePagesCorrectly) {
   mm::MmStruct* parent = process(0);
   ASSERT_EQ(map(parent, 0x60000000, 3 * P, kRW, 4), mm::Status::kOk);
-  EXPECT_EQ(read(0, parent, 0x60000000), word_at(4 * P));                                      // cached page
+  EXPECT_EQ(read(0, parent, 0x60000000), word_at(4 * P));                                           // cached page
   ASSERT_EQ(mmtest::touch(h_, 0, parent, 0x60000000 + P, true, 0x1234), mmtest::TouchResult::kOk);  // private
   mm::MmStruct* child;
   {
@@ -247,14 +248,12 @@ TEST_P(FileMapTest, FaultsFailingAtEveryAllocationLeakNothing) {
     {
       sim::OnCpu on(h_.machine(), 0);
       mm::VirtAddr out;
-      ASSERT_EQ(mm::do_mmap(a,
-                            mm::MmapRequest{.addr = mm::VirtAddr(0x70000000),
-                                            .len = 2 * P,
-                                            .prot = kRW,
-                                            .fixed = true,
-                                            .file = &cache},
-                            &out),
-                mm::Status::kOk);
+      ASSERT_EQ(
+          mm::do_mmap(a,
+                      mm::MmapRequest{
+                          .addr = mm::VirtAddr(0x70000000), .len = 2 * P, .prot = kRW, .fixed = true, .file = &cache},
+                      &out),
+          mm::Status::kOk);
       h_.sys().pages.set_fail_policy(mm::FailPolicy{.fail_at = fail_at});
     }
     const auto r1 = mmtest::touch(h_, 0, a, 0x70000000, false);
