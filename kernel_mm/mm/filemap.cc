@@ -13,6 +13,28 @@ void FileCache::init(System* sys, const uint8_t* data, uint32_t size) {
   lock_.init(&sys->counters, LockClass::kPageCache);
 }
 
+void FileCache::init_anonymous(System* sys, uint32_t size) {
+  init(sys, nullptr, size);
+  anonymous_ = true;
+}
+
+void FileCache::get() {
+  if (anonymous_) users_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void FileCache::put() {
+  if (!anonymous_ || users_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  System& sys = *sys_;
+  drop();
+  sys.shmem_cache.destroy(this);
+}
+
+FileCache* shmem_create(System& sys, uint32_t size) {
+  FileCache* c = sys.shmem_cache.create();
+  if (c) c->init_anonymous(&sys, size);
+  return c;
+}
+
 // The index slot of page `index`, creating the root and the leaf on the
 // way; nullptr when an index frame cannot be had. Index frames are small
 // and rare, so they are allocated under the lock (the allocator's locks
@@ -47,12 +69,15 @@ Status FileCache::read_page(uint32_t index, Page** out) {
     }
   }
   // A miss: read the page in outside the lock. The allocator hands out
-  // zeroed frames, so the part past the end of the file is already zero.
+  // zeroed frames, so the part past the end of the file (and an anonymous
+  // page) is already zero.
   Page* fresh = pages.alloc(PageKind::kPageCache);
   if (!fresh) return Status::kNoMem;
-  const uint32_t off = index * kPageSize;
-  const uint32_t n = size_ - off < kPageSize ? size_ - off : kPageSize;
-  __builtin_memcpy(pages.page_address(fresh), data_ + off, n);
+  if (data_) {
+    const uint32_t off = index * kPageSize;
+    const uint32_t n = size_ - off < kPageSize ? size_ - off : kPageSize;
+    __builtin_memcpy(pages.page_address(fresh), data_ + off, n);
+  }
   sys_->counters.add(Counter::kPageCacheFill);
   SpinGuard g(lock_);
   Page** s = slot(index);

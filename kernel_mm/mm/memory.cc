@@ -84,8 +84,9 @@ Status do_file_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, Fa
     put_page(sys.pages, page);
     return Status::kOk;
   }
-  // The reference read_page (or alloc) gave us becomes the mapping's.
-  entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(page), vma.prot(cow)));
+  // The reference read_page (or alloc) gave us becomes the mapping's. A
+  // private copy, or a page of writable shared memory, is mapped writable.
+  entry_set(ptep, PteEntry::page(sys.pages.page_to_phys(page), vma.prot(cow || (vma.flags & kVmShared))));
   mm->rss.fetch_add(1, std::memory_order_relaxed);
   sys.counters.add(cow ? Counter::kFaultFileCow : Counter::kFaultFile);
   pte_unmap_unlock(ptep, ptl);

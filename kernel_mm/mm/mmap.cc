@@ -1,6 +1,7 @@
 // Address spaces: creation, publication, fork, teardown, mmap, munmap, mprotect.
 #include "mm/mmap.h"
 
+#include "mm/filemap.h"
 #include "mm/memory.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
@@ -16,6 +17,20 @@ bool user_range(VirtAddr start, uint32_t len, uint32_t* end) {
   if (e > kTaskSize) return false;
   *end = static_cast<uint32_t>(e);
   return true;
+}
+
+// Sets what v maps; a VMA holds a reference on its file (which matters for
+// anonymous shared memory, freed with its last VMA).
+void set_vma_file(Vma* v, FileCache* file, uint32_t pgoff) {
+  v->file = file;
+  v->pgoff = pgoff;
+  if (file) file->get();
+}
+
+// Every VMA is freed here, dropping its reference on the file it maps.
+void free_vma(System& sys, Vma* v) {
+  if (v->file) v->file->put();
+  sys.vma_cache.destroy(v);
 }
 
 void insert_vma(MmStruct* mm, Vma* v) MM_REQ(mm->mmap_lock) {
@@ -36,8 +51,7 @@ Status split_vma(MmStruct* mm, Vma* v, VirtAddr at) MM_REQ(mm->mmap_lock) {
   tail->start = at;
   tail->end = v->end;
   tail->flags = v->flags;
-  tail->file = v->file;
-  tail->pgoff = v->file ? v->file_index(at) : 0;
+  set_vma_file(tail, v->file, v->file ? v->file_index(at) : 0);
   v->end = at;
   mm->vmas.insert_before(VmaList::next(v), tail);
   return Status::kOk;
@@ -48,12 +62,12 @@ void merge_vma(MmStruct* mm, Vma* v) MM_REQ(mm->mmap_lock) {
   if (Vma* next = VmaList::next(v); next && v->mergeable_with(*next)) {
     v->end = next->end;
     mm->vmas.remove(next);
-    mm->sys->vma_cache.destroy(next);
+    free_vma(*mm->sys, next);
   }
   if (Vma* prev = VmaList::prev(v); prev && prev->mergeable_with(*v)) {
     prev->end = v->end;
     mm->vmas.remove(v);
-    mm->sys->vma_cache.destroy(v);
+    free_vma(*mm->sys, v);
   }
 }
 
@@ -95,7 +109,7 @@ Status munmap_locked(MmStruct* mm, uint32_t start, uint32_t end) MM_REQ(mm->mmap
     free_pgtables(tlb, detached, prev ? prev->end : VirtAddr(0), next ? next->start : VirtAddr(0));
     tlb.finish();
   }
-  while (Vma* v = detached.pop_front()) mm->sys->vma_cache.destroy(v);
+  while (Vma* v = detached.pop_front()) free_vma(*mm->sys, v);
   return Status::kOk;
 }
 
@@ -168,8 +182,7 @@ MmStruct* dup_mm(MmStruct* parent) {
       copy->start = v->start;
       copy->end = v->end;
       copy->flags = v->flags;
-      copy->file = v->file;
-      copy->pgoff = v->pgoff;
+      set_vma_file(copy, v->file, v->pgoff);
       child->vmas.push_back(copy);
       st = copy_page_range(child, parent, *v);
     }
@@ -208,12 +221,12 @@ void exit_mmap(MmStruct* mm) {
       free_pgtables(tlb, mm->vmas, VirtAddr(0), VirtAddr(0));
     tlb.finish();
   }
-  while (Vma* v = mm->vmas.pop_front()) sys.vma_cache.destroy(v);
+  while (Vma* v = mm->vmas.pop_front()) free_vma(sys, v);
 }
 
 Status do_mmap(MmStruct* mm, const MmapRequest& req, VirtAddr* out) {
   if (req.prot & ~kVmProtMask) return Status::kInvalid;
-  if (req.file && req.shared && (req.prot & kVmWrite)) return Status::kAccess;
+  if (req.file && !req.file->anonymous() && req.shared && (req.prot & kVmWrite)) return Status::kAccess;
   const uint32_t len = page_align_up(req.len);
   if (len == 0) return Status::kInvalid;
   WriteGuard g(mm->mmap_lock);
@@ -233,13 +246,19 @@ Status do_mmap(MmStruct* mm, const MmapRequest& req, VirtAddr* out) {
     if (!start) start = find_gap(mm, kPageSize, len);
     if (!start) return Status::kNoMem;
   }
+  // Shared anonymous memory is a shmem object, so that a page first
+  // touched after a fork is still one page for every process.
   Vma* v = mm->sys->vma_cache.create();
   if (!v) return Status::kNoMem;
+  FileCache* file = req.file;
+  if (!file && req.shared && !(file = shmem_create(*mm->sys, len))) {
+    mm->sys->vma_cache.destroy(v);
+    return Status::kNoMem;
+  }
   v->start = VirtAddr(start);
   v->end = VirtAddr(start + len);
   v->flags = req.prot | (req.shared ? uint32_t{kVmShared} : 0u);
-  v->file = req.file;
-  v->pgoff = req.pgoff;
+  set_vma_file(v, file, req.pgoff);
   insert_vma(mm, v);
   merge_vma(mm, v);
   *out = VirtAddr(start);
@@ -263,7 +282,7 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
   uint32_t cursor = start.value();
   for (const Vma* v = find_vma(mm, start); v && v->start.value() < end; v = VmaList::next(v)) {
     if (v->start.value() > cursor) return Status::kNoMem;
-    if (v->file && (v->flags & kVmShared) && (prot & kVmWrite)) return Status::kAccess;
+    if (v->file && !v->file->anonymous() && (v->flags & kVmShared) && (prot & kVmWrite)) return Status::kAccess;
     cursor = v->end.value();
   }
   if (cursor < end) return Status::kNoMem;
@@ -311,7 +330,7 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
     if (v->mergeable_with(*next)) {
       v->end = next->end;
       mm->vmas.remove(next);
-      sys.vma_cache.destroy(next);
+      free_vma(sys, next);
       continue;  // v may absorb the following one too
     }
     v = next;

@@ -13,6 +13,7 @@ void System::init(const SystemConfig& config, Page* meta, uint32_t first_pfn, ui
   mm_cache.init("mm_struct", PageKind::kKernel, &pages, &counters);
   vma_cache.init("vm_area_struct", PageKind::kKernel, &pages, &counters);
   ptl_cache.init("ptlock", PageKind::kKernel, &pages, &counters);
+  shmem_cache.init("shmem", PageKind::kKernel, &pages, &counters);
   // CR3 under PAE takes a 32-byte aligned PDPT.
   pgd_cache.init("pgd", kPtrsPerPgd * sizeof(PgdEntry), 32, PageKind::kPgd, &pages, &counters);
   pgd_lock.init(&counters, LockClass::kPgdLock);

@@ -235,6 +235,56 @@ TEST_P(FileMapTest, OneGatherDropsPagesMappedTwice) {
   mmtest::exit_mm(h_, a);
 }
 
+// MAP_SHARED|MAP_ANONYMOUS: a page first touched after the fork is still
+// one page for both processes (a shmem object, not private zero pages),
+// and the object goes away with the last mapping.
+TEST_P(FileMapTest, SharedAnonymousMemoryIsOnePageAcrossFork) {
+  mm::MmStruct* parent = process(0);
+  {
+    sim::OnCpu on(h_.machine(), 0);
+    mm::VirtAddr out;
+    ASSERT_EQ(
+        mm::do_mmap(
+            parent,
+            mm::MmapRequest{.addr = mm::VirtAddr(0x40000000), .len = 4 * P, .prot = kRW, .fixed = true, .shared = true},
+            &out),
+        mm::Status::kOk);
+    EXPECT_EQ(h_.sys().shmem_cache.live_objects(), 1u);
+  }
+  ASSERT_EQ(mmtest::touch(h_, 0, parent, 0x40000000, true, 0x1111), mmtest::TouchResult::kOk);  // before the fork
+  mm::MmStruct* child;
+  {
+    sim::OnCpu on(h_.machine(), 0);
+    child = mm::dup_mm(parent);
+    ASSERT_NE(child, nullptr);
+    mm::mm_publish(child);
+  }
+  sim::load_on(h_, 1, child);
+  // Pages 1 and 2 are touched only after the fork, one by each side.
+  ASSERT_EQ(mmtest::touch(h_, 1, child, 0x40000000 + P, true, 0x2222), mmtest::TouchResult::kOk);
+  ASSERT_EQ(mmtest::touch(h_, 0, parent, 0x40000000 + 2 * P, true, 0x3333), mmtest::TouchResult::kOk);
+  EXPECT_EQ(read(0, parent, 0x40000000 + P), 0x2222u);
+  EXPECT_EQ(read(1, child, 0x40000000 + 2 * P), 0x3333u);
+  EXPECT_EQ(read(1, child, 0x40000000), 0x1111u);
+  ASSERT_EQ(mmtest::touch(h_, 1, child, 0x40000000, true, 0x4444), mmtest::TouchResult::kOk);
+  EXPECT_EQ(read(0, parent, 0x40000000), 0x4444u) << "a shared write became a private copy";
+  EXPECT_EQ(read(0, parent, 0x40000000 + 3 * P), 0u);
+  EXPECT_EQ(phys(0, 0x40000000 + P), phys(1, 0x40000000 + P));
+  EXPECT_EQ(h_.in_use(mm::PageKind::kUser), h_.baseline(mm::PageKind::kUser)) << "no private page was made";
+  mmtest::exit_mm(h_, child);
+  EXPECT_EQ(read(0, parent, 0x40000000 + P), 0x2222u);
+  {
+    // A partial munmap keeps the object; the last mapping frees it.
+    sim::OnCpu on(h_.machine(), 0);
+    ASSERT_EQ(mm::do_munmap(parent, mm::VirtAddr(0x40000000), P), mm::Status::kOk);
+    EXPECT_EQ(h_.sys().shmem_cache.live_objects(), 1u);
+  }
+  mmtest::exit_mm(h_, parent);
+  sim::OnCpu on(h_.machine(), 0);
+  EXPECT_EQ(h_.sys().shmem_cache.live_objects(), 0u);
+  EXPECT_EQ(h_.in_use(mm::PageKind::kPageCache), 0u);
+}
+
 // Every allocation of a file fault (index frames, the cache page, the
 // private copy, the page tables) failing in turn: kNoMem, and nothing leaks.
 TEST_P(FileMapTest, FaultsFailingAtEveryAllocationLeakNothing) {

@@ -87,6 +87,7 @@ void expect_no_leaks(sim::Harness& h) {
   EXPECT_EQ(c[mm::Counter::kPtlLeak], 0u) << "a table page was freed with its ptl still constructed";
   EXPECT_EQ(c[mm::Counter::kPgdAlloc], c[mm::Counter::kPgdFree]) << "PGD leaked";
   EXPECT_EQ(sys.ptl_cache.live_objects(), 0u);
+  EXPECT_EQ(sys.shmem_cache.live_objects(), 0u) << "a shared-memory object outlived its mappings";
   EXPECT_EQ(sys.mm_cache.live_objects(), 0u);
   EXPECT_EQ(sys.vma_cache.live_objects(), 0u);
   EXPECT_EQ(sys.pgd_cache.live_objects(), 0u);

@@ -93,6 +93,7 @@ void shutdown(int32_t init_status) {
   r.num("vma", sys->vma_cache.live_objects());
   r.num("ptl", sys->ptl_cache.live_objects());
   r.num("pgd", sys->pgd_cache.live_objects());
+  r.num("shmem", sys->shmem_cache.live_objects());
   r.end();
   uint32_t on_pgd_list = 0, on_task_list = 0;
   {
@@ -107,7 +108,7 @@ void shutdown(int32_t init_status) {
   r.num("task_list", on_task_list);
   leaked += pgds + ptls + ptl_dyn + c[mm::Counter::kPtlLeak] + sys->mm_cache.live_objects() +
             sys->vma_cache.live_objects() + sys->ptl_cache.live_objects() + sys->pgd_cache.live_objects() +
-            on_pgd_list + on_task_list;
+            sys->shmem_cache.live_objects() + on_pgd_list + on_task_list;
   const bool ok = leaked == 0 && init_status == 0;
   r.boolean("leak_free", leaked == 0);
   r.boolean("ok", ok);

@@ -7,8 +7,15 @@
 // what an emulator's translation cache (QEMU TCG looks translated code up
 // by physical address) needs: a kernel that copied the text into fresh
 // frames on every exec would pay for retranslating it every time.
+//
+// The same object, with no file behind it, is anonymous shared memory
+// (MAP_SHARED|MAP_ANONYMOUS, Linux's shmem_zero_setup): zero-filled pages
+// that every process sharing the mapping sees, also pages first touched
+// after a fork. Such a cache belongs to the VMAs that map it and goes away
+// with the last one (shmem_create, FileCache::put).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "mm/annotations.h"
@@ -29,6 +36,16 @@ class FileCache {
   // `data`/`size`: the file's bytes, readable through a kernel pointer for
   // as long as the cache lives (the initrd, in the lowmem direct map).
   void init(System* sys, const uint8_t* data, uint32_t size);
+  // Anonymous shared memory of `size` bytes, all zero at first.
+  void init_anonymous(System* sys, uint32_t size);
+
+  // Anonymous: writable through shared mappings, and owned by its VMAs.
+  bool anonymous() const { return anonymous_; }
+  // A VMA starts or stops mapping this cache. For an anonymous cache the
+  // last put drops its pages and frees it (from sys->shmem_cache); a file's
+  // cache lives as long as its file, so for it these do nothing.
+  void get();
+  void put();
 
   uint32_t size() const { return size_; }
   uint32_t nr_pages() const { return page_align_up(size_) / kPageSize; }
@@ -64,8 +81,10 @@ class FileCache {
   Page** slot(uint32_t index) MM_REQ(lock_);
 
   System* sys_ = nullptr;
-  const uint8_t* data_ = nullptr;
+  const uint8_t* data_ = nullptr;  // nullptr: anonymous, pages start zeroed
   uint32_t size_ = 0;
+  bool anonymous_ = false;
+  std::atomic<int32_t> users_{0};  // VMAs mapping an anonymous cache
 
   // lock_ guards the index and the count; a cached page never moves or
   // changes until drop().
@@ -73,5 +92,9 @@ class FileCache {
   Root* root_ MM_GUARDED(lock_) = nullptr;
   uint32_t cached_ MM_GUARDED(lock_) = 0;
 };
+
+// A new anonymous shared-memory object of `size` bytes with no users yet,
+// or nullptr when no memory is left for it.
+[[nodiscard]] FileCache* shmem_create(System& sys, uint32_t size);
 
 }  // namespace mm

@@ -9,6 +9,7 @@
 #include "mm/annotations.h"
 #include "mm/counters.h"
 #include "mm/entry.h"
+#include "mm/filemap.h"
 #include "mm/kmem_cache.h"
 #include "mm/mm_struct.h"
 #include "mm/page_alloc.h"
@@ -55,8 +56,9 @@ struct System {
 
   TypedCache<MmStruct> mm_cache;
   TypedCache<Vma> vma_cache;
-  TypedCache<SpinLock> ptl_cache;  // split ptls with mm.ptlock_alloc=dynamic
-  KmemCache pgd_cache;             // 32-byte PGDs with mm.kernel_pmd=shared
+  TypedCache<SpinLock> ptl_cache;     // split ptls with mm.ptlock_alloc=dynamic
+  TypedCache<FileCache> shmem_cache;  // anonymous shared memory objects
+  KmemCache pgd_cache;                // 32-byte PGDs with mm.kernel_pmd=shared
 
   // init_mm: the kernel's own address space. Its PGD is swapper_pg_dir, whose
   // entry 3 points at the reference kernel PMD. Kernel PTE tables are
