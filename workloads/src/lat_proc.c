@@ -18,22 +18,12 @@
  *                 "n":N,"min":..,"median":..,"samples":[...]}
  */
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "workload.h"
 
 extern char **environ;
 
 #define MAX_SAMPLES 10000
-
-static unsigned long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
 
 static void one(const char* mode) {
   pid_t pid = fork();
@@ -60,11 +50,6 @@ static void one(const char* mode) {
     fprintf(stderr, "lat_proc: %s child failed (status 0x%x)\n", mode, status);
     exit(2);
   }
-}
-
-static int cmp(const void* a, const void* b) {
-  unsigned long long x = *(const unsigned long long*)a, y = *(const unsigned long long*)b;
-  return x < y ? -1 : x > y;
 }
 
 int main(int argc, char** argv) {
@@ -96,9 +81,7 @@ int main(int argc, char** argv) {
     samples[n++] = now_ns() - t0;
   }
   static unsigned long long sorted[MAX_SAMPLES];
-  memcpy(sorted, samples, sizeof(samples[0]) * n);
-  qsort(sorted, n, sizeof(sorted[0]), cmp);
-  unsigned long long median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  unsigned long long median = median_of(samples, n, sorted);
   printf(
       "MMLAB-RESULT {\"workload\":\"lat_proc\",\"mode\":\"%s\",\"unit\":\"ns\",\"clock\":\"CLOCK_MONOTONIC\","
       "\"n\":%d,\"warmup\":%d,\"min\":%llu,\"median\":%llu,\"samples\":[",

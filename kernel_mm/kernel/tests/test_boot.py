@@ -271,6 +271,109 @@ def test_linux_pae_runs_the_same_binaries():
     assert after["pgfault"] - before["pgfault"] > 6, (before["pgfault"], after["pgfault"])  # 6 forks at least
 
 
+WORKLOAD_INITRD = os.path.join(os.path.dirname(mmboot.DEFAULT_INITRD), "initrd.cpio")
+SMALL_WORKLOADS = (
+    "page_fault -w 1,2 -s 256 -i 2 :: fork_scale -w 1,2 -i 8 :: exec_layout -n 3 -w 1 :: lat_proc -n 3 fork".split()
+)
+
+
+def check_workload_results(b: mmboot.Boot) -> dict[str, dict]:
+    """Every workload of SMALL_WORKLOADS ran and its result line has the documented shape (docs/workloads.md)."""
+    lines = [json.loads(r["line"]) for r in b.of_type("result")]
+    runs = [x for x in lines if x["workload"] == "init"]
+    assert [r["status"] for r in runs] == ["ok"] * 4, runs
+    res = {x["workload"]: x for x in lines if x["workload"] != "init"}
+    assert sorted(res) == ["exec_layout", "fork_scale", "lat_proc", "page_fault"], sorted(res)
+    pf = res["page_fault"]
+    assert (pf["mode"], pf["region_kb"], pf["pages"], pf["iterations"], pf["unit"]) == (
+        "processes",
+        256,
+        64,
+        2,
+        "faults/s",
+    )
+    assert [p["workers"] for p in pf["points"]] == [1, 2]
+    for p in pf["points"]:
+        assert p["faults"] == p["workers"] * 2 * 64 and p["ns"] > 0, p
+        assert p["faults_per_s"] == pytest.approx(p["faults"] * 1e9 / p["ns"], rel=1e-3, abs=1), p
+    fs = res["fork_scale"]
+    assert fs["unit"] == "forks/s" and [(p["workers"], p["forks"]) for p in fs["points"]] == [(1, 8), (2, 16)], fs
+    assert all(p["ns"] > 0 and p["forks_per_s"] > 0 for p in fs["points"]), fs
+    el = res["exec_layout"]
+    assert el["pgd_entries"] == 3 and el["n"] == 3 and len(el["samples"]) == 3 and 0 < el["min"] <= el["median"], el
+    return res
+
+
+def test_workloads_run_on_mmlab_with_well_formed_results():
+    b = mmboot.boot("init=/init -- " + " ".join(SMALL_WORKLOADS), initrd=WORKLOAD_INITRD)
+    assert_clean(b)
+    check_workload_results(b)
+
+
+def test_workloads_run_on_linux_pae_with_the_same_results():
+    b = mmboot.boot_linux(SMALL_WORKLOADS, initrd=WORKLOAD_INITRD, timeout=240)
+    assert b.status == "success", b.describe()
+    check_workload_results(b)
+
+
+def run_deltas(b: mmboot.Boot, index: int, name: str) -> dict:
+    """Counter deltas across /init's run `index` of `name` (mm counters, and the kernel's as k.*)."""
+    snaps = {r["label"]: r for r in b.of_type("counters")}
+    before, after = snaps[f"before:{index}:{name}"], snaps[f"after:{index}:{name}"]
+    d = {k: after["mm"][k] - before["mm"][k] for k in after["mm"]}
+    d.update({f"k.{k}": after["kernel"][k] - before["kernel"][k] for k in after["kernel"]})
+    return d
+
+
+SEED_RUN = "exec_layout -n 10 -w 0 :: lat_proc -n 10 -w 0 exec :: fork_scale -w 1 -i 10"
+
+
+def seed_boot(toggles: str) -> mmboot.Boot:
+    b = mmboot.boot(f"{toggles} init=/init -- {SEED_RUN}", initrd=WORKLOAD_INITRD, icount=True)
+    assert_clean(b)
+    return b
+
+
+@pytest.mark.parametrize("prealloc", ["on", "off"])
+def test_pdpte_reloads_per_exec_follow_the_pgd_entries_a_program_uses(prealloc):
+    """pmd_prealloc=off: each user PGD entry first populated while the new mm is live forces a CR3 reload.
+
+    Every run also counts the exec of the program itself by /init's child (text and stack: 2)."""
+    b = seed_boot(f"mm.pmd_prealloc={prealloc}")
+    layout, hello = run_deltas(b, 0, "exec_layout"), run_deltas(b, 1, "lat_proc")
+    assert layout["k.execs"] == hello["k.execs"] == 11
+    if prealloc == "off":
+        assert layout["cr3_reload_pdpte"] == 2 + 3 * 10, layout  # text + mmap at 0x50000000 + stack
+        assert hello["cr3_reload_pdpte"] == 2 + 2 * 10, hello  # /hello: text + stack
+        assert layout["pmd_install_live"] == layout["cr3_reload_pdpte"]
+    else:
+        assert layout["cr3_reload_pdpte"] == hello["cr3_reload_pdpte"] == 0, (layout, hello)
+        assert layout["pmd_install_live"] == 0 and layout["pmd_prealloc"] == 3 * (11 + 11), layout  # fork + exec
+
+
+@pytest.mark.parametrize("kernel_pmd", ["shared", "unshared"])
+@pytest.mark.parametrize("pgd_init", ["locked", "lockless"])
+def test_fork_and_exit_take_pgd_lock_only_when_locked(kernel_pmd, pgd_init):
+    b = seed_boot(f"mm.kernel_pmd={kernel_pmd} mm.pgd_init={pgd_init}")
+    d = run_deltas(b, 2, "fork_scale")
+    assert d["k.forks"] == 1 + 3 + 1 + 10 and d["k.execs"] == 1, d  # /init's fork, warm-up, worker, iterations
+    pgds = d["pgd_alloc"]
+    assert pgds == d["pgd_free"] == d["k.forks"] + d["k.execs"], d
+    if pgd_init == "locked":
+        assert d["pgd_lock.acquire"] == 2 * pgds, d  # pgd_ctor adds to pgd_list, pgd_dtor removes
+    else:
+        assert d["pgd_lock.acquire"] == 0 and d["pgd_init_late"] == pgds, d
+
+
+def test_sparse_exit_scans_far_fewer_entries_with_vma_guided_free_pgtables():
+    per_exec = {}
+    for mode in ("vma", "full"):
+        d = run_deltas(seed_boot(f"mm.free_pgtables={mode}"), 0, "exec_layout")
+        per_exec[mode] = d["pgtable_entries_scanned"] / d["k.execs"]
+    # exec_layout's children use 3 GiB-apart regions: full visits 3 PGD entries and 3 x 512 PMD entries per teardown.
+    assert per_exec["full"] > 50 * per_exec["vma"], per_exec
+
+
 def exec_deltas(b: mmboot.Boot) -> dict:
     snaps = {r["label"]: r for r in b.of_type("counters")}
     before, after = snaps["exec-before"], snaps["exec-after"]
