@@ -221,12 +221,12 @@ void vfree(System& sys, VirtAddr va, uint32_t npages) {
 uint32_t kernel_pmd_missing(System& sys, MmStruct* mm) {
   const PgdEntry k = entry_get(&mm->pgd[kKernelPgdIndex]);
   if (sys.toggles.kernel_pmd_shared())
-    return k == PgdEntry::table(sys.pages.page_to_phys(sys.kernel_pmd_page)) ? 0 : kPtrsPerPmd;
+    return k.same_target(PgdEntry::table(sys.pages.page_to_phys(sys.kernel_pmd_page))) ? 0 : kPtrsPerPmd;
   if (!k.present()) return kPtrsPerPmd;
   uint32_t missing = 0;
   for (uint32_t i = 0; i < kPtrsPerPmd; ++i) {
     const PmdEntry ref = entry_get(&sys.kernel_pmd[i]);
-    if (!ref.none() && entry_get(copy_slot(mm, i)) != ref) ++missing;
+    if (!ref.none() && !entry_get(copy_slot(mm, i)).same_target(ref)) ++missing;
   }
   return missing;
 }

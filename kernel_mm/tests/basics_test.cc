@@ -41,6 +41,22 @@ TEST(Entry, LeafBitsFollowTheSdmLayout) {
   EXPECT_EQ(mm::PteEntry::page(PhysAddr(0xF12345000ull), {}).addr().value(), 0xF12345000ull);
 }
 
+// What the CPU sets on a walk does not change what a table entry points
+// at: QEMU's TCG sets Accessed even in PAE PDPTEs (seen in the kernel: a
+// shared-kernel-PMD PGD entry read back as ...021), so kernel_pmd_missing
+// compares targets, not raw bits.
+TEST(Entry, SameTargetIgnoresBitsTheCpuSets) {
+  const auto pgd = mm::PgdEntry::table(PhysAddr(0xEF4000));
+  EXPECT_EQ(pgd.raw(), 0xEF4001u);
+  const auto walked = mm::PgdEntry::from_raw(pgd.raw() | mm::pte_bits::kAccessed);
+  EXPECT_NE(walked, pgd);
+  EXPECT_TRUE(walked.same_target(pgd));
+  EXPECT_FALSE(mm::PgdEntry::table(PhysAddr(0xEF5000)).same_target(pgd));
+  EXPECT_FALSE(mm::PgdEntry().same_target(pgd));
+  const auto pmd = mm::PmdEntry::table(PhysAddr(0x123000));
+  EXPECT_TRUE(mm::PmdEntry::from_raw(pmd.raw() & ~mm::pte_bits::kAccessed).same_target(pmd));
+}
+
 TEST(Entry, VirtAddrSplitsIntoPaeIndices) {
   const mm::VirtAddr a(0xBFFFF123);
   EXPECT_EQ(a.pgd_index(), 2u);

@@ -98,6 +98,10 @@ class Entry {
   }
 
   constexpr bool operator==(const Entry&) const = default;
+  // Both present (or both not) and pointing at the same frame: what a
+  // table entry means, whatever the CPU has set in it since (Accessed on a
+  // walk; QEMU's TCG sets it even in PAE PDPTEs).
+  constexpr bool same_target(const Entry& o) const { return present() == o.present() && addr() == o.addr(); }
 
  private:
   constexpr explicit Entry(uint64_t raw) : raw_(raw) {}

@@ -28,9 +28,10 @@ void unmap_kernel_range(System& sys, VirtAddr va, uint32_t npages);
 Status vmalloc(System& sys, uint32_t npages, VirtAddr* out);
 void vfree(System& sys, VirtAddr va, uint32_t npages);
 
-// How many entries of the reference kernel PMD are missing from, or differ
-// in, what mm's PGD maps at entry 3. Zero for every live, published mm is
-// the "no missed kernel-mapping sync" invariant.
+// How many entries of the reference kernel PMD are missing from, or point
+// elsewhere in, what mm's PGD maps at entry 3 (Entry::same_target: the
+// Accessed bit a CPU sets on a walk does not count). Zero for every live,
+// published mm is the "no missed kernel-mapping sync" invariant.
 uint32_t kernel_pmd_missing(System& sys, MmStruct* mm);
 
 }  // namespace mm
