@@ -45,6 +45,8 @@ void emit_counters_record(const char* label) {
   r.num("user_faults", kstats.user_faults);
   r.num("kernel_uaccess_faults", kstats.kernel_uaccess_faults);
   r.num("timer_ticks", kstats.timer_ticks);
+  r.num("kmap_churns", kstats.kmap_churns);
+  r.num("kernel_sync_missed", kstats.kernel_sync_missed);
   r.end();
   r.begin("frames");
   r.num("free", sys->pages.nr_free());
@@ -106,9 +108,10 @@ void shutdown(int32_t init_status) {
   }
   r.num("pgd_list", on_pgd_list);
   r.num("task_list", on_task_list);
+  r.num("kernel_sync_missed", kstats.kernel_sync_missed);
   leaked += pgds + ptls + ptl_dyn + c[mm::Counter::kPtlLeak] + sys->mm_cache.live_objects() +
             sys->vma_cache.live_objects() + sys->ptl_cache.live_objects() + sys->pgd_cache.live_objects() +
-            sys->shmem_cache.live_objects() + on_pgd_list + on_task_list;
+            sys->shmem_cache.live_objects() + on_pgd_list + on_task_list + kstats.kernel_sync_missed;
   const bool ok = leaked == 0 && init_status == 0;
   r.boolean("leak_free", leaked == 0);
   r.boolean("ok", ok);

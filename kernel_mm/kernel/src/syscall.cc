@@ -7,6 +7,7 @@
 #include "kernel/klib.h"
 #include "kernel/task.h"
 #include "mm/mmap.h"
+#include "mm/vmalloc.h"
 
 namespace kern {
 
@@ -95,6 +96,7 @@ enum Nr : uint32_t {
   kFaccessat2 = 439,
   // mmlab's own, outside Linux's range (docs/records.md).
   kMmlabCounters = 1000,
+  kMmlabKmapChurn = 1001,
 };
 
 constexpr int32_t kAtFdcwd = -100;
@@ -524,6 +526,31 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
   return static_cast<int32_t>(out.value());
 }
 
+// mmlab's kernel-mapping churn (workloads/include/mmlab.h): `npages` fresh
+// pages mapped in the vmalloc area, each written, then unmapped. The
+// allocator is next-fit, so successive calls walk the area and keep
+// creating kernel PTE tables until every 2 MiB of it has one (tables are
+// never freed, as in Linux); with mm.kernel_pmd=unshared each new table is
+// synced into every PGD. Afterwards every published mm is checked for every
+// kernel PMD entry (kernel_pmd_missing): a PGD a sync missed is counted in
+// kstats.kernel_sync_missed, which the counters and leak records report.
+// Returns the kernel PTE tables this call created.
+int32_t do_kmap_churn(uint32_t npages) {
+  if (npages == 0 || npages > 1024) return -EINVAL;
+  const uint64_t tables_before = sys->counters.get(mm::Counter::kKernelPteTable);
+  mm::VirtAddr va;
+  if (mm::vmalloc(*sys, npages, &va) != mm::Status::kOk) return -ENOMEM;
+  for (uint32_t i = 0; i < npages; ++i) *reinterpret_cast<volatile uint32_t*>((va + i * mm::kPageSize).value()) = i;
+  mm::vfree(*sys, va, npages);
+  ++kstats.kmap_churns;
+  {
+    mm::ReadGuard g(sys->tasklist_lock);
+    for (mm::MmStruct* m = sys->tasks.front(); m; m = mm::TaskList::next(m))
+      kstats.kernel_sync_missed += mm::kernel_pmd_missing(*sys, m) != 0;
+  }
+  return static_cast<int32_t>(sys->counters.get(mm::Counter::kKernelPteTable) - tables_before);
+}
+
 int32_t do_uname(uint32_t ubuf) {
   char u[6 * 65] = {};
   // sysname "Linux": programs check it; release says what this kernel is.
@@ -930,6 +957,8 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
     case kSchedYield:
       schedule();
       return 0;
+    case kMmlabKmapChurn:
+      return do_kmap_churn(a);
     case kMmlabCounters: {
       char label[64];
       const int32_t n = a ? strncpy_from_user(label, a, sizeof(label)) : 0;

@@ -374,6 +374,35 @@ def test_sparse_exit_scans_far_fewer_entries_with_vma_guided_free_pgtables():
     assert per_exec["full"] > 50 * per_exec["vma"], per_exec
 
 
+@pytest.mark.parametrize("kernel_pmd", ["shared", "unshared"])
+@pytest.mark.parametrize("pgd_init", ["locked", "lockless"])
+def test_kmap_churn_syncs_every_pgd(kernel_pmd, pgd_init):
+    """Forks racing kernel-mapping creation: every new kernel PTE table reaches every PGD (kernel_sync_missed == 0)."""
+    b = mmboot.boot(
+        f"mm.kernel_pmd={kernel_pmd} mm.pgd_init={pgd_init} init=/init -- kmap_churn -r 32 -f 2",
+        initrd=WORKLOAD_INITRD,
+        icount=True,
+    )
+    assert_clean(b)  # the leak record counts kernel_sync_missed
+    line = next(json.loads(r["line"]) for r in b.of_type("result") if '"kmap_churn"' in r["line"])
+    assert line["kernel_pte_tables"] == 32 and line["forks"] > 0, line
+    d = run_deltas(b, 0, "kmap_churn")
+    assert d["k.kmap_churns"] == 33 and d["k.kernel_sync_missed"] == 0, d  # one probe call, then 32 rounds
+    if kernel_pmd == "unshared":
+        # Each new table is copied into the PGDs alive then: at least kmap_churn's and its two forkers'.
+        assert d["kernel_sync"] >= 3 * 32, d
+        assert (d["pgd_lock.acquire"] > 0) == (pgd_init == "locked"), d
+    else:
+        assert d["kernel_sync"] == 0, d  # one kernel PMD for all: nothing to propagate
+
+
+def test_kmap_churn_says_unsupported_on_linux():
+    b = mmboot.boot_linux(["kmap_churn"], initrd=WORKLOAD_INITRD, timeout=240)
+    assert b.status == "success", b.describe()
+    line = next(json.loads(r["line"]) for r in b.of_type("result") if '"kmap_churn"' in r["line"])
+    assert "ENOSYS" in line["unsupported"] and "forks" not in line, line
+
+
 def exec_deltas(b: mmboot.Boot) -> dict:
     snaps = {r["label"]: r for r in b.of_type("counters")}
     before, after = snaps["exec-before"], snaps["exec-after"]

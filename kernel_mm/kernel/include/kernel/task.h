@@ -148,6 +148,10 @@ struct KernelStats {
   uint64_t timer_ticks = 0;
   uint64_t user_faults = 0;
   uint64_t kernel_uaccess_faults = 0;
+  // mmlab_kmap_churn (syscall 1001): calls, and PGDs found missing a kernel
+  // PMD entry by the check after each call (must stay 0).
+  uint64_t kmap_churns = 0;
+  uint64_t kernel_sync_missed = 0;
   static constexpr uint32_t kEnosysSlots = 32;
   uint32_t enosys_nr[kEnosysSlots] = {};
   uint64_t enosys_count[kEnosysSlots] = {};
