@@ -206,7 +206,7 @@ const char* basename(const char* path) {
 int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* argv, uint32_t argc,
                    const char* const* envp, uint32_t envc) {
   int32_t err = 0;
-  Inode* file = fs_lookup(current->cwd, path, &err);
+  Inode* file = fs_lookup(current->leader->cwd, path, &err);
   if (!file) return err;
   if (file->kind == InodeKind::kDir) return -EACCES;
   if (file->kind != InodeKind::kFile || !(file->mode & 0111)) return -EACCES;
@@ -216,6 +216,10 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
     kprintf("mmlab: exec %s: %s\n", path, why);
     return -ENOEXEC;
   }
+  // Linux's de_thread: the other threads of the group end. From a thread
+  // other than the leader Linux would make the caller the leader; we refuse.
+  if (current->leader != current) return -EINVAL;
+  kill_other_threads();
   const uint32_t bias = img.pie ? kPieBias : 0;
   for (uint32_t i = 0; i < img.nsegs; ++i)
     if (!user_range_ok(img.segs[i].vaddr + bias, img.segs[i].memsz) ||

@@ -20,13 +20,14 @@ struct InitArgs {
 InitArgs init_args;
 Task* init_task = nullptr;
 
-// Drops the task's address space; the CPU leaves it first (mmput needs
-// an mm that no CPU has loaded).
+// Drops the task's address space. The last user's mmput needs an mm no
+// CPU has loaded, so the CPU leaves it first; a thread whose siblings go
+// on using the mm leaves it loaded (no CR3 switch until the next task).
 void release_mm(Task* t) {
   mm::MmStruct* mm = t->mm;
   if (!mm) return;
   t->mm = nullptr;
-  if (active_mm == mm) {
+  if (active_mm == mm && mm->users.load(std::memory_order_acquire) == 1) {
     mm::switch_mm(mm, &sys->init_mm);
     active_mm = &sys->init_mm;
   }
@@ -68,11 +69,106 @@ bool start_init(const char* path, const char* const* argv, int argc, const char*
   return true;
 }
 
-int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid) {
+namespace {
+
+constexpr uint32_t kCloneVm = 0x100, kCloneFs = 0x200, kCloneFiles = 0x400, kCloneSighand = 0x800, kCloneVfork = 0x4000,
+                   kCloneThread = 0x10000, kCloneSettls = 0x80000, kCloneParentSettid = 0x100000,
+                   kCloneChildCleartid = 0x200000, kCloneChildSettid = 0x01000000;
+constexpr uint32_t kCloneThreadSet = kCloneVm | kCloneFs | kCloneFiles | kCloneSighand | kCloneThread;
+
+// What fork and a new thread both take from the caller: registers (eax 0
+// in the child), FPU, TLS, signal mask, name, and the tid words.
+void copy_thread_state(Task* child, x86::TrapFrame* frame, uint32_t flags, uint32_t parent_tid, uint32_t child_tid,
+                       uint32_t newsp) {
   Task* parent = current;
+  memcpy(child->comm, parent->comm, sizeof(child->comm));
+  child->sigmask = parent->sigmask;
+  memcpy(child->tls, parent->tls, sizeof(child->tls));
+  x86::fxsave(parent->fpu);  // the live registers are the parent's
+  memcpy(child->fpu, parent->fpu, sizeof(child->fpu));
+  if (flags & kCloneChildSettid) child->set_child_tid = child_tid;
+  if (flags & kCloneChildCleartid) child->clear_child_tid = child_tid;
+  if (flags & kCloneParentSettid) {
+    const int32_t tid = child->pid;
+    (void)copy_to_user(parent_tid, &tid, sizeof(tid));
+  }
+  x86::TrapFrame f = *frame;
+  f.eax = 0;
+  if (newsp) f.user_esp = newsp;
+  task_setup_frame(child, f);
+}
+
+// A new thread in the caller's group: the same mm, the leader's shared
+// state, its own stack and TLS.
+int32_t clone_thread(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint32_t parent_tid, uint32_t tls,
+                     uint32_t child_tid) {
+  Task* leader = current->leader;
+  if (leader->group_dead) return -EAGAIN;
+  uint64_t tls_slots[x86::kTlsEntries];
+  memcpy(tls_slots, current->tls, sizeof(tls_slots));
+  if (flags & kCloneSettls)
+    if (const int32_t r = tls_from_user(tls_slots, tls)) return r;
+  Task* th = alloc_task();
+  if (!th) return -EAGAIN;
+  th->leader = leader;
+  th->parent = leader->parent;
+  ++leader->nr_threads;
+  th->mm = current->mm;
+  mm::mmget(th->mm);
+  copy_thread_state(th, frame, flags, parent_tid, child_tid, newsp);
+  memcpy(th->tls, tls_slots, sizeof(tls_slots));
+  ++kstats.threads;
+  wake_up(th);
+  return th->pid;
+}
+
+// Wakes the tasks of group `leader` waiting in wait4.
+void wake_waiters(Task* leader) {
+  for (uint32_t i = 1; i < kMaxTasks; ++i) {
+    Task* w = task_at(i);
+    if (w->leader == leader && w->waiting_child && w->state == TaskState::kBlocked) wake_up(w);
+  }
+}
+
+// The group of `leader` has no thread left: its files close, it becomes a
+// zombie its parent can reap, its children go to init.
+void end_group(Task* leader) {
+  fd_table_close_all(leader->files);
+  if (leader->group_dead) leader->exit_status = leader->group_exit_status;
+  leader->state = TaskState::kZombie;
+  if (leader == init_task) shutdown(leader->exit_status);
+  bool orphan_zombie = false;
+  for (uint32_t i = 1; i < kMaxTasks; ++i) {
+    Task* c = task_at(i);
+    if (c->state == TaskState::kFree || c->state == TaskState::kDead || c->parent != leader || c->leader != c) continue;
+    c->parent = init_task;
+    orphan_zombie |= c->state == TaskState::kZombie;
+  }
+  if (orphan_zombie) wake_waiters(init_task);
+  if (leader->parent) wake_waiters(leader->parent);
+}
+
+// Takes thread `t` (not running: uniprocessor) out of its group at once.
+void kill_thread(Task* t) {
+  dequeue_task(t);
+  t->waiting_child = false;
+  t->futex_object = nullptr;
+  t->wake_tick = 0;
+  release_mm(t);
+  ++kstats.exits;
+  --t->leader->nr_threads;
+  // A leader stays, as a zombie, until the group is over: it holds the
+  // shared state and the group's pid.
+  t->state = t == t->leader ? TaskState::kZombie : TaskState::kFree;
+}
+
+}  // namespace
+
+int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid) {
+  Task* parent = current->leader;
   Task* child = alloc_task();
   if (!child) return -EAGAIN;
-  mm::MmStruct* mm = mm::dup_mm(parent->mm);
+  mm::MmStruct* mm = mm::dup_mm(current->mm);
   if (!mm) {
     child->state = TaskState::kFree;
     return -ENOMEM;
@@ -82,66 +178,73 @@ int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid
   child->parent = parent;
   child->brk_start = parent->brk_start;
   child->brk = parent->brk;
-  memcpy(child->comm, parent->comm, sizeof(child->comm));
   memcpy(child->cwd, parent->cwd, sizeof(child->cwd));
   fd_table_copy(child->files, parent->files);
   memcpy(child->sigactions, parent->sigactions, sizeof(child->sigactions));
-  child->sigmask = parent->sigmask;
-  memcpy(child->tls, parent->tls, sizeof(child->tls));
-  x86::fxsave(parent->fpu);  // the live registers are the parent's
-  memcpy(child->fpu, parent->fpu, sizeof(child->fpu));
-  constexpr uint32_t kCloneParentSettid = 0x00100000, kCloneChildCleartid = 0x00200000, kCloneChildSettid = 0x01000000;
-  if (clone_flags & kCloneChildSettid) child->set_child_tid = child_tid;
-  if (clone_flags & kCloneChildCleartid) child->clear_child_tid = child_tid;
-  if (clone_flags & kCloneParentSettid) {
-    const int32_t tid = child->pid;
-    (void)copy_to_user(parent_tid, &tid, sizeof(tid));
-  }
-  x86::TrapFrame f = *frame;
-  f.eax = 0;
-  task_setup_frame(child, f);
+  copy_thread_state(child, frame, clone_flags, parent_tid, child_tid, 0);
   ++kstats.forks;
   wake_up(child);
   return child->pid;
 }
 
+int32_t do_clone(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint32_t parent_tid, uint32_t tls,
+                 uint32_t child_tid) {
+  const uint32_t shared = flags & (kCloneThreadSet | kCloneVfork);
+  if (shared == kCloneThreadSet) return clone_thread(frame, flags, newsp, parent_tid, tls, child_tid);
+  if (shared) return -EINVAL;  // vfork-style or partial sharing: not supported (docs/kernel.md)
+  if (newsp) return -EINVAL;   // a forked child on a new stack: nothing uses it
+  return do_fork(frame, flags, parent_tid, child_tid);
+}
+
 void do_exit(int32_t wait_status) {
   Task* t = current;
+  Task* leader = t->leader;
   if (t->clear_child_tid) {
+    // Linux's mm_release: the tid word is cleared and one waiter woken
+    // (pthread_join sleeps on it).
     const int32_t zero = 0;
-    (void)copy_to_user(t->clear_child_tid, &zero, sizeof(zero));
+    if (!copy_to_user(t->clear_child_tid, &zero, sizeof(zero))) futex_wake(t->clear_child_tid, 1, ~0u);
   }
-  fd_table_close_all(t->files);
   release_mm(t);
   ++kstats.exits;
-  t->exit_status = wait_status;
-  t->state = TaskState::kZombie;
-  if (t == init_task) shutdown(wait_status);
-  // Orphans go to init, which reaps them.
-  bool orphan_zombie = false;
-  for (uint32_t i = 1; i < kMaxTasks; ++i) {
-    Task* c = task_at(i);
-    if (c->state == TaskState::kFree || c->parent != t) continue;
-    c->parent = init_task;
-    orphan_zombie |= c->state == TaskState::kZombie;
-  }
-  if (orphan_zombie && init_task->waiting_child) wake_up(init_task);
-  if (t->parent && t->parent->waiting_child) wake_up(t->parent);
+  if (t == leader) t->exit_status = wait_status;
+  t->state = t == leader ? TaskState::kZombie : TaskState::kDead;
+  if (--leader->nr_threads == 0) end_group(leader);
   schedule();
   panic("pid %d ran after exit", t->pid);
+}
+
+void do_group_exit(int32_t wait_status) {
+  Task* leader = current->leader;
+  if (!leader->group_dead) {
+    leader->group_dead = true;
+    leader->group_exit_status = wait_status;
+  }
+  kill_other_threads();
+  do_exit(wait_status);
+}
+
+void kill_other_threads() {
+  Task* leader = current->leader;
+  for (uint32_t i = 1; i < kMaxTasks && leader->nr_threads > 1; ++i) {
+    Task* t = task_at(i);
+    if (t == current || t->leader != leader) continue;
+    if (t->state == TaskState::kRunnable || t->state == TaskState::kBlocked) kill_thread(t);
+  }
 }
 
 int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t rusage_ptr) {
   constexpr uint32_t kWnohang = 1, kKnown = 1 | 2 | 4 | 8 | 0x01000000 | 0x20000000 | 0x40000000 | 0x80000000u;
   if (options & ~kKnown) return -EINVAL;
+  Task* self = current->leader;  // any thread waits for the group's children
   for (;;) {
     bool have_child = false;
     for (uint32_t i = 1; i < kMaxTasks; ++i) {
       Task* c = task_at(i);
-      if (c->state == TaskState::kFree || c->parent != current) continue;
+      if (c->state == TaskState::kFree || c->state == TaskState::kDead || c->parent != self || c->leader != c) continue;
       if (pid > 0 && c->pid != pid) continue;
       have_child = true;
-      if (c->state != TaskState::kZombie) continue;
+      if (c->state != TaskState::kZombie || c->nr_threads) continue;  // a group is over with its last thread
       const int32_t cpid = c->pid;
       const int32_t st = c->exit_status;
       if (status_ptr && copy_to_user(status_ptr, &st, sizeof(st))) return -EFAULT;
@@ -165,11 +268,13 @@ uint32_t reap_all() {
   for (uint32_t i = 1; i < kMaxTasks; ++i) {
     Task* c = task_at(i);
     if (c->state == TaskState::kFree || c == current) continue;
-    if (c->state != TaskState::kZombie) {
+    if (c->state == TaskState::kRunnable || c->state == TaskState::kBlocked) {
       ++killed;
-      fd_table_close_all(c->files);
       release_mm(c);
     }
+    // A group's files close once, with its leader (a zombie leader whose
+    // threads still ran has them open).
+    if (c->leader == c && c->state != TaskState::kDead) fd_table_close_all(c->files);
     c->state = TaskState::kFree;
   }
   return killed;

@@ -39,6 +39,7 @@ void emit_counters_record(const char* label) {
   r.num("syscalls", kstats.syscalls);
   r.num("context_switches", kstats.context_switches);
   r.num("forks", kstats.forks);
+  r.num("threads", kstats.threads);
   r.num("execs", kstats.execs);
   r.num("exits", kstats.exits);
   r.num("signals_fatal", kstats.segfaults);

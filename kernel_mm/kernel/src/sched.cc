@@ -63,6 +63,7 @@ void context_switch(Task* prev, Task* next) {
 
 void sched_init() {
   new (idle_task) Task();
+  idle_task->leader = idle_task;
   idle_task->state = TaskState::kRunnable;
   kstrlcpy(idle_task->comm, "idle", sizeof(idle_task->comm));
   x86::fxsave(idle_task->fpu);
@@ -72,8 +73,10 @@ void sched_init() {
 Task* alloc_task() {
   for (uint32_t i = 1; i < kMaxTasks; ++i) {
     Task* t = &tasks[i];
-    if (t->state != TaskState::kFree) continue;
+    // An exited thread's slot is free once it no longer runs on its stack.
+    if (t->state != TaskState::kFree && !(t->state == TaskState::kDead && t != current)) continue;
     new (t) Task();  // in place: a Task is too big for a temporary on a kernel stack
+    t->leader = t;
     t->pid = next_pid++;
     t->state = TaskState::kBlocked;  // not runnable until set up and woken
     t->kstack_top = reinterpret_cast<uint32_t>(&kstacks[i][kKernelStackSize]);
@@ -84,8 +87,21 @@ Task* alloc_task() {
 
 Task* find_task(int32_t pid) {
   for (Task& t : tasks)
-    if (t.state != TaskState::kFree && &t != idle_task && t.pid == pid) return &t;
+    if (t.state != TaskState::kFree && t.state != TaskState::kDead && &t != idle_task && t.pid == pid) return &t;
   return nullptr;
+}
+
+void dequeue_task(Task* t) {
+  if (!t->on_rq) return;
+  Task* prev = nullptr;
+  for (Task* q = rq_head; q; prev = q, q = q->run_next) {
+    if (q != t) continue;
+    (prev ? prev->run_next : rq_head) = q->run_next;
+    if (rq_tail == q) rq_tail = prev;
+    break;
+  }
+  t->on_rq = false;
+  t->run_next = nullptr;
 }
 
 Task* task_at(uint32_t i) { return i < kMaxTasks ? &tasks[i] : nullptr; }

@@ -11,7 +11,22 @@
 
 namespace kern {
 
-extern uint64_t realtime_base_s;  // wall clock at boot
+int32_t tls_from_user(uint64_t* tls, uint32_t uinfo) {
+  uint32_t d[4];  // struct user_desc: entry_number, base_addr, limit, flags
+  if (copy_from_user(d, uinfo, sizeof(d))) return -EFAULT;
+  uint32_t idx = d[0];
+  if (idx == 0xFFFFFFFFu) {
+    for (idx = 0; idx < x86::kTlsEntries && tls[idx]; ++idx) {
+    }
+    if (idx == x86::kTlsEntries) return -ESRCH;
+    idx += x86::kTlsFirstEntry;
+    d[0] = idx;
+    if (copy_to_user(uinfo, &d[0], 4)) return -EFAULT;
+  }
+  if (idx < x86::kTlsFirstEntry || idx >= x86::kTlsFirstEntry + x86::kTlsEntries) return -EINVAL;
+  tls[idx - x86::kTlsFirstEntry] = x86::make_user_descriptor(d[1], d[2], d[3]);
+  return 0;
+}
 
 namespace {
 
@@ -29,6 +44,7 @@ enum Nr : uint32_t {
   kLseek = 19,
   kGetpid = 20,
   kGetuid = 24,
+  kPause = 29,
   kAccess = 33,
   kKill = 37,
   kDup = 41,
@@ -75,12 +91,15 @@ enum Nr : uint32_t {
   kGetdents64 = 220,
   kFcntl64 = 221,
   kGettid = 224,
+  kTkill = 238,
+  kFutex = 240,
   kSetThreadArea = 243,
   kExitGroup = 252,
   kSetTidAddress = 258,
   kClockGettime = 265,
   kClockGetres = 266,
   kClockNanosleep = 267,
+  kTgkill = 270,
   kOpenat = 295,
   kFstatat64 = 300,
   kReadlinkat = 305,
@@ -93,6 +112,7 @@ enum Nr : uint32_t {
   kClockGettime64 = 403,
   kClockGetresTime64 = 406,
   kClockNanosleepTime64 = 407,
+  kFutexTime64 = 422,
   kFaccessat2 = 439,
   // mmlab's own, outside Linux's range (docs/records.md).
   kMmlabCounters = 1000,
@@ -105,7 +125,7 @@ constexpr uint32_t kOAccmode = 3, kOCreat = 0100, kOTrunc = 01000, kODirectory =
 
 OpenFile* fd_get(int32_t fd) {
   if (fd < 0 || fd >= static_cast<int32_t>(kMaxFds)) return nullptr;
-  return current->files.fd[fd];
+  return current->leader->files.fd[fd];
 }
 
 // Forwards console lines that start with this prefix as `result` records.
@@ -240,7 +260,7 @@ int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow
     return *out ? 0 : err;
   }
   int32_t err = 0;
-  *out = fs_lookup(current->cwd, path, &err, follow);
+  *out = fs_lookup(current->leader->cwd, path, &err, follow);
   return *out ? 0 : err;
 }
 
@@ -253,20 +273,20 @@ int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) {
   if ((flags & kODirectory) && ino->kind != InodeKind::kDir) return -ENOTDIR;
   OpenFile* f = file_open(ino, flags);
   if (!f) return -ENOMEM;
-  const int32_t fd = fd_install(current->files, f);
+  const int32_t fd = fd_install(current->leader->files, f);
   if (fd < 0) {
     file_put(f);
     return fd;
   }
-  fd_set_cloexec(current->files, static_cast<uint32_t>(fd), flags & kOCloexec);
+  fd_set_cloexec(current->leader->files, static_cast<uint32_t>(fd), flags & kOCloexec);
   return fd;
 }
 
 int32_t do_close(int32_t fd) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
-  current->files.fd[fd] = nullptr;
-  fd_set_cloexec(current->files, static_cast<uint32_t>(fd), false);
+  current->leader->files.fd[fd] = nullptr;
+  fd_set_cloexec(current->leader->files, static_cast<uint32_t>(fd), false);
   file_put(f);
   return 0;
 }
@@ -276,16 +296,16 @@ int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) {
   if (!f) return -EBADF;
   if (newfd < 0) {
     file_get(f);
-    const int32_t fd = fd_install(current->files, f, flags);  // flags: lowest fd (F_DUPFD)
+    const int32_t fd = fd_install(current->leader->files, f, flags);  // flags: lowest fd (F_DUPFD)
     if (fd < 0) file_put(f);
     return fd;
   }
   if (newfd >= static_cast<int32_t>(kMaxFds)) return -EBADF;
   if (newfd == oldfd) return dup2 ? newfd : -EINVAL;
-  if (current->files.fd[newfd]) do_close(newfd);
+  if (current->leader->files.fd[newfd]) do_close(newfd);
   file_get(f);
-  current->files.fd[newfd] = f;
-  fd_set_cloexec(current->files, static_cast<uint32_t>(newfd), flags & kOCloexec);
+  current->leader->files.fd[newfd] = f;
+  fd_set_cloexec(current->leader->files, static_cast<uint32_t>(newfd), flags & kOCloexec);
   return newfd;
 }
 
@@ -297,13 +317,13 @@ int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) {
       return do_dup(fd, -1, arg, false);
     case 1030: {  // F_DUPFD_CLOEXEC
       const int32_t n = do_dup(fd, -1, arg, false);
-      if (n >= 0) fd_set_cloexec(current->files, static_cast<uint32_t>(n), true);
+      if (n >= 0) fd_set_cloexec(current->leader->files, static_cast<uint32_t>(n), true);
       return n;
     }
     case 1:  // F_GETFD
-      return (current->files.cloexec >> fd) & 1;
+      return (current->leader->files.cloexec >> fd) & 1;
     case 2:  // F_SETFD
-      fd_set_cloexec(current->files, static_cast<uint32_t>(fd), arg & 1);
+      fd_set_cloexec(current->leader->files, static_cast<uint32_t>(fd), arg & 1);
       return 0;
     case 3:  // F_GETFL
       return static_cast<int32_t>(f->flags & ~kOCloexec);
@@ -449,7 +469,7 @@ int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) {
 }
 
 int32_t do_brk(uint32_t want) {
-  Task* t = current;
+  Task* t = current->leader;  // the heap is the group's (t->mm is every thread's mm)
   if (want < t->brk_start) return static_cast<int32_t>(t->brk);
   const uint32_t old_top = mm::page_align_up(t->brk), new_top = mm::page_align_up(want);
   if (new_top > mm::kTaskSize - (8u << 20)) return static_cast<int32_t>(t->brk);
@@ -615,7 +635,7 @@ int32_t do_nanosleep(uint32_t ureq, bool time64) {
 int32_t do_rt_sigaction(uint32_t sig, uint32_t act, uint32_t oact, uint32_t sigsetsize) {
   if (sigsetsize != 8) return -EINVAL;
   if (sig < 1 || sig > kNumSignals) return -EINVAL;
-  KSigaction& slot = current->sigactions[sig - 1];
+  KSigaction& slot = current->leader->sigactions[sig - 1];
   KSigaction next;
   if (act) {
     if (sig == 9 || sig == 19) return -EINVAL;  // SIGKILL, SIGSTOP
@@ -652,19 +672,7 @@ int32_t do_rt_sigprocmask(uint32_t how, uint32_t uset, uint32_t uold, uint32_t s
 }
 
 int32_t do_set_thread_area(uint32_t uinfo) {
-  uint32_t d[4];  // entry_number, base_addr, limit, flags
-  if (copy_from_user(d, uinfo, sizeof(d))) return -EFAULT;
-  uint32_t idx = d[0];
-  if (idx == 0xFFFFFFFFu) {
-    for (idx = 0; idx < x86::kTlsEntries && current->tls[idx]; ++idx) {
-    }
-    if (idx == x86::kTlsEntries) return -ESRCH;
-    idx += x86::kTlsFirstEntry;
-    d[0] = idx;
-    if (copy_to_user(uinfo, &d[0], 4)) return -EFAULT;
-  }
-  if (idx < x86::kTlsFirstEntry || idx >= x86::kTlsFirstEntry + x86::kTlsEntries) return -EINVAL;
-  current->tls[idx - x86::kTlsFirstEntry] = x86::make_user_descriptor(d[1], d[2], d[3]);
+  if (const int32_t r = tls_from_user(current->tls, uinfo)) return r;
   x86::load_tls(current->tls);
   return 0;
 }
@@ -705,9 +713,9 @@ int32_t do_getrandom(uint32_t ubuf, uint32_t len) {
 }
 
 int32_t do_getcwd(uint32_t ubuf, uint32_t size) {
-  const uint32_t n = static_cast<uint32_t>(strlen(current->cwd)) + 1;
+  const uint32_t n = static_cast<uint32_t>(strlen(current->leader->cwd)) + 1;
   if (size < n) return -ERANGE;
-  if (copy_to_user(ubuf, current->cwd, n)) return -EFAULT;
+  if (copy_to_user(ubuf, current->leader->cwd, n)) return -EFAULT;
   return static_cast<int32_t>(n);
 }
 
@@ -715,7 +723,7 @@ int32_t do_chdir(uint32_t upath) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(kAtFdcwd, upath, &ino)) return r;
   if (ino->kind != InodeKind::kDir) return -ENOTDIR;
-  fs_path(ino, current->cwd, sizeof(current->cwd));
+  fs_path(ino, current->leader->cwd, sizeof(current->leader->cwd));
   return 0;
 }
 
@@ -743,13 +751,27 @@ int32_t do_ioctl(int32_t fd, uint32_t cmd) {
   return -ENOTTY;
 }
 
+// Signals are not delivered yet: a signal to the caller's own group ends
+// the group as the default action of a fatal signal would (which is what
+// abort() and raise() need); signal 0 checks the target; anything else is
+// -EPERM until signal delivery comes.
 int32_t do_kill(int32_t pid, uint32_t sig) {
   if (sig > kNumSignals) return -EINVAL;
-  Task* t = pid > 0 ? find_task(pid) : (pid == 0 || pid == -1 ? current : nullptr);
-  if (!t || t->state == TaskState::kZombie) return -ESRCH;
+  Task* t = pid > 0 ? find_task(pid) : (pid == 0 || pid == -1 ? current->leader : nullptr);
+  if (!t || t->state == TaskState::kZombie || t->leader != t) return -ESRCH;  // pid names a process (a group)
   if (sig == 0) return 0;
-  if (t != current) return -EPERM;  // cross-process signals come with signal delivery (later issue)
-  do_exit(static_cast<int32_t>(sig));
+  if (t != current->leader) return -EPERM;
+  do_group_exit(static_cast<int32_t>(sig));
+}
+
+// tgkill(tgid, tid, sig); tkill passes tgid -1 (any group).
+int32_t do_tgkill(int32_t tgid, int32_t tid, uint32_t sig) {
+  if (sig > kNumSignals || tid <= 0 || (tgid != -1 && tgid <= 0)) return -EINVAL;
+  Task* t = find_task(tid);
+  if (!t || t->state == TaskState::kZombie || (tgid != -1 && t->leader->pid != tgid)) return -ESRCH;
+  if (sig == 0) return 0;
+  if (t->leader != current->leader) return -EPERM;
+  do_group_exit(static_cast<int32_t>(sig));
 }
 
 }  // namespace
@@ -775,15 +797,18 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
   Task* t = current;
   switch (f->eax) {
     case kExit:
-    case kExitGroup:
       do_exit(static_cast<int32_t>((a & 0xFF) << 8));
+    case kExitGroup:
+      do_group_exit(static_cast<int32_t>((a & 0xFF) << 8));
     case kFork:
     case kVfork:
       return do_fork(f, 0, 0, 0);
-    case kClone:
-      // Fork-like clones only: threads (CLONE_VM) come with the SMP issue.
-      if (a & 0x00000100) return -EINVAL;
-      return do_fork(f, a, c, e);
+    case kClone:  // i386: flags, newsp, parent_tid, tls, child_tid
+      return do_clone(f, a, b, c, d, e);
+    case kFutex:
+      return do_futex(a, b, c, d, f->ebp, false);  // uaddr, op, val, timeout, (uaddr2 unused), val3
+    case kFutexTime64:
+      return do_futex(a, b, c, d, f->ebp, true);
     case kExecve:
       return sys_execve(f, a, b, c);
     case kWait4:
@@ -881,15 +906,16 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
     case kUname:
       return do_uname(a);
     case kGetpid:
+      return t->leader->pid;
     case kGettid:
       return t->pid;
     case kGetppid:
-      return t->parent ? t->parent->pid : 0;
+      return t->leader->parent ? t->leader->parent->pid : 0;
     case kGetpgrp:
     case kGetpgid:
     case kGetsid:
     case kSetsid:
-      return t->pid;
+      return t->leader->pid;
     case kSetpgid:
       return 0;
     case kGetuid:
@@ -916,10 +942,14 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
       return do_rt_sigprocmask(a, b, c, d);
     case kKill:
       return do_kill(ia, b);
+    case kTkill:
+      return do_tgkill(-1, ia, b);
+    case kTgkill:
+      return do_tgkill(ia, static_cast<int32_t>(b), c);
     case kUgetrlimit:
       return do_rlimit(a, 0, b, false);
     case kPrlimit64:
-      if (a && static_cast<int32_t>(a) != t->pid) return -ESRCH;
+      if (a && static_cast<int32_t>(a) != t->leader->pid) return -ESRCH;
       return do_rlimit(b, c, d, true);
     case kGetrandom:
       return do_getrandom(a, b);
@@ -954,6 +984,12 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
     case kClockNanosleepTime64:
       if (b & 1) return -EINVAL;  // TIMER_ABSTIME: not yet
       return do_nanosleep(c, f->eax == kClockNanosleepTime64);
+    case kPause:
+      // Waits for a signal, and none is ever delivered: the task sleeps
+      // until its group is killed (exit_group, a fatal fault, shutdown).
+      current->state = TaskState::kBlocked;
+      schedule();
+      return -EINTR;
     case kSchedYield:
       schedule();
       return 0;

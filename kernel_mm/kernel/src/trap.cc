@@ -121,7 +121,7 @@ void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
   ++kstats.segfaults;
   kprintf("mmlab: pid %d (%s) killed by signal %d: %s at 0x%08x ip 0x%08x error 0x%x\n", current->pid, current->comm,
           sig, what, f->vector == 14 ? x86::read_cr2() : 0, f->eip, f->error);
-  do_exit(sig);  // wait status: terminated by `sig` (sh shows 128 + sig)
+  do_group_exit(sig);  // wait status: terminated by `sig` (sh shows 128 + sig); every thread goes
 }
 
 extern "C" void trap_handler(x86::TrapFrame* f) {

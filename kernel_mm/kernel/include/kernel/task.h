@@ -21,7 +21,9 @@ inline constexpr uint32_t kHz = 1000;            // timer interrupts per second
 inline constexpr uint32_t kTimeSliceTicks = 10;  // round-robin quantum
 inline constexpr uint32_t kNumSignals = 64;
 
-enum class TaskState : uint8_t { kFree, kRunnable, kBlocked, kZombie };
+// kDead: a thread that has exited; its slot is free once it is not the
+// running task (its kernel stack is in use until the switch away).
+enum class TaskState : uint8_t { kFree, kRunnable, kBlocked, kZombie, kDead };
 
 // Linux's struct k_sigaction on i386 (rt_sigaction's argument).
 struct KSigaction {
@@ -32,10 +34,19 @@ struct KSigaction {
 };
 
 struct Task {
-  int32_t pid = 0;
+  int32_t pid = 0;  // the thread id; the group's pid (tgid) is leader->pid
   TaskState state = TaskState::kFree;
-  Task* parent = nullptr;
+  Task* parent = nullptr;  // a group leader: who waits for this group
   char comm[16] = {};
+
+  // The thread group (CLONE_THREAD). Its leader holds what the threads
+  // share: `files`, `cwd`, `sigactions`, `brk_start`/`brk` (read them as
+  // leader->...; glibc's pthread_create shares all of them, and clone
+  // refuses other sharing combinations). A task alone is its own leader.
+  Task* leader = nullptr;         // set by alloc_task: itself, or the thread group's leader
+  uint32_t nr_threads = 1;        // leader: threads not yet exited, itself included
+  bool group_dead = false;        // leader: exit_group or a fatal signal is ending the group
+  int32_t group_exit_status = 0;  // leader: the wait status of the group when group_dead
 
   mm::MmStruct* mm = nullptr;
   uint32_t brk_start = 0;  // end of the loaded image: the heap starts here
@@ -55,8 +66,11 @@ struct Task {
   uint32_t set_child_tid = 0;  // written by the child itself on its first run
   uint32_t robust_list = 0;
 
-  // Why a blocked task waits: a child's exit, or a tick.
+  // Why a blocked task waits: a child's exit, a futex, or a tick.
   bool waiting_child = false;
+  const void* futex_object = nullptr;  // futex key (futex.cc); nullptr: not waiting on one
+  uint32_t futex_offset = 0;
+  uint32_t futex_bitset = 0;
   uint64_t wake_tick = 0;   // sleeping until jiffies >= wake_tick (0: not sleeping)
   int32_t exit_status = 0;  // wait status (Linux encoding) once a zombie
 
@@ -85,6 +99,7 @@ extern uint64_t tsc_hz;
 extern uint64_t boot_tsc;
 uint64_t tsc_to_ns(uint64_t cycles);  // time.cc
 uint64_t time_ns();                   // since boot_tsc
+extern uint64_t realtime_base_s;      // wall-clock seconds at boot_tsc (CMOS RTC)
 
 void sched_init();
 // Makes `t` runnable and queues it (no-op if it already is).
@@ -99,6 +114,8 @@ bool need_resched();
 [[noreturn]] void idle_loop();
 
 Task* alloc_task();
+// Takes a runnable task off the run queue (a thread killed by exit_group).
+void dequeue_task(Task* t);
 Task* find_task(int32_t pid);
 Task* task_at(uint32_t index);  // the task table, for walks (slot 0 is idle)
 // A kernel stack holding `frame` as the state to iret into.
@@ -108,8 +125,19 @@ void task_setup_frame(Task* t, const x86::TrapFrame& frame);
 // fork / vfork / fork-like clone: CLONE_PARENT_SETTID, CLONE_CHILD_SETTID
 // and CLONE_CHILD_CLEARTID are honoured (glibc's fork uses them).
 int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid);
+// clone: fork-like flags fork; CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|
+// CLONE_THREAD together (pthread_create) make a thread of the caller's
+// group on the user stack `newsp`, with CLONE_SETTLS's descriptor at `tls`;
+// any other sharing combination is -EINVAL.
+int32_t do_clone(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint32_t parent_tid, uint32_t tls,
+                 uint32_t child_tid);
 uint32_t reap_all();
+// exit(2): this thread ends; the group ends with its last thread.
 [[noreturn]] void do_exit(int32_t wait_status);
+// exit_group(2) and fatal signals: every thread of the group ends.
+[[noreturn]] void do_group_exit(int32_t wait_status);
+// exec in a multi-threaded group: the other threads end (Linux's de_thread).
+void kill_other_threads();
 int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t rusage_ptr);
 // Starts PID 1 from `path` with argv/envp (kernel strings); false on failure.
 // PID 1 exited: kills what is left, writes the `leak` record, leaves QEMU.
@@ -131,6 +159,15 @@ int32_t clear_user(uint32_t dst, uint32_t n);
 // -EFAULT, or -ENAMETOOLONG.
 int32_t strncpy_from_user(char* dst, uint32_t src, uint32_t max);
 
+// futex.cc: futex(2) and futex_time64, and the wake of CLONE_CHILD_CLEARTID.
+int32_t do_futex(uint32_t uaddr, uint32_t op, uint32_t val, uint32_t utime, uint32_t val3, bool time64);
+int32_t futex_wake(uint32_t uaddr, uint32_t count, uint32_t bitset);
+
+// TLS descriptors (set_thread_area and CLONE_SETTLS): a struct user_desc at
+// `uinfo` into tls[]; an entry number of -1 picks a free slot and writes it
+// back. 0 or -errno.
+int32_t tls_from_user(uint64_t* tls, uint32_t uinfo);
+
 // trap.cc
 void on_user_fault_kill(x86::TrapFrame* frame, int sig, const char* what);
 
@@ -142,6 +179,7 @@ struct KernelStats {
   uint64_t syscalls = 0;
   uint64_t context_switches = 0;
   uint64_t forks = 0;
+  uint64_t threads = 0;  // clone with CLONE_THREAD
   uint64_t execs = 0;
   uint64_t exits = 0;
   uint64_t segfaults = 0;

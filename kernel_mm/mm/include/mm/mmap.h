@@ -19,6 +19,8 @@ void mm_publish(MmStruct* mm);
 // Fork: a copy of parent's VMAs and page tables (COW), unpublished, or
 // nullptr when out of memory (nothing leaked).
 [[nodiscard]] MmStruct* dup_mm(MmStruct* parent);
+// Another user of mm: a thread sharing it (CLONE_VM).
+inline void mmget(MmStruct* mm) { mm->users.fetch_add(1, std::memory_order_relaxed); }
 // Drops a user; the last one unpublishes and tears the mm down (exit_mmap,
 // pgd_free). No CPU may have mm loaded.
 void mmput(MmStruct* mm);

@@ -1,0 +1,149 @@
+// futex(2) and futex_time64: what glibc's threads need (pthread_join,
+// mutexes, condition variables, semaphores).
+//
+// Operations: FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET,
+// with FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME. The rest (requeue,
+// wake_op, PI) return -ENOSYS, counted like any missing call.
+//
+// Keys, as Linux's get_futex_key: a word in a private mapping is (mm,
+// address); a word in a shared mapping is (the page cache it maps, offset
+// in it), so processes sharing memory meet on it wherever they map it, and a
+// COW break in a private mapping does not move the key. Waiters are the
+// blocked tasks whose key matches (uniprocessor: no hash, no locks; a scan
+// of the task table, 128 slots).
+#include "kernel/errno.h"
+#include "kernel/task.h"
+#include "mm/filemap.h"
+#include "mm/mmap.h"
+
+namespace kern {
+namespace {
+
+constexpr uint32_t kFutexWait = 0, kFutexWake = 1, kFutexWaitBitset = 9, kFutexWakeBitset = 10;
+constexpr uint32_t kFutexPrivateFlag = 128, kFutexClockRealtime = 256;
+
+struct Key {
+  const void* object;
+  uint32_t offset;
+};
+
+// The key of the word at uaddr in the current mm; -EFAULT if unmapped.
+int32_t futex_key(uint32_t uaddr, Key* out) {
+  mm::MmStruct* mm = current->mm;
+  mm::ReadGuard g(mm->mmap_lock);
+  const mm::Vma* v = mm::find_vma(mm, mm::VirtAddr(uaddr));
+  if (!v || !v->contains(mm::VirtAddr(uaddr))) return -EFAULT;
+  if ((v->flags & mm::kVmShared) && v->file) {
+    *out = Key{v->file, v->file_index(mm::VirtAddr(uaddr)) * mm::kPageSize + (uaddr & (mm::kPageSize - 1))};
+  } else {
+    *out = Key{mm, uaddr};
+  }
+  return 0;
+}
+
+bool waits_on(const Task& t, const Key& k) {
+  return t.state == TaskState::kBlocked && t.futex_object == k.object && t.futex_offset == k.offset;
+}
+
+// Sleeps on key k until woken (0) or the deadline (time_ns() clock, 0:
+// none) passes (-ETIMEDOUT).
+int32_t futex_sleep(const Key& k, uint32_t bitset, uint64_t deadline) {
+  Task* t = current;
+  t->futex_object = k.object;
+  t->futex_offset = k.offset;
+  t->futex_bitset = bitset;
+  while (t->futex_object) {
+    if (deadline) {
+      const uint64_t now = time_ns();
+      if (now >= deadline) {
+        t->futex_object = nullptr;
+        return -ETIMEDOUT;
+      }
+      const uint64_t ticks = ((deadline - now) * kHz + 999999999ull) / 1000000000ull;
+      t->wake_tick = jiffies + (ticks ? ticks : 1);
+    }
+    t->state = TaskState::kBlocked;
+    schedule();
+    t->wake_tick = 0;
+  }
+  return 0;
+}
+
+// The timeout as an absolute time_ns() deadline; 0 when there is none.
+int32_t read_deadline(uint32_t utime, bool time64, bool absolute, bool realtime, uint64_t* deadline) {
+  *deadline = 0;
+  if (!utime) return 0;
+  int64_t sec;
+  int64_t nsec;
+  if (time64) {
+    int64_t ts[2];
+    if (copy_from_user(ts, utime, sizeof(ts))) return -EFAULT;
+    sec = ts[0];
+    nsec = ts[1];
+  } else {
+    int32_t ts[2];
+    if (copy_from_user(ts, utime, sizeof(ts))) return -EFAULT;
+    sec = ts[0];
+    nsec = ts[1];
+  }
+  if (sec < 0 || nsec < 0 || nsec >= 1000000000) return -EINVAL;
+  uint64_t ns = static_cast<uint64_t>(sec) * 1000000000ull + static_cast<uint64_t>(nsec);
+  if (absolute) {
+    const uint64_t base = realtime ? realtime_base_s * 1000000000ull : 0;
+    ns = ns > base ? ns - base : 1;  // already past: time out at once (1 is before any now)
+  } else {
+    ns += time_ns();
+  }
+  *deadline = ns ? ns : 1;
+  return 0;
+}
+
+}  // namespace
+
+int32_t futex_wake(uint32_t uaddr, uint32_t count, uint32_t bitset) {
+  Key k;
+  if (const int32_t r = futex_key(uaddr, &k)) return r;
+  int32_t woken = 0;
+  for (uint32_t i = 1; i < kMaxTasks && static_cast<uint32_t>(woken) < count; ++i) {
+    Task* t = task_at(i);
+    if (!waits_on(*t, k) || !(t->futex_bitset & bitset)) continue;
+    t->futex_object = nullptr;
+    wake_up(t);
+    ++woken;
+  }
+  return woken;
+}
+
+int32_t do_futex(uint32_t uaddr, uint32_t op, uint32_t val, uint32_t utime, uint32_t val3, bool time64) {
+  (void)kFutexPrivateFlag;  // private or not, the key is chosen by the mapping (above)
+  const uint32_t cmd = op & ~(kFutexPrivateFlag | kFutexClockRealtime);
+  if (uaddr & 3) return -EINVAL;
+  switch (cmd) {
+    case kFutexWait:
+    case kFutexWaitBitset: {
+      const uint32_t bitset = cmd == kFutexWait ? ~0u : val3;
+      if (!bitset) return -EINVAL;
+      if ((op & kFutexClockRealtime) && cmd == kFutexWait) return -ENOSYS;  // as Linux
+      uint64_t deadline;
+      if (const int32_t r =
+              read_deadline(utime, time64, cmd == kFutexWaitBitset, (op & kFutexClockRealtime) != 0, &deadline))
+        return r;
+      uint32_t now;
+      if (copy_from_user(&now, uaddr, sizeof(now))) return -EFAULT;
+      if (now != val) return -EAGAIN;
+      Key k;
+      if (const int32_t r = futex_key(uaddr, &k)) return r;
+      return futex_sleep(k, bitset, deadline);
+    }
+    case kFutexWake:
+      return futex_wake(uaddr, val, ~0u);
+    case kFutexWakeBitset:
+      if (!val3) return -EINVAL;
+      return futex_wake(uaddr, val, val3);
+    default:
+      count_enosys(0x10000 | cmd);  // futex operations are counted apart from system calls
+      return -ENOSYS;
+  }
+}
+
+}  // namespace kern
