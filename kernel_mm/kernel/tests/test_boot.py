@@ -120,6 +120,22 @@ def test_abi_subset():
     assert_passed(b, 10)
 
 
+@pytest.mark.parametrize("ptlock", ["split", "mm"])
+@pytest.mark.parametrize("ptlock_alloc", ["inline", "dynamic"])
+def test_threads(ptlock, ptlock_alloc):
+    """glibc pthreads in one mm (clone, futex, exit vs exit_group, TLS), both page-table lock modes, no leak."""
+    b = mmboot.boot(f"mm.ptlock={ptlock} mm.ptlock_alloc={ptlock_alloc} init=/tests/t_threads")
+    assert_clean(b)
+    assert_passed(b, 13)
+    last = b.of_type("counters")[-1]
+    # 4 workers, 1 signaller, 4 touchers, then 2 + 2 + 1 + 1 in the four child processes
+    assert last["kernel"]["threads"] == 4 + 1 + 4 + 6, last["kernel"]
+    assert "29" not in last["enosys"] and "240" not in last["enosys"], last["enosys"]  # pause, futex
+    mm = last["mm"]
+    lock = "split_ptl.acquire" if ptlock == "split" else "page_table_lock.acquire"
+    assert mm[lock] > 256, mm  # the 256 pages the threads fault take the PTE lock of that mode
+
+
 def test_file_mappings():
     b = mmboot.boot("init=/tests/t_filemap")
     assert_clean(b)
@@ -256,46 +272,53 @@ def test_init_runs_programs_with_snapshots_and_records_a_failure():
 def test_linux_pae_runs_the_same_binaries():
     """The anchor: Debian's Linux PAE boots in the same QEMU with the same initrd and runs lat_proc and t_filemap."""
     assert os.path.exists(mmboot.DEFAULT_LINUX), "make build fetches the Linux PAE kernel"
-    b = mmboot.boot_linux(LAT_PROC_ALL + ["::", "/tests/t_filemap"], timeout=240)
+    b = mmboot.boot_linux(LAT_PROC_ALL + ["::", "/tests/t_filemap", "::", "/tests/t_threads"], timeout=240)
     assert b.status == "success", b.describe()
     assert not b.bad_records, b.bad_records
     runs, lat = init_results(b)
-    assert [r["status"] for r in runs] == ["ok"] * 4, runs
+    assert [r["status"] for r in runs] == ["ok"] * 5, runs
     assert sorted(lat) == ["exec", "fork", "shell"], lat
     for mode, x in lat.items():
         assert x["n"] == 3 and len(x["samples"]) == 3 and 0 < x["min"] <= x["median"], x
     assert "init: on Linux" in b.console
-    assert_passed(b, 16)
+    assert_passed(b, 16 + 13)
     snaps = {r["label"]: r for r in b.of_type("counters")}
     before, after = snaps["before:0:lat_proc"]["vmstat"], snaps["after:0:lat_proc"]["vmstat"]
     assert after["pgfault"] - before["pgfault"] > 6, (before["pgfault"], after["pgfault"])  # 6 forks at least
 
 
 WORKLOAD_INITRD = os.path.join(os.path.dirname(mmboot.DEFAULT_INITRD), "initrd.cpio")
+# 28 words: Linux passes at most 32 arguments to init (and so does our kernel, docs/kernel.md).
 SMALL_WORKLOADS = (
-    "page_fault -w 1,2 -s 256 -i 2 :: fork_scale -w 1,2 -i 8 :: exec_layout -n 3 -w 1 :: lat_proc -n 3 fork".split()
-)
+    "page_fault -s 256 -i 2 :: page_fault -m threads -s 256 -i 2 :: fork_scale -i 8 :: "
+    "exec_layout -n 3 -w 1 :: lat_proc -n 3 fork"
+).split()
 
 
 def check_workload_results(b: mmboot.Boot) -> dict[str, dict]:
     """Every workload of SMALL_WORKLOADS ran and its result line has the documented shape (docs/workloads.md)."""
     lines = [json.loads(r["line"]) for r in b.of_type("result")]
     runs = [x for x in lines if x["workload"] == "init"]
-    assert [r["status"] for r in runs] == ["ok"] * 4, runs
-    res = {x["workload"]: x for x in lines if x["workload"] != "init"}
-    assert sorted(res) == ["exec_layout", "fork_scale", "lat_proc", "page_fault"], sorted(res)
-    pf = res["page_fault"]
-    assert (pf["mode"], pf["region_kb"], pf["pages"], pf["iterations"], pf["unit"]) == (
-        "processes",
-        256,
-        64,
-        2,
-        "faults/s",
-    )
-    assert [p["workers"] for p in pf["points"]] == [1, 2]
-    for p in pf["points"]:
-        assert p["faults"] == p["workers"] * 2 * 64 and p["ns"] > 0, p
-        assert p["faults_per_s"] == pytest.approx(p["faults"] * 1e9 / p["ns"], rel=1e-3, abs=1), p
+    assert [r["status"] for r in runs] == ["ok"] * 5, runs
+    res = {(x["workload"], x.get("mode")): x for x in lines if x["workload"] != "init"}
+    assert sorted(res, key=str) == sorted(
+        [
+            ("exec_layout", None),
+            ("fork_scale", None),
+            ("lat_proc", "fork"),
+            ("page_fault", "processes"),
+            ("page_fault", "threads"),
+        ],
+        key=str,
+    ), sorted(res, key=str)
+    for mode in ("processes", "threads"):
+        pf = res[("page_fault", mode)]
+        assert (pf["region_kb"], pf["pages"], pf["iterations"], pf["unit"]) == (256, 64, 2, "faults/s"), pf
+        assert [p["workers"] for p in pf["points"]] == [1, 2]
+        for p in pf["points"]:
+            assert p["faults"] == p["workers"] * 2 * 64 and p["ns"] > 0, p
+            assert p["faults_per_s"] == pytest.approx(p["faults"] * 1e9 / p["ns"], rel=1e-3, abs=1), p
+    res = {k[0]: v for k, v in res.items() if k[0] != "page_fault"}
     fs = res["fork_scale"]
     assert fs["unit"] == "forks/s" and [(p["workers"], p["forks"]) for p in fs["points"]] == [(1, 8), (2, 16)], fs
     assert all(p["ns"] > 0 and p["forks_per_s"] > 0 for p in fs["points"]), fs
