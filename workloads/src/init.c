@@ -13,7 +13,9 @@
  *          run (the kernel writes the `leak` record and leaves QEMU).
  *   Linux: -ENOSYS. /init mounts devtmpfs on /dev (lat_proc's children
  *          write to /dev/null) and proc on /proc, the snapshots are
- *          /proc/vmstat printed as `MMLAB-COUNTERS {...}` console lines,
+ *          /proc/vmstat and /init's own /proc/self/stat (whose c* fields sum
+ *          the programs it has waited for: cminflt is a program's page
+ *          faults) printed as `MMLAB-COUNTERS {...}` console lines,
  *          and at the end it leaves QEMU through isa-debug-exit (port 0xf4,
  *          the same 33/35 exit statuses as the mmlab kernel), or powers off.
  *
@@ -78,13 +80,30 @@ static void vmstat_snapshot(const char* label) {
     first = 0;
   }
   fclose(f);
-  printf("}}\n");
+  printf("}");
+  // /proc/self/stat fields 10-17 (proc(5)): after "(comm) state" come ppid,
+  // pgrp, session, tty_nr, tpgid, flags, then the eight counted here.
+  static const char* const names[] = {"minflt", "cminflt", "majflt", "cmajflt", "utime", "stime", "cutime", "cstime"};
+  unsigned long long v[8];
+  char buf[1024];
+  FILE* s = fopen("/proc/self/stat", "r");
+  size_t n = s ? fread(buf, 1, sizeof buf - 1, s) : 0;
+  if (s) fclose(s);
+  buf[n] = 0;
+  const char* rest = strrchr(buf, ')');  // comm may hold spaces and parentheses
+  if (rest && sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                     &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+    printf(",\"self_stat\":{");
+    for (int i = 0; i < 8; i++) printf("%s\"%s\":%llu", i ? "," : "", names[i], v[i]);
+    printf("}");
+  }
+  printf("}\n");
   fflush(stdout);
 }
 
 static void snapshot(const char* when, int index, const char* name) {
   char label[64];
-  snprintf(label, sizeof label, "%s:%d:%s", when, index, name);
+  snprintf(label, sizeof label, "%s:%d:%.40s", when, index, name);  // the kernel takes at most 63 bytes
   if (on_mmlab)
     mmlab_counters(label);
   else

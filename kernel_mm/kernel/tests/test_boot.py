@@ -285,6 +285,12 @@ def test_linux_pae_runs_the_same_binaries():
     snaps = {r["label"]: r for r in b.of_type("counters")}
     before, after = snaps["before:0:lat_proc"]["vmstat"], snaps["after:0:lat_proc"]["vmstat"]
     assert after["pgfault"] - before["pgfault"] > 6, (before["pgfault"], after["pgfault"])  # 6 forks at least
+    stat_before, stat_after = snaps["before:0:lat_proc"]["self_stat"], snaps["after:0:lat_proc"]["self_stat"]
+    # init's cminflt grows by the faults of lat_proc and the children it waited for.
+    assert 6 < stat_after["cminflt"] - stat_before["cminflt"] <= after["pgfault"] - before["pgfault"], (
+        stat_before,
+        stat_after,
+    )
 
 
 WORKLOAD_INITRD = os.path.join(os.path.dirname(mmboot.DEFAULT_INITRD), "initrd.cpio")
