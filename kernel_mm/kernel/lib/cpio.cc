@@ -69,8 +69,16 @@ bool CpioReader::next(CpioEntry* out) {
   const uint64_t next_off = align4(data_end) <= size_ ? align4(data_end) : size_;
 
   if (len == 10 && __builtin_memcmp(name, "TRAILER!!!", 10) == 0) {
-    done_ = true;
+    // As Linux's initramfs: archives may be concatenated (the loader adds a
+    // user's binary that way), with NUL padding between them. What follows
+    // the padding is read only if it starts like a newc header; anything
+    // else ends the archive, as before.
     off_ = static_cast<uint32_t>(next_off);
+    while (off_ < size_ && base_[off_] == 0) ++off_;
+    if (size_ - off_ >= kMagicLen && (__builtin_memcmp(base_ + off_, "070701", kMagicLen) == 0 ||
+                                      __builtin_memcmp(base_ + off_, "070702", kMagicLen) == 0))
+      return next(out);
+    done_ = true;
     return false;
   }
   for (;;) {

@@ -36,9 +36,10 @@ struct CpioEntry {
 class CpioReader {
  public:
   CpioReader(const uint8_t* base, uint32_t size) : base_(base), size_(size) {}
-  // The next entry; false at TRAILER!!!, at the end of the data, or on an
-  // error (then error() says what and offset() is where the bad header
-  // starts). Once it has returned false it keeps returning false.
+  // The next entry; false at the end of the data, at a TRAILER!!! not
+  // followed (after NUL padding) by another archive, or on an error (then
+  // error() says what and offset() is where the bad header starts). Once it
+  // has returned false it keeps returning false.
   [[nodiscard]] bool next(CpioEntry* out);
   // nullptr while there is no error.
   const char* error() const { return error_; }

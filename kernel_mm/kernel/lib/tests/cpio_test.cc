@@ -198,6 +198,22 @@ TEST(CpioReader, IgnoresEverythingAfterTheTrailer) {
   EXPECT_EQ(err, nullptr);
 }
 
+// As Linux's initramfs: a second archive after the first one's trailer
+// (and NUL padding, as GNU cpio leaves) is read too; the loader appends a
+// user's binary to the workload initrd that way.
+TEST(CpioReader, ReadsConcatenatedArchives) {
+  Bytes a = archive({{.name = "a", .data = "1"}, {.name = "b", .data = "old"}});
+  a.resize(a.size() + 512, 0);
+  const Bytes second = archive({{.name = "b", .data = "new"}, {.name = "c", .data = "3"}});
+  a.insert(a.end(), second.begin(), second.end());
+  const char* err = "unset";
+  const std::vector<Read> got = read_all(a, &err);
+  EXPECT_EQ(err, nullptr);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].name + got[1].name + got[2].name + got[3].name, "abbc");
+  EXPECT_EQ(got[2].data, "new");  // the file system keeps the later entry
+}
+
 TEST(CpioReader, ATrailerNameMustMatchExactly) {
   const std::vector<Read> got = read_all(archive({{.name = "TRAILER!!"}, {.name = "TRAILER!!!x"}, {.name = "b"}}));
   ASSERT_EQ(got.size(), 3u);
