@@ -71,6 +71,13 @@ const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
     if (starts_with(w, "mm.")) {
       if (out->ntoggles == kBootMaxToggles) return "too many toggles";
       out->toggles[out->ntoggles++] = w;
+    } else if (starts_with(w, "mmlab.")) {
+      if (equals(w, "mmlab.debug=panic"))
+        out->debug = BootDebug::kPanic;
+      else if (equals(w, "mmlab.debug=hang"))
+        out->debug = BootDebug::kHang;
+      else
+        return "unknown mmlab.* option (expected mmlab.debug=panic or hang)";
     } else if (starts_with(w, "init=")) {
       if (!w[5]) return "empty init=";
       out->init = w + 5;

@@ -227,6 +227,11 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
           static_cast<unsigned long long>(tsc_hz / 1000), fs_inode_count());
   kprintf("mmlab: %s\n", toggles);
   boot_record(tsc_hz / 1000);
+  if (args.debug == BootDebug::kPanic) panic("mmlab.debug=panic: a panic on purpose");
+  if (args.debug == BootDebug::kHang) {
+    kprintf("mmlab: mmlab.debug=hang: never ending, on purpose\n");
+    for (;;) x86::halt_until_interrupt();
+  }
 
   int32_t lookup_err;
   if (!fs_lookup("/", args.init, &lookup_err)) panic("init %s: not in the initrd (error %d)", args.init, -lookup_err);

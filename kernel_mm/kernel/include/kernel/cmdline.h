@@ -8,6 +8,10 @@
 //   mm.*         a toggle, handed as is to the mm core's toggle parser
 //                (which rejects unknown keys and values)
 //   init=PATH    the program run as PID 1 (default "/init"; the last wins)
+//   mmlab.debug=panic|hang
+//                a failure on purpose right after the boot record, for the
+//                loader's tests: a kernel panic, or a kernel that never ends
+//                (any other mmlab.* word is an error)
 //   KEY=VALUE    any other word with a '=': init's environment; a later
 //                word with the same KEY replaces the earlier one
 //   WORD         any other word: an argument for init (argv[1], argv[2]...)
@@ -36,8 +40,11 @@ inline constexpr int kBootMaxInitArgs = 32;
 inline constexpr int kBootMaxEnv = 16;
 
 // Pointers into the words given to parse_boot_args (which must outlive it).
+enum class BootDebug : uint8_t { kNone, kPanic, kHang };
+
 struct BootArgs {
   const char* init = "/init";
+  BootDebug debug = BootDebug::kNone;
   const char* toggles[kBootMaxToggles] = {};  // whole words: "mm.ptlock=mm"
   int ntoggles = 0;
   const char* init_args[kBootMaxInitArgs] = {};  // init's argv after argv[0]
@@ -48,7 +55,8 @@ struct BootArgs {
 
 // Sorts words[0..n) by the rules above into *out (reset first). nullptr,
 // or what is wrong: "too many toggles", "empty init=", "too many arguments
-// for init", "too many environment words".
+// for init", "too many environment words", "unknown mmlab.* option (expected
+// mmlab.debug=panic or hang)".
 [[nodiscard]] const char* parse_boot_args(const char* const* words, int n, BootArgs* out);
 
 }  // namespace kern

@@ -231,3 +231,31 @@ TEST(BootArgs, Errors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BootArgs, DebugOptionsForTheLoadersTests) {
+  const char* panic_words[] = {"k", "mmlab.debug=panic", "init=/x"};
+  kern::BootArgs a;
+  ASSERT_EQ(kern::parse_boot_args(panic_words, 3, &a), nullptr);
+  EXPECT_EQ(a.debug, kern::BootDebug::kPanic);
+  const char* hang_words[] = {"k", "mmlab.debug=hang"};
+  ASSERT_EQ(kern::parse_boot_args(hang_words, 2, &a), nullptr);
+  EXPECT_EQ(a.debug, kern::BootDebug::kHang);
+  const char* none[] = {"k", "init=/x"};
+  ASSERT_EQ(kern::parse_boot_args(none, 2, &a), nullptr);
+  EXPECT_EQ(a.debug, kern::BootDebug::kNone);
+  for (const char* bad : {"mmlab.debug=crash", "mmlab.debug", "mmlab.foo=1"}) {
+    const char* w[] = {"k", bad};
+    const char* err = kern::parse_boot_args(w, 2, &a);
+    ASSERT_NE(err, nullptr) << bad;
+    EXPECT_NE(std::string(err).find("mmlab.debug=panic or hang"), std::string::npos) << err;
+  }
+  // After "--" it is init's argument like any other word.
+  const char* after[] = {"k", "--", "mmlab.debug=panic"};
+  ASSERT_EQ(kern::parse_boot_args(after, 3, &a), nullptr);
+  EXPECT_EQ(a.debug, kern::BootDebug::kNone);
+  EXPECT_EQ(a.ninit_args, 1);
+}
+
+}  // namespace
