@@ -15,8 +15,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # hardware counters for benchmarks (recorded as unavailable where the host has none)
   libpapi-dev papi-tools libpfm4-dev
-  # the loader (build/bin/mmlab): command line, matrix files, records, formatting and logging
-  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
+  # the loader (build/bin/mmlab): command line, matrix files, records, formatting
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   # formatting (enforced by `make lint`): C++ and Python
   clang-format black
   # the guest: QEMU (TCG everywhere, KVM where the host allows)

@@ -1,0 +1,235 @@
+#include "guest.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "kernel/cpio.h"
+#include "util.h"
+
+namespace mmlab {
+
+using nlohmann::json;
+
+GuestPaths paths_from_build() {
+  auto env_or = [](const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+  };
+  const std::string build = MMLAB_BUILD_DIR;
+  GuestPaths p;
+  p.mmlab_kernel = env_or("MMLAB_KERNEL", build + "/kernel/mmlab-kernel.elf");
+  p.linux_kernel = env_or("MMLAB_LINUX", build + "/third_party/linux-pae/vmlinuz");
+  p.linux_version = base_name(p.linux_kernel) == "vmlinuz" ? p.linux_kernel.substr(0, p.linux_kernel.size() - 7) + "version"
+                                                           : p.linux_kernel + ".version";
+  p.initrd = env_or("MMLAB_WORKLOAD_INITRD", build + "/workloads/initrd.cpio");
+  return p;
+}
+
+std::vector<std::string> initrd_workloads(const std::string& initrd) {
+  std::vector<std::string> out;
+  const auto data = read_file(initrd);
+  if (!data) return out;
+  kern::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
+  kern::CpioEntry e;
+  while (r.next(&e)) {
+    const std::string name(e.name, e.name_len);
+    if (name.rfind("bin/", 0) == 0 && kern::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
+      out.push_back(name.substr(4));
+  }
+  return out;
+}
+
+namespace {
+
+// One newc entry (mkinitrd.py writes the same layout).
+void newc_entry(std::string* out, const std::string& name, uint32_t mode, const std::string& data, uint32_t ino) {
+  *out += fmt::format("070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}", ino, mode,
+                      0, 0, 1, 0, data.size(), 0, 0, 0, 0, name.size() + 1, 0);
+  *out += name;
+  *out += '\0';
+  while (out->size() % 4) *out += '\0';
+  *out += data;
+  while (out->size() % 4) *out += '\0';
+}
+
+}  // namespace
+
+bool write_initrd_with(const std::string& base, const std::string& binary, const std::string& out) {
+  auto archive = read_file(base);
+  auto program = read_file(binary);
+  if (!archive || !program) return false;
+  // The base ends with its trailer; pad to 512 as cpio does, then a second archive.
+  while (archive->size() % 512) *archive += '\0';
+  newc_entry(&*archive, "bin", 0040755, "", 900001);
+  newc_entry(&*archive, "bin/" + base_name(binary), 0100755, *program, 900002);
+  newc_entry(&*archive, "TRAILER!!!", 0, "", 0);
+  while (archive->size() % 512) *archive += '\0';
+  return write_file_atomic(out, *archive);
+}
+
+std::vector<std::string> qemu_argv(const VmSpec& s) {
+  std::vector<std::string> a = {"qemu-system-i386", "-machine", "pc", "-display", "none", "-nodefaults", "-no-reboot"};
+  if (s.kvm) {
+    a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
+  } else {
+    a.insert(a.end(), {"-accel", s.vcpus > 1 ? "tcg,thread=multi" : "tcg", "-cpu", "max"});
+    if (s.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
+  }
+  a.insert(a.end(), {"-smp", std::to_string(s.vcpus), "-m", std::to_string(s.memory_mb)});
+  a.insert(a.end(), {"-serial", s.console_path == "stdio" ? "stdio" : "file:" + s.console_path});
+  a.insert(a.end(), {"-serial", "file:" + s.records_path});
+  a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
+  std::vector<std::string> words;
+  if (s.kernel == Kernel::kLinuxPae) {
+    // docs/linux-anchor.md: console on COM1, /init from the initrd, quiet,
+    // and a panic reboots (= QEMU exits with -no-reboot) instead of hanging.
+    words = {"console=ttyS0", "rdinit=/init", "quiet", "panic=-1"};
+  } else {
+    for (const auto& [k, v] : s.toggles) words.push_back(k + "=" + v);
+    words.push_back("init=/init");
+  }
+  words.insert(words.end(), s.kernel_args.begin(), s.kernel_args.end());
+  words.push_back("--");
+  words.insert(words.end(), s.init_args.begin(), s.init_args.end());
+  a.insert(a.end(), {"-kernel", s.kernel_image, "-initrd", s.initrd, "-append", join(words, " ")});
+  return a;
+}
+
+std::string console_tail(const std::string& console, size_t n) {
+  size_t pos = console.size();
+  for (size_t lines = 0; pos > 0 && lines <= n;) {
+    --pos;
+    if (console[pos] == '\n' && pos + 1 < console.size()) ++lines;
+  }
+  return console.substr(pos == 0 ? 0 : pos + 1);
+}
+
+namespace {
+
+constexpr const char* kResultPrefix = "MMLAB-RESULT ";
+constexpr const char* kCountersPrefix = "MMLAB-COUNTERS ";
+
+// Every numeric leaf of `after` minus the same leaf of `before`.
+json delta(const json& before, const json& after) {
+  json d = json::object();
+  if (!before.is_object() || !after.is_object()) return d;
+  for (auto it = after.begin(); it != after.end(); ++it) {
+    if (!before.contains(it.key())) continue;
+    const json& b = before[it.key()];
+    if (it->is_number_integer() && b.is_number_integer())
+      d[it.key()] = it->get<int64_t>() - b.get<int64_t>();
+    else if (it->is_object())
+      d[it.key()] = delta(b, *it);
+  }
+  return d;
+}
+
+}  // namespace
+
+GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
+                             const std::string& records_text, const std::string& program, bool expect_result,
+                             uint32_t timeout_s) {
+  GuestOutcome o;
+  if (icount) o.time_unit = "guest_instructions";
+  std::vector<json> records;
+  auto bad = [&](const std::string& why, const std::string& line) {
+    ++o.malformed_records;
+    if (o.malformed_examples.size() < 3) o.malformed_examples.push_back(why + ": " + line.substr(0, 160));
+  };
+  if (kernel == Kernel::kMmlab) {
+    std::istringstream in(records_text);
+    for (std::string line; std::getline(in, line);) {
+      if (trim(line).empty()) continue;
+      json r = json::parse(line, nullptr, false);
+      if (r.is_discarded() || !r.is_object() || r.value("v", 0) != 1 || !r.contains("type")) {
+        bad("not a schema-1 record", line);
+        continue;
+      }
+      records.push_back(std::move(r));
+    }
+  } else {
+    // Linux has no record channel: the records are the programs' console lines.
+    std::istringstream in(console);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.rfind(kResultPrefix, 0) == 0) {
+        records.push_back(json{{"v", 1}, {"type", "result"}, {"line", line.substr(13)}});
+      } else if (line.rfind(kCountersPrefix, 0) == 0) {
+        json r = json::parse(line.substr(15), nullptr, false);
+        if (r.is_discarded() || !r.is_object()) {
+          bad("malformed MMLAB-COUNTERS line", line);
+          continue;
+        }
+        r["v"] = 1;
+        r["type"] = "counters";
+        records.push_back(std::move(r));
+      }
+    }
+  }
+
+  json before, after;
+  for (const json& r : records) {
+    const std::string type = r["type"];
+    if (type == "boot") {
+      o.boot = r;
+    } else if (type == "leak") {
+      o.leak = r;
+    } else if (type == "panic") {
+      o.panic = r;
+    } else if (type == "counters") {
+      const std::string label = r.value("label", "");
+      if (label == "before:0:" + program) before = r;
+      if (label == "after:0:" + program) after = r;
+    } else if (type == "result") {
+      json line = json::parse(r.value("line", ""), nullptr, false);
+      if (line.is_discarded() || !line.is_object()) {
+        bad("a result line that is not a JSON object", r.value("line", ""));
+        continue;
+      }
+      if (line.value("workload", "") == "init") {
+        if (line.value("index", -1) == 0) o.init = line;
+      } else if (line.value("workload", "") == program || o.metrics.is_null()) {
+        o.metrics = line;
+      }
+    }
+  }
+  if (!before.is_null() && !after.is_null()) {
+    json d = json::object();
+    for (const char* part : {"mm", "kernel", "vmstat", "self_stat"})
+      if (after.contains(part)) d[part] = delta(before[part], after[part]);
+    o.guest_counters = d;
+  }
+
+  auto fail = [&](const std::string& status, const std::string& why) {
+    o.status = status;
+    o.reason = why;
+    return o;
+  };
+  if (qemu_exit == -1) return fail("timeout", fmt::format("killed at the {} s deadline", timeout_s));
+  if (!o.panic.is_null()) return fail("panic", o.panic.value("message", "kernel panic"));
+  if (o.malformed_records)
+    return fail("failed", fmt::format("{} malformed record(s), first: {}", o.malformed_records, o.malformed_examples[0]));
+  if (qemu_exit != 33 && qemu_exit != 35)
+    return fail("failed", fmt::format("QEMU exited {} (not through isa-debug-exit: it failed to start, or the guest "
+                                      "reset or powered off unexpectedly)",
+                                      qemu_exit));
+  if (o.init.is_null()) return fail("failed", "/init reported no result for the program (was it started?)");
+  if (o.init.value("status", "") != "ok")
+    return fail("failed", fmt::format("{} {} (exit code {}, wait status {})", program, o.init.value("status", "?"),
+                                      o.init.value("exit_code", -1), o.init.value("wait_status", -1)));
+  if (kernel == Kernel::kMmlab) {
+    if (o.leak.is_null()) return fail("failed", "no leak record (the kernel did not shut down cleanly)");
+    if (!o.leak.value("leak_free", false)) return fail("failed", "the leak record reports leaks: " + o.leak.dump());
+  }
+  if (qemu_exit != 33) return fail("failed", "the guest reported failure (exit 35)");
+  if (before.is_null() || after.is_null())
+    return fail("failed", fmt::format("no before/after counter snapshots for {}", program));
+  if (expect_result && o.metrics.is_null()) return fail("failed", fmt::format("{} printed no MMLAB-RESULT line", program));
+  o.status = "ok";
+  return o;
+}
+
+}  // namespace mmlab

@@ -1,0 +1,179 @@
+#include "host_counters.h"
+
+#include <fmt/format.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util.h"
+
+#if MMLAB_HAVE_PAPI
+#include <papi.h>
+#endif
+
+namespace mmlab {
+
+using nlohmann::json;
+
+namespace {
+
+struct EventSpec {
+  const char* name;
+  uint32_t type;
+  uint64_t config;
+  bool exclude_guest, exclude_host;
+};
+
+// The events of every cell: software ones (always there on Linux), and
+// cycles and instructions split into what ran as the guest and as QEMU
+// itself (needs a PMU that the host exposes; not in most VMs).
+constexpr EventSpec kEvents[] = {
+    {"task_clock_ns", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK, false, false},
+    {"context_switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES, false, false},
+    {"page_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS, false, false},
+    {"cycles_guest", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, false, true},
+    {"cycles_host", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, true, false},
+    {"instructions_guest", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, false, true},
+    {"instructions_host", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, true, false},
+};
+
+int perf_open(perf_event_attr* attr, pid_t pid) {
+  return static_cast<int>(::syscall(SYS_perf_event_open, attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC));
+}
+
+perf_event_attr attr_for(uint32_t type, uint64_t config, bool exclude_guest, bool exclude_host, bool on_exec) {
+  perf_event_attr a;
+  std::memset(&a, 0, sizeof(a));
+  a.size = sizeof(a);
+  a.type = type;
+  a.config = config;
+  a.exclude_guest = exclude_guest;
+  a.exclude_host = exclude_host;
+  a.inherit = 1;
+  a.disabled = on_exec;
+  a.enable_on_exec = on_exec;
+  a.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+  return a;
+}
+
+std::string errno_text(const char* what, int e) { return fmt::format("{}: {} (errno {})", what, std::strerror(e), e); }
+
+// The kvm:kvm_exit tracepoint id from tracefs, or why it cannot be had.
+int kvm_exit_tracepoint(std::string* why) {
+  for (const char* dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    const std::string path = fmt::format("{}/events/kvm/kvm_exit/id", dir);
+    if (auto id = read_file(path)) return std::stoi(trim(*id));
+  }
+  *why = "the kvm:kvm_exit tracepoint is not readable (no kvm module loaded, or tracefs not mounted)";
+  return -1;
+}
+
+}  // namespace
+
+HostCounters::~HostCounters() {
+  for (Counter& c : counters_)
+    if (c.fd >= 0) ::close(c.fd);
+}
+
+void HostCounters::open(pid_t pid, bool kvm) {
+  for (const EventSpec& e : kEvents) {
+    perf_event_attr a = attr_for(e.type, e.config, e.exclude_guest, e.exclude_host, true);
+    Counter c{.name = e.name};
+    c.fd = perf_open(&a, pid);
+    if (c.fd < 0) c.unavailable = errno_text("perf_event_open", errno);
+    counters_.push_back(c);
+  }
+  Counter exits{.name = "kvm_exits"};
+  if (!kvm) {
+    exits.unavailable = "the cell runs under TCG: there are no KVM exits";
+  } else if (const int id = kvm_exit_tracepoint(&exits.unavailable); id >= 0) {
+    perf_event_attr a = attr_for(PERF_TYPE_TRACEPOINT, static_cast<uint64_t>(id), false, false, true);
+    exits.fd = perf_open(&a, pid);
+    if (exits.fd < 0) exits.unavailable = errno_text("perf_event_open(kvm:kvm_exit)", errno);
+  }
+  counters_.push_back(exits);
+}
+
+json HostCounters::read() const {
+  json out = json::object();
+  for (const Counter& c : counters_) {
+    if (c.fd < 0) {
+      out[c.name] = {{"unavailable", c.unavailable}};
+      continue;
+    }
+    uint64_t v[3] = {};  // value, time enabled, time running
+    if (::read(c.fd, v, sizeof(v)) != static_cast<ssize_t>(sizeof(v))) {
+      out[c.name] = {{"unavailable", errno_text("read", errno)}};
+      continue;
+    }
+    json entry = {{"value", v[0]}};
+    // Multiplexed: the kernel ran the counter part of the time; scale as perf stat does.
+    if (v[2] && v[2] < v[1]) {
+      entry["value"] = static_cast<uint64_t>(static_cast<double>(v[0]) * static_cast<double>(v[1]) / v[2]);
+      entry["scaled_from"] = v[0];
+    }
+    if (!v[1]) entry = {{"unavailable", "the counter never ran (QEMU did not exec?)"}};
+    out[c.name] = entry;
+  }
+  return out;
+}
+
+json host_capabilities() {
+  json caps = json::object();
+  auto probe = [](uint32_t type, uint64_t config, bool eg, bool eh) {
+    perf_event_attr a = attr_for(type, config, eg, eh, false);
+    const int fd = perf_open(&a, 0);  // this process: opening is the test
+    if (fd < 0) return json{{"available", false}, {"detail", errno_text("perf_event_open", errno)}};
+    ::close(fd);
+    return json{{"available", true}, {"detail", "perf_event_open works"}};
+  };
+  caps["perf_software_events"] = probe(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK, false, false);
+  caps["perf_cycles_guest"] = probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, false, true);
+  caps["perf_cycles_host"] = probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, true, false);
+  caps["perf_instructions_guest"] = probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, false, true);
+  std::string why;
+  if (const int id = kvm_exit_tracepoint(&why); id >= 0)
+    caps["kvm_exit_tracepoint"] = {{"available", true}, {"detail", fmt::format("kvm:kvm_exit has id {}", id)}};
+  else
+    caps["kvm_exit_tracepoint"] = {{"available", false}, {"detail", why}};
+#if MMLAB_HAVE_PAPI
+  const int version = PAPI_library_init(PAPI_VER_CURRENT);
+  if (version != PAPI_VER_CURRENT) {
+    caps["papi"] = {{"available", false}, {"detail", fmt::format("PAPI_library_init failed ({})", version)}};
+  } else {
+    int counters = 0;
+    std::vector<std::string> parts;
+    for (int cid = 0; cid < PAPI_num_components(); ++cid) {
+      const PAPI_component_info_t* info = PAPI_get_component_info(cid);
+      if (!info) continue;
+      if (info->disabled)
+        parts.push_back(fmt::format("{} disabled: {}", info->name, info->disabled_reason));
+      else
+        parts.push_back(fmt::format("{}: {} counters", info->name, info->num_cntrs));
+      if (!info->disabled) counters += info->num_cntrs;
+    }
+    // Counter slots are not counters that work: the presets the lab would
+    // read must map to events this host's PMU has.
+    std::vector<std::string> presets;
+    bool usable = counters > 0;
+    for (auto [code, name] : {std::pair{PAPI_TOT_INS, "PAPI_TOT_INS"}, {PAPI_TOT_CYC, "PAPI_TOT_CYC"}}) {
+      const bool ok = PAPI_query_event(code) == PAPI_OK;
+      usable &= ok;
+      presets.push_back(fmt::format("{} {}", name, ok ? "available" : "not available"));
+    }
+    caps["papi"] = {{"available", usable},
+                    {"detail", fmt::format("PAPI {}.{}.{}: {}; {} counter slots ({})", PAPI_VERSION_MAJOR(version),
+                                           PAPI_VERSION_MINOR(version), PAPI_VERSION_REVISION(version),
+                                           join(presets, ", "), counters, join(parts, "; "))}};
+    PAPI_shutdown();
+  }
+#else
+  caps["papi"] = {{"available", false}, {"detail", "built without PAPI (papi.h not found at configure time)"}};
+#endif
+  return caps;
+}
+
+}  // namespace mmlab

@@ -1,0 +1,368 @@
+// Matrix files: parsing with toml++, checking, expansion.
+#include "matrix.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "util.h"
+
+namespace mmlab {
+
+const ToggleSpec kToggles[6] = {
+    {"mm.pmd_prealloc", {"on", "off"}},   {"mm.pgd_init", {"locked", "lockless"}}, {"mm.kernel_pmd", {"shared", "unshared"}},
+    {"mm.free_pgtables", {"vma", "full"}}, {"mm.ptlock", {"split", "mm"}},         {"mm.ptlock_alloc", {"inline", "dynamic"}},
+};
+
+MatrixError::MatrixError(const std::string& f, uint32_t l, const std::string& what)
+    : std::runtime_error(l ? fmt::format("{}:{}: {}", f, l, what) : fmt::format("{}: {}", f, what)), file(f), line(l) {}
+
+const char* kernel_name(Kernel k) { return k == Kernel::kMmlab ? "mmlab" : "linux-pae"; }
+const char* accel_name(Accel a) {
+  switch (a) {
+    case Accel::kAuto:
+      return "auto";
+    case Accel::kKvm:
+      return "kvm";
+    case Accel::kTcg:
+      return "tcg";
+  }
+  return "?";
+}
+
+std::string Cell::key() const {
+  std::string k = fmt::format("kernel={}", kernel_name(kernel));
+  for (const auto& [t, v] : toggles) k += fmt::format(" {}={}", t, v);
+  k += fmt::format(" workload={}", workload.binary.empty() ? workload.name : "binary:" + workload.binary);
+  for (const std::string& a : workload.args) k += " arg=" + a;
+  k += fmt::format(" vcpus={} rep={}", vcpus, rep);
+  return k;
+}
+
+namespace {
+
+const ToggleSpec* find_toggle(const std::string& key) {
+  for (const ToggleSpec& t : kToggles)
+    if (key == t.key) return &t;
+  return nullptr;
+}
+
+std::string toggle_list() {
+  std::string s;
+  for (const ToggleSpec& t : kToggles) s += (s.empty() ? "" : ", ") + std::string(t.key);
+  return s;
+}
+
+// Reads one matrix: every accessor throws MatrixError at the node's line.
+class Parser {
+ public:
+  Parser(std::string file, const std::vector<std::string>& known) : file_(std::move(file)), known_(known) {}
+
+  Matrix parse(const std::string& text) {
+    toml::table root;
+    try {
+      root = toml::parse(text, file_);
+    } catch (const toml::parse_error& e) {
+      throw MatrixError(file_, static_cast<uint32_t>(e.source().begin.line),
+                        fmt::format("malformed TOML: {}", e.description()));
+    }
+    Matrix m;
+    m.file = file_;
+    static const std::set<std::string> kKeys = {"name",      "kernel",    "accel",    "deterministic", "repetitions",
+                                                "vcpus",     "memory_mb", "timeout_s", "seed",         "kernel_args",
+                                                "toggles",   "workload",  "exclude",  "include"};
+    for (const auto& [k, node] : root)
+      if (!kKeys.count(std::string(k.str())))
+        fail(node, fmt::format("unknown key '{}' (expected one of: name, kernel, accel, deterministic, repetitions, "
+                               "vcpus, memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include)",
+                               k.str()));
+    if (auto* n = root.get("name")) m.name = str(*n, "name");
+    if (auto* n = root.get("kernel")) {
+      m.kernels.clear();
+      for (const toml::node* k : list(*n, "kernel")) m.kernels.push_back(kernel(*k));
+      if (m.kernels.empty()) fail(*n, "kernel: the list is empty");
+    }
+    if (auto* n = root.get("accel")) {
+      const std::string a = str(*n, "accel");
+      if (a == "auto")
+        m.accel = Accel::kAuto;
+      else if (a == "kvm")
+        m.accel = Accel::kKvm;
+      else if (a == "tcg")
+        m.accel = Accel::kTcg;
+      else
+        fail(*n, fmt::format("accel: unknown value '{}' (expected auto, kvm or tcg)", a));
+    }
+    if (auto* n = root.get("deterministic")) m.deterministic = boolean(*n, "deterministic");
+    if (auto* n = root.get("repetitions")) m.repetitions = integer(*n, "repetitions", 1, 1000);
+    if (auto* n = root.get("vcpus")) {
+      m.vcpus.clear();
+      for (const toml::node* v : list(*n, "vcpus")) m.vcpus.push_back(integer(*v, "vcpus", 1, 16));
+      if (m.vcpus.empty()) fail(*n, "vcpus: the list is empty");
+    }
+    if (auto* n = root.get("memory_mb")) m.memory_mb = integer(*n, "memory_mb", 64, 2048);
+    if (auto* n = root.get("timeout_s")) m.timeout_s = integer(*n, "timeout_s", 1, 86400);
+    if (auto* n = root.get("seed")) m.seed = integer(*n, "seed", 0, 0x7fffffff);
+    if (auto* n = root.get("kernel_args")) {
+      for (const toml::node* a : list(*n, "kernel_args")) {
+        const std::string w = str(*a, "kernel_args");
+        if (w.rfind("mm.", 0) == 0) fail(*a, fmt::format("kernel_args: '{}' is a toggle: sweep it in [toggles]", w));
+        if (w == "--" || w.rfind("init=", 0) == 0 || w.rfind("rdinit=", 0) == 0 || w.find(' ') != std::string::npos ||
+            w.empty())
+          fail(*a, fmt::format("kernel_args: '{}' would break the command line the loader builds", w));
+        m.kernel_args.push_back(w);
+      }
+    }
+    if (auto* n = root.get("toggles")) toggles(*n, &m);
+    if (auto* n = root.get("workload")) {
+      const toml::array* arr = n->as_array();
+      if (!arr) fail(*n, "workload: expected [[workload]] tables");
+      for (const toml::node& w : *arr) m.workloads.push_back(workload(w));
+    }
+    if (m.workloads.empty()) throw MatrixError(file_, 0, "no [[workload]]: a matrix needs at least one");
+    if (auto* n = root.get("exclude")) rules(*n, "exclude", &m.excludes);
+    if (auto* n = root.get("include")) rules(*n, "include", &m.includes);
+    if (m.deterministic && m.accel == Accel::kKvm)
+      throw MatrixError(file_, line(*root.get("accel")), "deterministic = true needs TCG (-icount): accel cannot be kvm");
+    return m;
+  }
+
+ private:
+  [[noreturn]] void fail(const toml::node& n, const std::string& what) const {
+    throw MatrixError(file_, line(n), what);
+  }
+  static uint32_t line(const toml::node& n) { return static_cast<uint32_t>(n.source().begin.line); }
+
+  std::string str(const toml::node& n, const std::string& key) const {
+    if (auto v = n.value<std::string>(); v && n.is_string()) return *v;
+    fail(n, fmt::format("{}: expected a string", key));
+  }
+  bool boolean(const toml::node& n, const std::string& key) const {
+    if (auto v = n.as_boolean()) return v->get();
+    fail(n, fmt::format("{}: expected true or false", key));
+  }
+  uint32_t integer(const toml::node& n, const std::string& key, int64_t lo, int64_t hi) const {
+    const auto* v = n.as_integer();
+    if (!v) fail(n, fmt::format("{}: expected an integer", key));
+    if (v->get() < lo || v->get() > hi) fail(n, fmt::format("{}: {} is out of range {}..{}", key, v->get(), lo, hi));
+    return static_cast<uint32_t>(v->get());
+  }
+  // A value or an array of values, as a list.
+  std::vector<const toml::node*> list(const toml::node& n, const std::string& key) const {
+    std::vector<const toml::node*> out;
+    if (const toml::array* a = n.as_array()) {
+      for (const toml::node& e : *a) out.push_back(&e);
+    } else if (n.is_table()) {
+      fail(n, fmt::format("{}: expected a value or a list of values", key));
+    } else {
+      out.push_back(&n);
+    }
+    return out;
+  }
+  Kernel kernel(const toml::node& n) const {
+    const std::string k = str(n, "kernel");
+    if (k == "mmlab") return Kernel::kMmlab;
+    if (k == "linux-pae") return Kernel::kLinuxPae;
+    fail(n, fmt::format("kernel: unknown kernel '{}' (expected mmlab or linux-pae)", k));
+  }
+
+  void toggles(const toml::node& n, Matrix* m) const {
+    const toml::table* t = n.as_table();
+    if (!t) fail(n, "toggles: expected a [toggles] table");
+    for (const auto& [k, node] : *t) {
+      const std::string key(k.str());
+      const ToggleSpec* spec = find_toggle(key);
+      if (!spec) fail(node, fmt::format("toggles: unknown toggle '{}' (expected one of: {})", key, toggle_list()));
+      std::vector<std::string> values;
+      for (const toml::node* v : list(node, key)) {
+        const std::string value = str(*v, key);
+        if (value != spec->values[0] && value != spec->values[1])
+          fail(*v, fmt::format("toggles: unknown value '{}' for {} (expected {} or {})", value, key, spec->values[0],
+                               spec->values[1]));
+        if (std::find(values.begin(), values.end(), value) != values.end())
+          fail(*v, fmt::format("toggles: {} lists '{}' twice", key, value));
+        values.push_back(value);
+      }
+      if (values.empty()) fail(node, fmt::format("toggles: {} has no values", key));
+      m->toggles.emplace_back(key, values);
+    }
+    // Sweep order follows kToggles, whatever the file's order.
+    std::sort(m->toggles.begin(), m->toggles.end(), [](const auto& a, const auto& b) {
+      return find_toggle(a.first) - kToggles < find_toggle(b.first) - kToggles;
+    });
+  }
+
+  Workload workload(const toml::node& n) const {
+    const toml::table* t = n.as_table();
+    if (!t) fail(n, "workload: expected a [[workload]] table");
+    Workload w;
+    for (const auto& [k, node] : *t) {
+      const std::string key(k.str());
+      if (key == "name") {
+        w.name = str(node, "workload.name");
+        if (std::find(known_.begin(), known_.end(), w.name) == known_.end())
+          fail(node, fmt::format("workload.name: '{}' is not a workload of the initrd (known: {})", w.name,
+                                 join(known_, ", ")));
+      } else if (key == "binary") {
+        w.binary = str(node, "workload.binary");
+        if (const std::string why = check_static_i386(w.binary); !why.empty())
+          fail(node, fmt::format("workload.binary: {}: {}", w.binary, why));
+      } else if (key == "args") {
+        for (const toml::node* a : list(node, "workload.args")) w.args.push_back(str(*a, "workload.args"));
+      } else {
+        fail(node, fmt::format("workload: unknown key '{}' (expected name, binary, args)", key));
+      }
+    }
+    if (w.name.empty() == w.binary.empty()) fail(n, "workload: give exactly one of name or binary");
+    if (!w.binary.empty()) w.name = base_name(w.binary);
+    // Linux and our kernel both give init at most 32 arguments; /init takes the program and its arguments.
+    if (w.args.size() > 30) fail(n, fmt::format("workload: {} arguments; at most 30 reach the guest", w.args.size()));
+    return w;
+  }
+
+  void rules(const toml::node& n, const char* what, std::vector<Rule>* out) const {
+    const toml::array* arr = n.as_array();
+    if (!arr) fail(n, fmt::format("{}: expected [[{}]] tables", what, what));
+    for (const toml::node& r : *arr) {
+      const toml::table* t = r.as_table();
+      if (!t) fail(r, fmt::format("{}: expected a table", what));
+      Rule rule{.line = line(r)};
+      for (const auto& [k, node] : *t) {
+        const std::string key(k.str());
+        if (const ToggleSpec* spec = find_toggle(key)) {
+          const std::string v = str(node, key);
+          if (v != spec->values[0] && v != spec->values[1])
+            fail(node, fmt::format("{}: unknown value '{}' for {}", what, v, key));
+          rule.match[key] = v;
+        } else if (key == "vcpus") {
+          rule.match[key] = std::to_string(integer(node, "vcpus", 1, 16));
+        } else if (key == "kernel") {
+          rule.match[key] = kernel_name(kernel(node));
+        } else if (key == "workload" || key == "args") {
+          rule.match[key] = key == "args" ? join(args_of(node), " ") : str(node, key);
+        } else {
+          fail(node, fmt::format("{}: unknown key '{}' (expected a toggle, kernel, vcpus, workload or args)", what, key));
+        }
+      }
+      if (rule.match.empty()) fail(r, fmt::format("{}: an empty rule would match every cell", what));
+      out->push_back(rule);
+    }
+  }
+  std::vector<std::string> args_of(const toml::node& n) const {
+    std::vector<std::string> a;
+    for (const toml::node* e : list(n, "args")) a.push_back(str(*e, "args"));
+    return a;
+  }
+
+  std::string file_;
+  const std::vector<std::string>& known_;
+};
+
+bool matches(const Rule& r, const Cell& c) {
+  for (const auto& [k, v] : r.match) {
+    if (k == "kernel") {
+      if (v != kernel_name(c.kernel)) return false;
+    } else if (k == "vcpus") {
+      if (v != std::to_string(c.vcpus)) return false;
+    } else if (k == "workload") {
+      if (v != c.workload.name) return false;
+    } else if (k == "args") {
+      if (v != join(c.workload.args, " ")) return false;
+    } else {
+      auto it = c.toggles.find(k);
+      if (it == c.toggles.end() || it->second != v) return false;  // Linux cells have no toggles
+    }
+  }
+  return true;
+}
+
+std::map<std::string, std::string> default_toggles() {
+  std::map<std::string, std::string> t;
+  for (const ToggleSpec& s : kToggles) t[s.key] = s.values[0];
+  return t;
+}
+
+}  // namespace
+
+Matrix parse_matrix_text(const std::string& text, const std::string& file, const std::vector<std::string>& known) {
+  return Parser(file, known).parse(text);
+}
+
+Matrix parse_matrix_file(const std::string& path, const std::vector<std::string>& known) {
+  std::ifstream in(path);
+  if (!in) throw MatrixError(path, 0, "cannot read the matrix file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_matrix_text(ss.str(), path, known);
+}
+
+std::vector<Cell> expand(const Matrix& m) {
+  std::vector<Cell> cells;
+  std::set<std::string> keys;
+  auto add = [&](Cell c) {
+    if (keys.insert(c.key()).second) {
+      c.index = static_cast<uint32_t>(cells.size());
+      cells.push_back(std::move(c));
+    }
+  };
+  // The toggle combinations: the product of the swept values.
+  std::vector<std::map<std::string, std::string>> combos{default_toggles()};
+  for (const auto& [key, values] : m.toggles) {
+    std::vector<std::map<std::string, std::string>> next;
+    for (const auto& base : combos)
+      for (const std::string& v : values) {
+        auto t = base;
+        t[key] = v;
+        next.push_back(t);
+      }
+    combos = std::move(next);
+  }
+  for (Kernel k : m.kernels) {
+    const auto& kcombos = k == Kernel::kMmlab ? combos : std::vector<std::map<std::string, std::string>>{{}};
+    for (const auto& t : kcombos)
+      for (const Workload& w : m.workloads)
+        for (uint32_t v : m.vcpus)
+          for (uint32_t rep = 0; rep < m.repetitions; ++rep) {
+            Cell c{.kernel = k, .toggles = t, .workload = w, .vcpus = v, .rep = rep};
+            if (std::none_of(m.excludes.begin(), m.excludes.end(), [&](const Rule& r) { return matches(r, c); }))
+              add(std::move(c));
+          }
+  }
+  for (const Rule& r : m.includes) {
+    Cell base{.vcpus = m.vcpus.front()};
+    base.toggles = default_toggles();
+    if (auto it = r.match.find("kernel"); it != r.match.end() && it->second == "linux-pae") {
+      base.kernel = Kernel::kLinuxPae;
+      base.toggles.clear();
+    }
+    if (auto it = r.match.find("vcpus"); it != r.match.end()) base.vcpus = static_cast<uint32_t>(std::stoul(it->second));
+    for (const auto& [k, v] : r.match)
+      if (find_toggle(k) && base.kernel == Kernel::kMmlab) base.toggles[k] = v;
+    bool any = false;
+    for (const Workload& w : m.workloads) {
+      if (auto it = r.match.find("workload"); it != r.match.end() && it->second != w.name) continue;
+      if (auto it = r.match.find("args"); it != r.match.end() && it->second != join(w.args, " ")) continue;
+      any = true;
+      for (uint32_t rep = 0; rep < m.repetitions; ++rep) {
+        Cell c = base;
+        c.workload = w;
+        c.rep = rep;
+        add(std::move(c));
+      }
+    }
+    if (!any) throw MatrixError(m.file, r.line, "include: names no workload of this matrix");
+  }
+  return cells;
+}
+
+void shuffle_cells(std::vector<Cell>* cells, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::shuffle(cells->begin(), cells->end(), rng);
+}
+
+}  // namespace mmlab

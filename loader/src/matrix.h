@@ -1,0 +1,108 @@
+// The matrix file (docs/matrix.md) and its expansion into cells.
+//
+// A matrix names kernels, toggle values to sweep, workloads, vCPU counts
+// and repetitions; `exclude` rules drop cells and `include` rules add
+// them, as in LKP and GitHub Actions matrices. Every cell is one fresh VM.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mmlab {
+
+// A bad matrix: names the file, the line (0 when unknown) and what is wrong.
+struct MatrixError : std::runtime_error {
+  MatrixError(const std::string& file, uint32_t line, const std::string& what);
+  std::string file;
+  uint32_t line;
+};
+
+// The kernels a cell can boot.
+enum class Kernel { kMmlab, kLinuxPae };
+const char* kernel_name(Kernel k);
+
+enum class Accel { kAuto, kKvm, kTcg };
+const char* accel_name(Accel a);
+
+// One program run by /init in the guest: a workload of the initrd (/bin/NAME)
+// or a user's own static i386 binary, packed into the initrd for its cells.
+struct Workload {
+  std::string name;    // the workload's name; for a binary, its file name
+  std::string binary;  // path on the host; empty for an initrd workload
+  std::vector<std::string> args;
+};
+
+// The toggles of ARCHITECTURE.md with their values, default first.
+struct ToggleSpec {
+  const char* key;
+  const char* values[2];
+};
+extern const ToggleSpec kToggles[6];
+
+struct Cell {
+  uint32_t index = 0;  // position in the expansion (before shuffling)
+  Kernel kernel = Kernel::kMmlab;
+  std::map<std::string, std::string> toggles;  // every toggle with its value (mmlab); empty for Linux
+  Workload workload;
+  uint32_t vcpus = 1;
+  uint32_t rep = 0;
+  // A stable identity: the same configuration gives the same key in every
+  // expansion, so --resume and merge can tell which cells are done.
+  std::string key() const;
+};
+
+// An exclude or include rule: keys are toggle names, "kernel", "vcpus",
+// "workload" (a workload's name) and "args" (its arguments joined by
+// spaces). An exclude drops every cell that matches all its keys.
+struct Rule {
+  std::map<std::string, std::string> match;
+  uint32_t line = 0;
+};
+
+struct Matrix {
+  std::string file;
+  std::string name;
+  std::vector<Kernel> kernels{Kernel::kMmlab};
+  Accel accel = Accel::kAuto;
+  bool deterministic = false;
+  uint32_t repetitions = 1;
+  std::vector<uint32_t> vcpus{1};
+  uint32_t memory_mb = 256;
+  uint32_t timeout_s = 120;
+  // Extra words for the kernel command line, before "--" (mmlab.debug=...,
+  // Linux parameters). Toggles go in [toggles], not here.
+  std::vector<std::string> kernel_args;
+  std::optional<uint64_t> seed;
+  // Swept toggles in kToggles order; a toggle not named stays at its default.
+  std::vector<std::pair<std::string, std::vector<std::string>>> toggles;
+  std::vector<Workload> workloads;
+  std::vector<Rule> excludes;
+  std::vector<Rule> includes;
+};
+
+// Parses and checks a matrix. Throws MatrixError naming the file, line and
+// key for malformed TOML, unknown keys, wrong types, unknown toggles or
+// values, workloads that are not in the initrd and binaries that are not
+// static i386 ELF files. `known_workloads`: the initrd's /bin programs.
+Matrix parse_matrix_file(const std::string& path, const std::vector<std::string>& known_workloads);
+Matrix parse_matrix_text(const std::string& text, const std::string& file,
+                         const std::vector<std::string>& known_workloads);
+
+// Every cell: kernels x toggle values (mmlab only) x workloads x vCPUs x
+// repetitions, minus the cells an exclude matches, plus the includes: an
+// include adds, for every workload it matches (all when it names none), one
+// cell per repetition with its kernel (default mmlab), its toggles (the
+// others at their defaults) and its vCPUs (default: the first listed),
+// unless the expansion already has that cell. In a fixed order; the run
+// order comes from shuffle_cells.
+std::vector<Cell> expand(const Matrix& m);
+
+// The run order: a seeded shuffle, so host drift spreads over every
+// configuration and a configuration's repetitions interleave with others.
+void shuffle_cells(std::vector<Cell>* cells, uint64_t seed);
+
+}  // namespace mmlab

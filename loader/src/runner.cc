@@ -1,0 +1,431 @@
+#include "runner.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <stdexcept>
+
+#include "host_counters.h"
+#include "result_set.h"
+#include "util.h"
+
+namespace mmlab {
+
+using nlohmann::json;
+
+namespace {
+
+volatile sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+void install_stop_handlers() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the main loop's sleep returns at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Waits for `pid` up to `deadline_s`; kills it then. QEMU's exit status, or
+// -1 if it was killed.
+int wait_with_deadline(pid_t pid, double deadline_s) {
+  const double end = monotonic_s() + deadline_s;
+  for (;;) {
+    int status;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (monotonic_s() > end) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    ::usleep(20000);
+  }
+}
+
+std::string host_cpu_model() {
+  if (auto info = read_file("/proc/cpuinfo")) {
+    const size_t p = info->find("model name");
+    if (p != std::string::npos) {
+      const size_t colon = info->find(':', p), eol = info->find('\n', p);
+      if (colon != std::string::npos) return trim(info->substr(colon + 1, eol - colon - 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string fmt_duration(double s) {
+  const auto t = static_cast<uint64_t>(s + 0.5);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+}  // namespace
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<int>& cpus,
+            const std::function<void(pid_t)>& before_exec) {
+  int go[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    if (!cpus.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int c : cpus) CPU_SET(c, &set);
+      ::sched_setaffinity(0, sizeof(set), &set);
+    }
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, 0);
+    if (!log_path.empty()) {
+      const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (log >= 0) {
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+      }
+    }
+    ::close(go[1]);
+    char c;
+    while (::read(go[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::dprintf(2, "mmlab: cannot run %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(go[0]);
+  if (before_exec) before_exec(pid);
+  ::close(go[1]);  // EOF releases the child
+  return pid;
+}
+
+AccelChoice choose_accel(Accel requested, bool deterministic, const GuestPaths& paths, double probe_deadline_s) {
+  if (deterministic) return {false, "deterministic: TCG with -icount shift=0 (time counts guest instructions)"};
+  if (requested == Accel::kTcg) return {false, "TCG, as asked"};
+  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return {false, fmt::format("no usable KVM: /dev/kvm: {}; using TCG", std::strerror(errno))};
+  ::close(fd);
+  if (requested == Accel::kKvm) return {true, "KVM, as asked (not probed)"};
+  // Boot a probe guest: some hosts open /dev/kvm but cannot run a 32-bit PAE guest.
+  const std::string dir = fmt::format("/tmp/mmlab-kvm-probe-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  VmSpec probe{.kvm = true, .memory_mb = 64, .init_args = {"/hello"}};
+  probe.kernel_image = paths.mmlab_kernel;
+  probe.initrd = paths.initrd;
+  probe.console_path = dir + "/console.log";
+  probe.records_path = dir + "/records.jsonl";
+  const pid_t pid = spawn(qemu_argv(probe), dir + "/qemu.log", {}, nullptr);
+  const int code = pid < 0 ? -2 : wait_with_deadline(pid, probe_deadline_s);
+  const std::string qemu_log = trim(read_file(dir + "/qemu.log").value_or(""));
+  std::filesystem::remove_all(dir);
+  if (code == 33) return {true, fmt::format("KVM: a probe guest ran under KVM within {:.0f} s", probe_deadline_s)};
+  std::string why;
+  if (code == -1)
+    why = fmt::format("a probe PAE guest did not finish under KVM within {:.0f} s", probe_deadline_s);
+  else if (code == -2)
+    why = "could not start QEMU for the KVM probe";
+  else
+    why = fmt::format("a probe PAE guest under KVM ended with QEMU status {}{}", code,
+                      qemu_log.empty() ? "" : ": " + qemu_log.substr(0, 200));
+  std::replace(why.begin(), why.end(), '\n', ' ');
+  return {false, why + "; using TCG"};
+}
+
+namespace {
+
+struct Running {
+  Cell cell;
+  std::string id, dir;
+  pid_t pid = -1;
+  double start = 0;
+  bool killed = false;
+  int slot = -1;
+  std::vector<double> load_before;
+  std::string started_at;
+  std::unique_ptr<HostCounters> counters;
+};
+
+class Runner {
+ public:
+  Runner(const Matrix& m, const std::string& matrix_text, const RunOptions& o)
+      : m_(m), text_(matrix_text), o_(o), paths_(paths_from_build()), results_(o.out_dir, o.resume) {}
+
+  int run() {
+    check_inputs();
+    if (o_.resume && results_.previous_manifest().contains("matrix_fnv1a64") &&
+        results_.previous_manifest()["matrix_fnv1a64"] != fnv1a64(text_))
+      throw std::runtime_error(fmt::format(
+          "{} was started with another matrix ({}/matrix.toml); --resume needs the same one", results_.dir(),
+          results_.dir()));
+    std::vector<Cell> all = expand(m_);
+    const uint64_t seed = m_.seed.value_or(o_.resume && results_.previous_manifest().contains("seed")
+                                               ? results_.previous_manifest()["seed"].get<uint64_t>()
+                                               : std::random_device{}());
+    std::vector<Cell> todo;
+    for (const Cell& c : all)
+      if (c.index % o_.shard_count == o_.shard_index && !results_.done().count(c.key())) todo.push_back(c);
+    shuffle_cells(&todo, seed);
+    const uint32_t already = static_cast<uint32_t>(results_.done().size());
+    total_ = static_cast<uint32_t>(todo.size());
+    const bool deterministic = o_.deterministic || m_.deterministic;
+    accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
+    icount_ = deterministic;
+    say(fmt::format("mmlab: {} cells ({} in the matrix{}{}), accel {}: {}", total_, all.size(),
+                    o_.shard_count > 1 ? fmt::format(", shard {}/{}", o_.shard_index, o_.shard_count) : "",
+                    already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg", accel_.reason),
+        true);
+    if (results_.skipped_lines())
+      say(fmt::format("mmlab: {} malformed line(s) in {}/cells.jsonl skipped (a killed run's half line)",
+                      results_.skipped_lines(), results_.dir()),
+          true);
+    manifest_ = make_manifest(seed, all.size());
+    results_.write_manifest(manifest_);
+    write_file_atomic(results_.dir() + "/matrix.toml", text_);
+
+    jobs_ = o_.jobs ? o_.jobs : std::max(1u, static_cast<uint32_t>(::sysconf(_SC_NPROCESSORS_ONLN)));
+    const uint32_t host_cpus = static_cast<uint32_t>(::sysconf(_SC_NPROCESSORS_ONLN));
+    uint32_t max_vcpus = 1;
+    for (const Cell& c : todo) max_vcpus = std::max(max_vcpus, c.vcpus);
+    pin_ = jobs_ * max_vcpus <= host_cpus;
+    placement_ = pin_ ? fmt::format("pinned: each VM to its own {} host CPU(s) ({} jobs x {} vCPUs <= {} host CPUs)",
+                                    max_vcpus, jobs_, max_vcpus, host_cpus)
+                      : fmt::format("unpinned: {} jobs x {} vCPUs > {} host CPUs", jobs_, max_vcpus, host_cpus);
+    slots_.assign(jobs_, false);
+    max_vcpus_ = max_vcpus;
+
+    install_stop_handlers();
+    start_ = monotonic_s();
+    size_t next = 0;
+    std::vector<Running> running;
+    while ((next < todo.size() || !running.empty()) && !g_stop_signal) {
+      while (running.size() < jobs_ && next < todo.size() && !g_stop_signal) running.push_back(launch(todo[next++]));
+      for (auto it = running.begin(); it != running.end();) {
+        int status;
+        const pid_t r = ::waitpid(it->pid, &status, WNOHANG);
+        if (r == it->pid) {
+          finish(*it, it->killed ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+          it = running.erase(it);
+          continue;
+        }
+        if (!it->killed && monotonic_s() - it->start > m_.timeout_s) {
+          ::kill(it->pid, SIGKILL);
+          it->killed = true;
+        }
+        ++it;
+      }
+      ::usleep(20000);
+    }
+    const bool interrupted = g_stop_signal != 0;
+    for (Running& r : running) {  // stopped: the VMs go, their cells are not recorded (a resume runs them)
+      ::kill(r.pid, SIGKILL);
+      ::waitpid(r.pid, nullptr, 0);
+    }
+    manifest_["finished"] = now_iso8601();
+    manifest_["interrupted"] = interrupted;
+    if (interrupted) manifest_["interrupted_by"] = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+    manifest_["cells_this_run"] = {{"ok", ok_}, {"not_ok", done_ - ok_}, {"not_run", total_ - done_}};
+    results_.write_manifest(manifest_);
+    say(fmt::format("mmlab: {} cell(s) run, {} ok, {} not ok{}; results in {}", done_, ok_, done_ - ok_,
+                    interrupted ? fmt::format(", interrupted ({} not run: --resume runs them)", total_ - done_) : "",
+                    results_.dir()),
+        true);
+    return (interrupted || ok_ != done_) ? 1 : 0;
+  }
+
+ private:
+  void check_inputs() {
+    for (const std::string& p : {paths_.mmlab_kernel, paths_.initrd})
+      if (!std::filesystem::exists(p)) throw std::runtime_error(p + " is missing: run `make build` first");
+    for (Kernel k : m_.kernels)
+      if (k == Kernel::kLinuxPae && !std::filesystem::exists(paths_.linux_kernel))
+        throw std::runtime_error(paths_.linux_kernel + " is missing: `make build` fetches the Linux PAE kernel");
+  }
+
+  json make_manifest(uint64_t seed, size_t cells) {
+    json j;
+    j["schema"] = 1;
+    j["name"] = m_.name;
+    j["matrix_file"] = m_.file;
+    j["matrix_fnv1a64"] = fnv1a64(text_);
+    j["command_line"] = o_.command_line;
+    j["started"] = now_iso8601();
+    j["seed"] = seed;
+    j["cells_in_matrix"] = cells;
+    j["shard"] = {{"index", o_.shard_index}, {"count", o_.shard_count}};
+    j["jobs"] = o_.jobs;
+    const std::string src = MMLAB_SOURCE_DIR;
+    const auto rev = capture({"git", "-C", src, "rev-parse", "HEAD"});
+    const auto dirty = capture({"git", "-C", src, "status", "--porcelain", "--untracked-files=no"});
+    j["git"] = {{"revision", rev ? trim(*rev) : "unknown"}, {"dirty", dirty ? !trim(*dirty).empty() : true}};
+    j["kernel"] = {{"mmlab", {{"path", paths_.mmlab_kernel}, {"build_id", elf_build_id(paths_.mmlab_kernel)}}},
+                   {"initrd", {{"path", paths_.initrd}, {"fnv1a64", fnv1a64_file(paths_.initrd)}}}};
+    if (std::find(m_.kernels.begin(), m_.kernels.end(), Kernel::kLinuxPae) != m_.kernels.end())
+      j["kernel"]["linux-pae"] = {{"path", paths_.linux_kernel},
+                                  {"version", trim(read_file(paths_.linux_version).value_or("unknown"))},
+                                  {"fnv1a64", fnv1a64_file(paths_.linux_kernel)}};
+    const auto qv = capture({"qemu-system-i386", "--version"});
+    j["qemu"] = qv ? trim(qv->substr(0, qv->find('\n'))) : "unknown";
+    j["accel"] = {{"requested", accel_name(o_.accel.value_or(m_.accel))},
+                  {"used", accel_.kvm ? "kvm" : "tcg"},
+                  {"why", accel_.reason},
+                  {"deterministic", icount_}};
+    struct utsname u;
+    ::uname(&u);
+    j["host"] = {{"cpu_model", host_cpu_model()},
+                 {"cpus", ::sysconf(_SC_NPROCESSORS_ONLN)},
+                 {"kernel", std::string(u.sysname) + " " + u.release},
+                 {"hostname", u.nodename}};
+    j["host_capabilities"] = host_capabilities();
+    j["interrupted"] = false;
+    return j;
+  }
+
+  Running launch(const Cell& c) {
+    Running r{.cell = c};
+    r.id = fmt::format("c{:05}", c.index);
+    r.dir = results_.cell_dir(r.id);
+    std::string initrd = paths_.initrd;
+    if (!c.workload.binary.empty()) {
+      initrd = fmt::format("{}/initrd-{}.cpio", results_.dir(), fnv1a64_file(c.workload.binary));
+      if (!std::filesystem::exists(initrd) && !write_initrd_with(paths_.initrd, c.workload.binary, initrd))
+        throw std::runtime_error(fmt::format("cannot write {}: {}", initrd, std::strerror(errno)));
+    }
+    VmSpec s{.kernel = c.kernel, .kvm = accel_.kvm, .icount = icount_, .vcpus = c.vcpus, .memory_mb = m_.memory_mb};
+    s.toggles = c.toggles;
+    s.kernel_args = m_.kernel_args;
+    s.init_args.push_back(c.workload.binary.empty() ? c.workload.name : "/bin/" + c.workload.name);
+    s.init_args.insert(s.init_args.end(), c.workload.args.begin(), c.workload.args.end());
+    s.kernel_image = c.kernel == Kernel::kMmlab ? paths_.mmlab_kernel : paths_.linux_kernel;
+    s.initrd = initrd;
+    s.console_path = r.dir + "/console.log";
+    s.records_path = r.dir + "/records.jsonl";
+    std::vector<int> cpus;
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i]) {
+        slots_[i] = true;
+        r.slot = static_cast<int>(i);
+        break;
+      }
+    if (pin_)
+      for (uint32_t k = 0; k < max_vcpus_; ++k) cpus.push_back(r.slot * static_cast<int>(max_vcpus_) + static_cast<int>(k));
+    r.load_before = load_average();
+    r.started_at = now_iso8601();
+    r.counters = std::make_unique<HostCounters>();
+    r.start = monotonic_s();
+    argv_[r.id] = qemu_argv(s);
+    r.pid = spawn(argv_[r.id], r.dir + "/qemu.log", cpus, [&](pid_t pid) { r.counters->open(pid, accel_.kvm); });
+    if (r.pid < 0) throw std::runtime_error(fmt::format("cannot start QEMU: {}", std::strerror(errno)));
+    return r;
+  }
+
+  void finish(Running& r, int qemu_exit) {
+    const double duration = monotonic_s() - r.start;
+    if (r.slot >= 0) slots_[r.slot] = false;
+    const Cell& c = r.cell;
+    const std::string console = read_file(r.dir + "/console.log").value_or("");
+    const std::string records = read_file(r.dir + "/records.jsonl").value_or("");
+    GuestOutcome g = interpret_guest(c.kernel, qemu_exit, icount_, console, records, c.workload.name,
+                                     c.workload.binary.empty(), m_.timeout_s);
+    json cell;
+    cell["schema"] = 1;
+    cell["id"] = r.id;
+    cell["key"] = c.key();
+    cell["kernel"] = kernel_name(c.kernel);
+    cell["toggles"] = c.toggles;
+    cell["workload"] = {{"name", c.workload.name}, {"args", c.workload.args}};
+    if (!c.workload.binary.empty()) cell["workload"]["binary"] = c.workload.binary;
+    cell["vcpus"] = c.vcpus;
+    cell["rep"] = c.rep;
+    cell["accel"] = accel_.kvm ? "kvm" : "tcg";
+    cell["deterministic"] = icount_;
+    cell["time_unit"] = g.time_unit;
+    cell["status"] = g.status;
+    if (g.status != "ok") {
+      cell["reason"] = g.reason;
+      cell["console_tail"] = console_tail(console, 30);
+    }
+    cell["metrics"] = g.metrics;
+    cell["init"] = g.init;
+    cell["guest_counters"] = g.guest_counters;
+    if (!g.boot.is_null()) cell["guest_boot"] = g.boot;
+    if (!g.leak.is_null()) cell["leak"] = g.leak;
+    if (!g.panic.is_null()) cell["panic"] = g.panic;
+    json host = r.counters->read();
+    host["papi"] = {{"unavailable", manifest_["host_capabilities"]["papi"]["available"].get<bool>()
+                                        ? "PAPI has counters here, but the loader counts through perf_event directly "
+                                          "(the same counters)"
+                                        : manifest_["host_capabilities"]["papi"]["detail"].get<std::string>()}};
+    cell["host_counters"] = host;
+    cell["qemu_exit"] = qemu_exit;
+    cell["qemu_command"] = argv_[r.id];
+    argv_.erase(r.id);
+    cell["console"] = fmt::format("cells/{}/console.log", r.id);
+    cell["started"] = r.started_at;
+    cell["duration_s"] = duration;
+    cell["host_load"] = {{"before", r.load_before}, {"after", load_average()}};
+    cell["placement"] = placement_;
+    results_.append(cell);
+    ++done_;
+    if (g.status == "ok") ++ok_;
+    progress(r.id, c, g);
+  }
+
+  void progress(const std::string& id, const Cell& c, const GuestOutcome& g) {
+    const double elapsed = monotonic_s() - start_;
+    const double eta = done_ ? elapsed / done_ * (total_ - done_) : 0;
+    const std::string line = fmt::format("mmlab: [{}/{}] {} ok, {} not ok | elapsed {} | ETA {}", done_, total_, ok_,
+                                         done_ - ok_, fmt_duration(elapsed), fmt_duration(eta));
+    if (g.status != "ok")
+      say(fmt::format("mmlab: {} {} ({} {}): {}: {}", id, g.status, kernel_name(c.kernel), c.workload.name, g.status,
+                      g.reason.substr(0, 300)),
+          true);
+    say(line, false);
+  }
+
+  // Progress goes to stderr; --quiet keeps only what `always` marks.
+  void say(const std::string& s, bool always) const {
+    if (o_.quiet && !always) return;
+    fmt::print(stderr, "{}\n", s);
+  }
+
+  const Matrix& m_;
+  const std::string& text_;
+  const RunOptions& o_;
+  GuestPaths paths_;
+  ResultSet results_;
+  AccelChoice accel_;
+  bool icount_ = false;
+  bool pin_ = false;
+  uint32_t jobs_ = 1, max_vcpus_ = 1;
+  std::vector<bool> slots_;
+  std::string placement_;
+  json manifest_;
+  std::map<std::string, std::vector<std::string>> argv_;
+  uint32_t total_ = 0, done_ = 0, ok_ = 0;
+  double start_ = 0;
+};
+
+}  // namespace
+
+int run_matrix(const Matrix& m, const std::string& matrix_text, const RunOptions& o) {
+  Runner r(m, matrix_text, o);
+  return r.run();
+}
+
+}  // namespace mmlab

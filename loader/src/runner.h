@@ -1,0 +1,51 @@
+// Running a matrix: accel choice, one fresh VM per cell, several at once,
+// deadlines, host counters, progress, interruption and resumption.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "guest.h"
+#include "matrix.h"
+
+namespace mmlab {
+
+struct AccelChoice {
+  bool kvm = false;
+  std::string reason;
+};
+
+// `auto`: KVM if /dev/kvm opens and a probe guest (our kernel running /hello)
+// finishes under KVM within `probe_deadline_s`; else TCG, saying why.
+// `kvm`: KVM if /dev/kvm opens (no probe; a failing cell then says so).
+// `tcg` and deterministic runs: TCG.
+AccelChoice choose_accel(Accel requested, bool deterministic, const GuestPaths& paths, double probe_deadline_s);
+
+// A started QEMU: fork, optional CPU pinning, its own process group (so a
+// Ctrl-C reaches the loader, which then stops the VMs), stdout and stderr to
+// `log_path`, and a hook that runs in the parent between fork and exec
+// (host counters are opened there, on the waiting child).
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<int>& cpus,
+            const std::function<void(pid_t)>& before_exec);
+
+struct RunOptions {
+  std::string matrix_path;
+  std::string out_dir;
+  std::optional<Accel> accel;  // overrides the matrix
+  bool deterministic = false;  // or the matrix says so
+  uint32_t jobs = 0;           // 0: one per host CPU
+  bool resume = false;
+  bool quiet = false;
+  uint32_t shard_index = 0, shard_count = 1;
+  std::string command_line;
+};
+
+// Runs the matrix into the result set; returns the exit code: 0 when every
+// cell is ok, 1 when some are not or the run was interrupted.
+int run_matrix(const Matrix& m, const std::string& matrix_text, const RunOptions& o);
+
+}  // namespace mmlab

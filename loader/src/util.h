@@ -1,0 +1,39 @@
+// Small helpers the loader's parts share: strings, files, processes, time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mmlab {
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+std::string base_name(const std::string& path);
+std::string trim(const std::string& s);
+
+// Empty when `path` is a static i386 ELF executable (ET_EXEC, or ET_DYN
+// without PT_INTERP: static-pie); else why not.
+std::string check_static_i386(const std::string& path);
+
+std::optional<std::string> read_file(const std::string& path);
+// Writes via a temporary file and rename: readers see the old or the new
+// content, never a part. False with errno set on failure.
+bool write_file_atomic(const std::string& path, const std::string& content);
+// FNV-1a 64 of a file's bytes, as 16 hex digits ("" if unreadable): a
+// build identity for files that carry none of their own (initrds).
+std::string fnv1a64_file(const std::string& path);
+std::string fnv1a64(const std::string& bytes);
+// The GNU build-id note of an ELF file, as hex ("" if none).
+std::string elf_build_id(const std::string& path);
+
+// Runs argv (no shell) and returns its stdout, or nullopt if it could not run
+// or exited non-zero.
+std::optional<std::string> capture(const std::vector<std::string>& argv);
+
+std::string now_iso8601();
+double monotonic_s();
+// /proc/loadavg's three averages.
+std::vector<double> load_average();
+
+}  // namespace mmlab
