@@ -11,7 +11,7 @@ PY := /usr/bin/python3
 all: build
 
 help:
-	@echo "make run    build, run the microbenchmarks, write results/bench/*.json and summary.md"
+	@echo "make run    build, run the default matrix (workloads/matrices/default.toml) through bin/mmlab into results/"
 	@echo "make test   build everything and run every test (unit, reference model, QEMU boot tests, TSan, -Wthread-safety)"
 	@echo "make boot   boot the kernel once with the test initrd: make boot ARGS='init=/hello'"
 	@echo "make bench  the Google Benchmark microbenchmarks only"
@@ -68,9 +68,16 @@ test: lint unit tsa tsan pytest
 bench: build
 	@bash scripts/bench.sh $(BUILD)
 
-# Until the kernel, loader and analysis land (issues 3, 6, 7), `make run`
-# runs the mm-core microbenchmarks and writes their summary.
-run: bench
+# The default matrix (workloads/matrices/default.toml) through the loader,
+# into results/default-<UTC time>/, then the report when the analysis is in
+# the tree (issue 7). MATRIX=... runs another matrix.
+MATRIX ?= workloads/matrices/default.toml
+run: build
+	@out=results/$$(basename $(MATRIX) .toml)-$$(date -u +%Y%m%dT%H%M%SZ); \
+	  $(BUILD)/bin/mmlab run $(MATRIX) -o $$out; rc=$$?; \
+	  if [ -f analysis/__main__.py ]; then $(BUILD)/bin/mmlab report $$out || rc=1; \
+	  else echo "run: the result set is $$out (cells.jsonl, manifest.json); the report comes with the analysis (analysis/, not in this tree yet)"; fi; \
+	  exit $$rc
 
 lint: setup
 	@files=$$(git ls-files '*.cc' '*.h'); clang-format --dry-run -Werror $$files && echo "lint: clang-format clean"

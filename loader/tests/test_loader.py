@@ -1,0 +1,213 @@
+"""The loader end to end: build/bin/mmlab runs small matrices in QEMU (TCG here) and writes result sets.
+
+ctest runs each case on its own (loader/tests/CMakeLists.txt, label `loader`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+MMLAB = os.environ.get("MMLAB_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin", "mmlab"))
+BUILD = os.environ.get("MMLAB_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+
+
+def mmlab(*args, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([MMLAB, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def write(tmp_path, text: str, name: str = "m.toml") -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def cells(out) -> list[dict]:
+    with open(os.path.join(out, "cells.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def manifest(out) -> dict:
+    with open(os.path.join(out, "manifest.json")) as f:
+        return json.load(f)
+
+
+FOUR = """
+name = "four"
+timeout_s = 120
+[toggles]
+"mm.pmd_prealloc" = ["on", "off"]
+[[workload]]
+name = "exec_layout"
+args = ["-n", "3", "-w", "0"]
+[[workload]]
+name = "lat_proc"
+args = ["-n", "3", "fork"]
+"""
+
+
+def check_host_counters(h: dict) -> None:
+    """Every counter is a value or says why it is unavailable; a value is never a stand-in zero."""
+    for name in ("task_clock_ns", "context_switches", "page_faults", "cycles_guest", "cycles_host",
+                 "instructions_guest", "instructions_host", "kvm_exits", "papi"):
+        entry = h[name]
+        assert ("value" in entry) != ("unavailable" in entry), (name, entry)
+        if "unavailable" in entry:
+            assert entry["unavailable"].strip(), (name, entry)
+    assert h["task_clock_ns"]["value"] > 0 and h["page_faults"]["value"] > 0, h
+
+
+def test_four_cells_end_to_end(tmp_path):
+    out = tmp_path / "r"
+    p = mmlab("run", write(tmp_path, FOUR), "-o", out, "-j", "2")
+    assert p.returncode == 0, p.stderr
+    assert "[4/4] 4 ok, 0 not ok" in p.stderr and "ETA" in p.stderr
+    got = cells(out)
+    assert len(got) == 4 and len({c["key"] for c in got}) == 4
+    m = manifest(out)
+    assert m["cells_in_matrix"] == 4 and m["cells_this_run"] == {"ok": 4, "not_ok": 0, "not_run": 0}
+    assert m["interrupted"] is False and len(m["git"]["revision"]) == 40
+    assert len(m["kernel"]["mmlab"]["build_id"]) == 40 and len(m["kernel"]["initrd"]["fnv1a64"]) == 16
+    assert m["qemu"].startswith("QEMU emulator version") and m["host"]["cpus"] >= 1
+    # The KVM probe: KVM only if a PAE guest really ran under it; otherwise TCG and why.
+    assert m["accel"]["used"] in ("kvm", "tcg") and m["accel"]["why"]
+    if m["accel"]["used"] == "tcg":
+        assert "using TCG" in m["accel"]["why"] and "KVM" in m["accel"]["why"] or "kvm" in m["accel"]["why"]
+    assert (out / "matrix.toml").read_text() == FOUR
+    for c in got:
+        assert c["status"] == "ok", c.get("reason")
+        assert c["kernel"] == "mmlab" and c["vcpus"] == 1 and c["rep"] == 0 and c["time_unit"] == "ns"
+        assert c["toggles"]["mm.pmd_prealloc"] in ("on", "off") and len(c["toggles"]) == 6
+        assert os.path.getsize(out / c["console"]) > 0
+        assert c["metrics"]["workload"] == c["workload"]["name"]
+        assert c["leak"]["leak_free"] is True and c["duration_s"] > 0
+        check_host_counters(c["host_counters"])
+        d = c["guest_counters"]["mm"]
+        if c["workload"]["name"] == "exec_layout":  # the seed effect, through the loader (docs/workloads.md)
+            assert d["cr3_reload_pdpte"] == (2 + 3 * 3 if c["toggles"]["mm.pmd_prealloc"] == "off" else 0), d
+
+
+MANY = """
+name = "many"
+repetitions = 4
+timeout_s = 120
+[toggles]
+"mm.pgd_init" = ["locked", "lockless"]
+[[workload]]
+name = "lat_proc"
+args = ["-n", "60", "exec"]
+"""
+
+
+def test_kill_and_resume_runs_every_cell_once(tmp_path):
+    out = tmp_path / "r"
+    m = write(tmp_path, MANY)
+    proc = subprocess.Popen([MMLAB, "run", m, "-o", str(out), "-j", "1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # stop it after two cells
+        if os.path.exists(out / "cells.jsonl") and len(cells(out)) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    first = cells(out)
+    assert 2 <= len(first) < 8, err
+    assert manifest(out)["interrupted"] is True and manifest(out)["interrupted_by"] == "SIGTERM"
+    assert not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout, "a VM outlived the loader"
+    again = mmlab("run", m, "-o", out, "-j", "1")
+    assert again.returncode == 2 and "--resume" in again.stderr  # never appends to a set by accident
+    resumed = mmlab("run", m, "-o", out, "-j", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(first)} already done" in resumed.stderr
+    keys = [c["key"] for c in cells(out)]
+    assert len(keys) == 8 and len(set(keys)) == 8, keys
+    assert manifest(out)["interrupted"] is False
+    other = write(tmp_path, MANY.replace("60", "61"), "other.toml")
+    changed = mmlab("run", other, "-o", out, "--resume")
+    assert changed.returncode == 2 and "another matrix" in changed.stderr
+
+
+def test_panic_and_hang_cells_are_recorded_and_the_run_goes_on(tmp_path):
+    common = '[[workload]]\nname = "lat_proc"\nargs = ["-n", "3", "fork"]\n'
+    for debug, status, timeout in (("panic", "panic", 60), ("hang", "timeout", 3)):
+        out = tmp_path / debug
+        text = f'name = "{debug}"\ntimeout_s = {timeout}\nrepetitions = 2\nkernel_args = ["mmlab.debug={debug}"]\n'
+        p = mmlab("run", write(tmp_path, text + common, f"{debug}.toml"), "-o", out, "-j", "2")
+        assert p.returncode == 1, p.stderr
+        got = cells(out)
+        assert [c["status"] for c in got] == [status, status], got
+        for c in got:
+            assert c["reason"] and c["console_tail"], c
+            if debug == "panic":
+                assert c["panic"]["message"] == "mmlab.debug=panic: a panic on purpose"
+                assert "PANIC" in c["console_tail"]
+            else:
+                assert c["reason"] == f"killed at the {timeout} s deadline" and c["qemu_exit"] == -1
+                assert "never ending, on purpose" in c["console_tail"]
+        assert manifest(out)["cells_this_run"] == {"ok": 0, "not_ok": 2, "not_run": 0}
+
+
+def test_a_malformed_matrix_is_a_usage_error_with_file_and_line(tmp_path):
+    bad = write(tmp_path, 'name = "x"\n[toggles]\n"mm.ptlock" = ["split", "sometimes"]\n[[workload]]\nname = "lat_proc"\n')
+    p = mmlab("run", bad, "-o", tmp_path / "r")
+    assert p.returncode == 2
+    assert f"{bad}:3: toggles: unknown value 'sometimes' for mm.ptlock (expected split or mm)" in p.stderr
+    assert not (tmp_path / "r").exists(), "nothing may run for a bad matrix"
+    p = mmlab("run", write(tmp_path, "[[workload]\n", "t.toml"), "-o", tmp_path / "r")
+    assert p.returncode == 2 and "t.toml:1: malformed TOML" in p.stderr
+    assert mmlab("run").returncode == 2
+    assert mmlab("run", bad, "--shard", "3/2").returncode == 2
+
+
+def test_an_unwritable_output_directory_fails_before_any_vm(tmp_path):
+    good = write(tmp_path, FOUR)
+    p = mmlab("run", good, "-o", "/proc/mmlab-nope")
+    assert p.returncode == 2 and "/proc/mmlab-nope" in p.stderr and "[1/" not in p.stderr
+
+
+def test_a_users_binary_runs_in_the_guest(tmp_path):
+    binary = os.path.join(BUILD, "workloads", "bin", "t_fork")
+    out = tmp_path / "r"
+    p = mmlab("run", write(tmp_path, f'name = "bin"\n[[workload]]\nbinary = "{binary}"\n'), "-o", out)
+    assert p.returncode == 0, p.stderr
+    (c,) = cells(out)
+    assert c["status"] == "ok" and c["workload"] == {"name": "t_fork", "args": [], "binary": binary}, c
+    assert c["init"]["program"] == "/bin/t_fork" and c["metrics"] is None  # it prints PASS lines, not a result
+    assert c["guest_counters"]["kernel"]["forks"] >= 20
+    assert "PASS" in (out / c["console"]).read_text()
+
+
+def test_linux_anchor_cells_in_the_same_matrix(tmp_path):
+    out = tmp_path / "r"
+    text = 'name = "anchor"\nkernel = ["mmlab", "linux-pae"]\ndeterministic = true\ntimeout_s = 240\n'
+    text += '[toggles]\n"mm.ptlock" = ["split", "mm"]\n[[workload]]\nname = "lat_proc"\nargs = ["-n", "3", "fork"]\n'
+    p = mmlab("run", write(tmp_path, text), "-o", out, "-j", "2")
+    assert p.returncode == 0, p.stderr
+    got = cells(out)
+    kernels = sorted(c["kernel"] for c in got)
+    assert kernels == ["linux-pae", "mmlab", "mmlab"], kernels  # toggles do not multiply Linux cells
+    m = manifest(out)
+    assert m["accel"]["used"] == "tcg" and m["accel"]["deterministic"] is True
+    assert m["kernel"]["linux-pae"]["version"].startswith("6.1")
+    for c in got:
+        assert c["status"] == "ok" and c["time_unit"] == "guest_instructions", c.get("reason")
+        if c["kernel"] == "linux-pae":
+            assert c["toggles"] == {} and "leak" not in c
+            assert c["guest_counters"]["vmstat"]["pgfault"] > 0 and c["guest_counters"]["self_stat"]["cminflt"] > 0
+        else:
+            assert c["guest_counters"]["mm"]["pgd_alloc"] >= 6
+
+
+def test_doctor_says_yes_or_no_with_reasons():
+    p = mmlab("doctor")
+    assert p.returncode == 0, p.stderr
+    rows = {line[5:41].strip(): (line[:4].strip(), line[42:].strip()) for line in p.stdout.splitlines()}
+    for what in ("qemu-system-i386", "KVM for a 32-bit PAE guest", "perf_event software events",
+                 "perf_event cycles, guest only", "kvm:kvm_exit tracepoint", "PAPI hardware counters"):
+        answer, reason = rows[what]
+        assert answer in ("yes", "no") and len(reason) > 5, (what, answer, reason)
