@@ -23,8 +23,10 @@ PACKAGES=(
   qemu-system-x86
   # guest programs: static i386 glibc binaries (gcc -m32 -static)
   libc6-dev-i386 lib32gcc-12-dev
-  # analysis (later issues) and tooling
+  # Python tooling (scripts/, the boot tests)
   python3 python3-pytest
+  # the analysis (analysis/): statistics, plots, the HTML report
+  python3-numpy python3-scipy python3-matplotlib python3-jinja2
   # hosted parser tests read an archive made by GNU cpio
   cpio file
 )

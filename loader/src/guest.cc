@@ -22,8 +22,9 @@ GuestPaths paths_from_build() {
   GuestPaths p;
   p.mmlab_kernel = env_or("MMLAB_KERNEL", build + "/kernel/mmlab-kernel.elf");
   p.linux_kernel = env_or("MMLAB_LINUX", build + "/third_party/linux-pae/vmlinuz");
-  p.linux_version = base_name(p.linux_kernel) == "vmlinuz" ? p.linux_kernel.substr(0, p.linux_kernel.size() - 7) + "version"
-                                                           : p.linux_kernel + ".version";
+  p.linux_version = base_name(p.linux_kernel) == "vmlinuz"
+                        ? p.linux_kernel.substr(0, p.linux_kernel.size() - 7) + "version"
+                        : p.linux_kernel + ".version";
   p.initrd = env_or("MMLAB_WORKLOAD_INITRD", build + "/workloads/initrd.cpio");
   return p;
 }
@@ -211,7 +212,8 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
   if (qemu_exit == -1) return fail("timeout", fmt::format("killed at the {} s deadline", timeout_s));
   if (!o.panic.is_null()) return fail("panic", o.panic.value("message", "kernel panic"));
   if (o.malformed_records)
-    return fail("failed", fmt::format("{} malformed record(s), first: {}", o.malformed_records, o.malformed_examples[0]));
+    return fail("failed",
+                fmt::format("{} malformed record(s), first: {}", o.malformed_records, o.malformed_examples[0]));
   if (qemu_exit != 33 && qemu_exit != 35)
     return fail("failed", fmt::format("QEMU exited {} (not through isa-debug-exit: it failed to start, or the guest "
                                       "reset or powered off unexpectedly)",
@@ -227,7 +229,8 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
   if (qemu_exit != 33) return fail("failed", "the guest reported failure (exit 35)");
   if (before.is_null() || after.is_null())
     return fail("failed", fmt::format("no before/after counter snapshots for {}", program));
-  if (expect_result && o.metrics.is_null()) return fail("failed", fmt::format("{} printed no MMLAB-RESULT line", program));
+  if (expect_result && o.metrics.is_null())
+    return fail("failed", fmt::format("{} printed no MMLAB-RESULT line", program));
   o.status = "ok";
   return o;
 }

@@ -31,8 +31,8 @@ bool write_initrd_with(const std::string& base, const std::string& binary, const
 
 struct VmSpec {
   Kernel kernel = Kernel::kMmlab;
-  bool kvm = false;       // else TCG
-  bool icount = false;    // -icount shift=0,sleep=off (TCG only)
+  bool kvm = false;     // else TCG
+  bool icount = false;  // -icount shift=0,sleep=off (TCG only)
   uint32_t vcpus = 1;
   uint32_t memory_mb = 256;
   std::map<std::string, std::string> toggles;  // mmlab only
@@ -47,14 +47,14 @@ std::vector<std::string> qemu_argv(const VmSpec& spec);
 // What a finished (or killed) guest amounted to.
 struct GuestOutcome {
   std::string status = "failed";  // ok | failed | timeout | panic
-  std::string reason;              // why, when not ok
-  nlohmann::json metrics;          // the workload's MMLAB-RESULT object, or null
-  nlohmann::json init;             // /init's line for the program, or null
-  nlohmann::json guest_counters;   // deltas across the run (mmlab: mm, kernel; Linux: vmstat, self_stat)
-  nlohmann::json boot;             // mmlab's boot record, or null
-  nlohmann::json leak;             // mmlab's leak record, or null
-  nlohmann::json panic;            // the panic record, or null
-  std::string time_unit = "ns";    // "guest_instructions" under -icount
+  std::string reason;             // why, when not ok
+  nlohmann::json metrics;         // the workload's MMLAB-RESULT object, or null
+  nlohmann::json init;            // /init's line for the program, or null
+  nlohmann::json guest_counters;  // deltas across the run (mmlab: mm, kernel; Linux: vmstat, self_stat)
+  nlohmann::json boot;            // mmlab's boot record, or null
+  nlohmann::json leak;            // mmlab's leak record, or null
+  nlohmann::json panic;           // the panic record, or null
+  std::string time_unit = "ns";   // "guest_instructions" under -icount
   uint32_t malformed_records = 0;
   std::vector<std::string> malformed_examples;
 };

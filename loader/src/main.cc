@@ -56,7 +56,8 @@ int cmd_doctor() {
   };
   const auto qv = capture({"qemu-system-i386", "--version"});
   line(qv.has_value(), "qemu-system-i386", qv ? trim(qv->substr(0, qv->find('\n'))) : "not found on PATH");
-  for (const auto& [what, p] : {std::pair{"mmlab kernel", paths.mmlab_kernel}, {"workload initrd", paths.initrd},
+  for (const auto& [what, p] : {std::pair{"mmlab kernel", paths.mmlab_kernel},
+                                {"workload initrd", paths.initrd},
                                 {"Linux PAE kernel (the anchor)", paths.linux_kernel}})
     line(std::filesystem::exists(p), what, std::filesystem::exists(p) ? p : p + " missing: make build");
   const AccelChoice kvm = choose_accel(Accel::kAuto, false, paths, 3.0);
@@ -107,7 +108,10 @@ int cmd_boot(const std::string& kernel, const std::vector<std::string>& toggles,
   ::waitpid(pid, &status, 0);
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   fmt::print(stderr, "mmlab: QEMU exited {} ({}); records in {}\n", code,
-             code == 33 ? "success" : code == 35 ? "failure" : "not through isa-debug-exit", records);
+             code == 33   ? "success"
+             : code == 35 ? "failure"
+                          : "not through isa-debug-exit",
+             records);
   return code == 33 ? 0 : 1;
 }
 

@@ -2,21 +2,25 @@
 #include "matrix.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "util.h"
 
 namespace mmlab {
 
 const ToggleSpec kToggles[6] = {
-    {"mm.pmd_prealloc", {"on", "off"}},   {"mm.pgd_init", {"locked", "lockless"}}, {"mm.kernel_pmd", {"shared", "unshared"}},
-    {"mm.free_pgtables", {"vma", "full"}}, {"mm.ptlock", {"split", "mm"}},         {"mm.ptlock_alloc", {"inline", "dynamic"}},
+    {"mm.pmd_prealloc", {"on", "off"}},
+    {"mm.pgd_init", {"locked", "lockless"}},
+    {"mm.kernel_pmd", {"shared", "unshared"}},
+    {"mm.free_pgtables", {"vma", "full"}},
+    {"mm.ptlock", {"split", "mm"}},
+    {"mm.ptlock_alloc", {"inline", "dynamic"}},
 };
 
 MatrixError::MatrixError(const std::string& f, uint32_t l, const std::string& what)
@@ -73,9 +77,9 @@ class Parser {
     }
     Matrix m;
     m.file = file_;
-    static const std::set<std::string> kKeys = {"name",      "kernel",    "accel",    "deterministic", "repetitions",
-                                                "vcpus",     "memory_mb", "timeout_s", "seed",         "kernel_args",
-                                                "toggles",   "workload",  "exclude",  "include"};
+    static const std::set<std::string> kKeys = {"name",    "kernel",    "accel",     "deterministic", "repetitions",
+                                                "vcpus",   "memory_mb", "timeout_s", "seed",          "kernel_args",
+                                                "toggles", "workload",  "exclude",   "include"};
     for (const auto& [k, node] : root)
       if (!kKeys.count(std::string(k.str())))
         fail(node, fmt::format("unknown key '{}' (expected one of: name, kernel, accel, deterministic, repetitions, "
@@ -128,7 +132,8 @@ class Parser {
     if (auto* n = root.get("exclude")) rules(*n, "exclude", &m.excludes);
     if (auto* n = root.get("include")) rules(*n, "include", &m.includes);
     if (m.deterministic && m.accel == Accel::kKvm)
-      throw MatrixError(file_, line(*root.get("accel")), "deterministic = true needs TCG (-icount): accel cannot be kvm");
+      throw MatrixError(file_, line(*root.get("accel")),
+                        "deterministic = true needs TCG (-icount): accel cannot be kvm");
     return m;
   }
 
@@ -246,7 +251,8 @@ class Parser {
         } else if (key == "workload" || key == "args") {
           rule.match[key] = key == "args" ? join(args_of(node), " ") : str(node, key);
         } else {
-          fail(node, fmt::format("{}: unknown key '{}' (expected a toggle, kernel, vcpus, workload or args)", what, key));
+          fail(node,
+               fmt::format("{}: unknown key '{}' (expected a toggle, kernel, vcpus, workload or args)", what, key));
         }
       }
       if (rule.match.empty()) fail(r, fmt::format("{}: an empty rule would match every cell", what));
@@ -340,7 +346,8 @@ std::vector<Cell> expand(const Matrix& m) {
       base.kernel = Kernel::kLinuxPae;
       base.toggles.clear();
     }
-    if (auto it = r.match.find("vcpus"); it != r.match.end()) base.vcpus = static_cast<uint32_t>(std::stoul(it->second));
+    if (auto it = r.match.find("vcpus"); it != r.match.end())
+      base.vcpus = static_cast<uint32_t>(std::stoul(it->second));
     for (const auto& [k, v] : r.match)
       if (find_toggle(k) && base.kernel == Kernel::kMmlab) base.toggles[k] = v;
     bool any = false;

@@ -53,8 +53,8 @@ ResultSet::ResultSet(const std::string& dir, bool resume) : dir_(dir) {
   const std::string cells = dir_ + "/cells.jsonl";
   if (fs::exists(cells)) {
     if (!resume)
-      throw std::runtime_error(fmt::format(
-          "{} already holds a result set (cells.jsonl); use --resume to finish it, or another -o", dir_));
+      throw std::runtime_error(
+          fmt::format("{} already holds a result set (cells.jsonl); use --resume to finish it, or another -o", dir_));
     for (const json& c : read_cells(cells, &skipped_)) done_.insert(c["key"].get<std::string>());
     if (auto m = read_file(dir_ + "/manifest.json")) previous_manifest_ = json::parse(*m, nullptr, false);
   }

@@ -70,7 +70,8 @@ std::string host_cpu_model() {
 
 std::string fmt_duration(double s) {
   const auto t = static_cast<uint64_t>(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                   : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
 }  // namespace
@@ -170,9 +171,9 @@ class Runner {
     check_inputs();
     if (o_.resume && results_.previous_manifest().contains("matrix_fnv1a64") &&
         results_.previous_manifest()["matrix_fnv1a64"] != fnv1a64(text_))
-      throw std::runtime_error(fmt::format(
-          "{} was started with another matrix ({}/matrix.toml); --resume needs the same one", results_.dir(),
-          results_.dir()));
+      throw std::runtime_error(
+          fmt::format("{} was started with another matrix ({}/matrix.toml); --resume needs the same one",
+                      results_.dir(), results_.dir()));
     std::vector<Cell> all = expand(m_);
     const uint64_t seed = m_.seed.value_or(o_.resume && results_.previous_manifest().contains("seed")
                                                ? results_.previous_manifest()["seed"].get<uint64_t>()
@@ -188,7 +189,8 @@ class Runner {
     icount_ = deterministic;
     say(fmt::format("mmlab: {} cells ({} in the matrix{}{}), accel {}: {}", total_, all.size(),
                     o_.shard_count > 1 ? fmt::format(", shard {}/{}", o_.shard_index, o_.shard_count) : "",
-                    already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg", accel_.reason),
+                    already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg",
+                    accel_.reason),
         true);
     if (results_.skipped_lines())
       say(fmt::format("mmlab: {} malformed line(s) in {}/cells.jsonl skipped (a killed run's half line)",
@@ -323,7 +325,8 @@ class Runner {
         break;
       }
     if (pin_)
-      for (uint32_t k = 0; k < max_vcpus_; ++k) cpus.push_back(r.slot * static_cast<int>(max_vcpus_) + static_cast<int>(k));
+      for (uint32_t k = 0; k < max_vcpus_; ++k)
+        cpus.push_back(r.slot * static_cast<int>(max_vcpus_) + static_cast<int>(k));
     r.load_before = load_average();
     r.started_at = now_iso8601();
     r.counters = std::make_unique<HostCounters>();

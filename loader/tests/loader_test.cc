@@ -66,8 +66,9 @@ TEST(Matrix, ErrorsNameTheFileLineAndKey) {
 
 TEST(Matrix, BinariesMustBeStaticI386) {
   EXPECT_EQ(error_of(std::string("[[workload]]\nbinary = \"") + MMLAB_TEST_STATIC_BIN + "\"\n"), "");
-  EXPECT_NE(error_of(std::string("[[workload]]\nbinary = \"") + MMLAB_TEST_DYNAMIC_BIN + "\"\n").find("dynamically linked"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(std::string("[[workload]]\nbinary = \"") + MMLAB_TEST_DYNAMIC_BIN + "\"\n").find("dynamically linked"),
+      std::string::npos);
   EXPECT_NE(error_of("[[workload]]\nbinary = \"/etc/passwd\"\n").find("not an ELF file"), std::string::npos);
   EXPECT_NE(error_of("[[workload]]\nbinary = \"/bin/true\"\n").find("not a 32-bit i386 ELF file"), std::string::npos);
   EXPECT_NE(error_of("[[workload]]\nbinary = \"/no/such\"\n").find("cannot read it"), std::string::npos);
@@ -234,7 +235,9 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
   entry("init", 0100755, "INIT");
   entry("TRAILER!!!", 0, "");
   ASSERT_TRUE(mmlab::write_file_atomic(dir + "/base.cpio", base));
-  ASSERT_TRUE(mmlab::write_file_atomic(dir + "/myprog", "\x7f" "ELF-not-really"));
+  ASSERT_TRUE(mmlab::write_file_atomic(dir + "/myprog",
+                                       "\x7f"
+                                       "ELF-not-really"));
   ASSERT_TRUE(mmlab::write_initrd_with(dir + "/base.cpio", dir + "/myprog", dir + "/out.cpio"));
   const std::string out = *mmlab::read_file(dir + "/out.cpio");
   kern::CpioReader r(reinterpret_cast<const uint8_t*>(out.data()), static_cast<uint32_t>(out.size()));
@@ -247,7 +250,9 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
   }
   EXPECT_EQ(r.error(), nullptr);
   EXPECT_EQ(names, (std::vector<std::string>{"init", "bin", "bin/myprog"}));
-  EXPECT_EQ(prog, "\x7f" "ELF-not-really");
+  EXPECT_EQ(prog,
+            "\x7f"
+            "ELF-not-really");
   EXPECT_EQ(mmlab::initrd_workloads(dir + "/out.cpio"), (std::vector<std::string>{"myprog"}));
   std::filesystem::remove_all(dir);
 }

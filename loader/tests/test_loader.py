@@ -52,8 +52,17 @@ args = ["-n", "3", "fork"]
 
 def check_host_counters(h: dict) -> None:
     """Every counter is a value or says why it is unavailable; a value is never a stand-in zero."""
-    for name in ("task_clock_ns", "context_switches", "page_faults", "cycles_guest", "cycles_host",
-                 "instructions_guest", "instructions_host", "kvm_exits", "papi"):
+    for name in (
+        "task_clock_ns",
+        "context_switches",
+        "page_faults",
+        "cycles_guest",
+        "cycles_host",
+        "instructions_guest",
+        "instructions_host",
+        "kvm_exits",
+        "papi",
+    ):
         entry = h[name]
         assert ("value" in entry) != ("unavailable" in entry), (name, entry)
         if "unavailable" in entry:
@@ -153,7 +162,9 @@ def test_panic_and_hang_cells_are_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_a_malformed_matrix_is_a_usage_error_with_file_and_line(tmp_path):
-    bad = write(tmp_path, 'name = "x"\n[toggles]\n"mm.ptlock" = ["split", "sometimes"]\n[[workload]]\nname = "lat_proc"\n')
+    bad = write(
+        tmp_path, 'name = "x"\n[toggles]\n"mm.ptlock" = ["split", "sometimes"]\n[[workload]]\nname = "lat_proc"\n'
+    )
     p = mmlab("run", bad, "-o", tmp_path / "r")
     assert p.returncode == 2
     assert f"{bad}:3: toggles: unknown value 'sometimes' for mm.ptlock (expected split or mm)" in p.stderr
@@ -207,7 +218,13 @@ def test_doctor_says_yes_or_no_with_reasons():
     p = mmlab("doctor")
     assert p.returncode == 0, p.stderr
     rows = {line[5:41].strip(): (line[:4].strip(), line[42:].strip()) for line in p.stdout.splitlines()}
-    for what in ("qemu-system-i386", "KVM for a 32-bit PAE guest", "perf_event software events",
-                 "perf_event cycles, guest only", "kvm:kvm_exit tracepoint", "PAPI hardware counters"):
+    for what in (
+        "qemu-system-i386",
+        "KVM for a 32-bit PAE guest",
+        "perf_event software events",
+        "perf_event cycles, guest only",
+        "kvm:kvm_exit tracepoint",
+        "PAPI hardware counters",
+    ):
         answer, reason = rows[what]
         assert answer in ("yes", "no") and len(reason) > 5, (what, answer, reason)
