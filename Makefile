@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 GEN := -G Ninja
 PY := /usr/bin/python3
 
-.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor
+.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor test-browser
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make bench  the Google Benchmark microbenchmarks only"
 	@echo "make anchor lat_proc on our kernel and on Debian's Linux PAE, same binaries, same QEMU"
 	@echo "make lint   clang-format check"
+	@echo "make test-browser  render a report in headless Chromium (installs chromium)"
 
 setup:
 	@bash scripts/setup.sh
@@ -59,9 +60,15 @@ boot: build
 anchor: build
 	@$(PY) scripts/anchor.py $(ARGS)
 
-# Python: the tools' own tests on checked-in fixtures.
+# Python: the tools' and the analysis's tests (synthetic and checked-in result sets).
 pytest: setup
-	@$(PY) -m pytest -q scripts/tests
+	@$(PY) -m pytest -q -p no:cacheprovider scripts/tests analysis/tests
+
+# The report rendered by a real browser (headless Chromium, installed here
+# because it is big): a screenshot that must not be blank. Not in `make test`.
+test-browser: setup
+	@bash scripts/setup.sh --browser
+	@$(PY) -m pytest -q -p no:cacheprovider analysis/tests/browser_test.py
 
 test: lint unit tsa tsan pytest
 

@@ -31,6 +31,12 @@ PACKAGES=(
   cpio file
 )
 
+# `setup.sh --browser` (make test-browser): Debian's Chromium too, for the
+# headless rendering test of the report. Not for every run: it is large.
+if [ "${1:-}" = "--browser" ]; then
+  PACKAGES=(chromium)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   # dpkg-query prints "install ok installed" only for a fully installed package.

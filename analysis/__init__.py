@@ -1,0 +1,1 @@
+"""mmlab analysis: result sets into reports (docs/analysis.md)."""

@@ -1,0 +1,40 @@
+"""/usr/bin/python3 -m analysis report DIR [-o OUT] | compare DIR_A DIR_B [-o OUT]  (docs/analysis.md)"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .compare import write_compare
+from .load import ResultSetError, load
+from .report import write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m analysis", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("report", help="report.html and summary.md for a result set")
+    r.add_argument("dir")
+    r.add_argument("-o", "--out", help="output directory (default DIR/report)")
+    c = sub.add_parser("compare", help="two result sets side by side, like a kernel regression report")
+    c.add_argument("a")
+    c.add_argument("b")
+    c.add_argument("-o", "--out", help="output directory (default B/compare)")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "report":
+            rs = load(a.dir)
+            html, md, figures = write_report(rs, a.out)
+            note = f", {rs.skipped} malformed line(s) skipped" if rs.skipped else ""
+            print(f"analysis: {len(rs.cells)} cells{note}, {len(figures)} figures; report: {html}; summary: {md}")
+        else:
+            html, md = write_compare(load(a.a), load(a.b), a.out)
+            print(f"analysis: comparison: {html}; summary: {md}")
+    except ResultSetError as e:
+        print(f"analysis: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

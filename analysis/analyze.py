@@ -1,0 +1,332 @@
+"""A result set analysed: per-configuration statistics, toggle effects and interactions, our kernel
+against Linux PAE, and the findings in sentences. The report and the plots draw from this."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+
+from . import metrics as M
+from . import stats as S
+from .load import ResultSet
+
+# ARCHITECTURE.md's toggles, default first.
+TOGGLES = {
+    "mm.pmd_prealloc": ("on", "off"),
+    "mm.pgd_init": ("locked", "lockless"),
+    "mm.kernel_pmd": ("shared", "unshared"),
+    "mm.free_pgtables": ("vma", "full"),
+    "mm.ptlock": ("split", "mm"),
+    "mm.ptlock_alloc": ("inline", "dynamic"),
+}
+DEFAULTS = {k: v[0] for k, v in TOGGLES.items()}
+# A change smaller than this (%, or percentage points for an interaction) is not stated as a
+# finding even when significant (deterministic runs make a 0.1% change significant); the
+# tables list it.
+MIN_FINDING_PCT = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """What observations share so that they may be compared: never across kernels, accels or units."""
+
+    kernel: str
+    workload: str
+    metric: str
+    unit: str
+    lower_is_better: bool
+    vcpus: int
+    accel: str
+    time_unit: str
+
+    @property
+    def headline(self) -> bool:
+        return not self.metric.endswith(M_COUNTER_SUFFIXES)
+
+    def label(self) -> str:
+        vc = f", {self.vcpus} vCPUs" if self.vcpus != 1 else ""
+        return f"{self.workload}: {self.metric}{vc}"
+
+
+M_COUNTER_SUFFIXES = ("per exec", "per fork", "per exit", "per fault", "per fork or exec")
+
+
+@dataclasses.dataclass
+class ConfigRow:
+    group: Group
+    toggles: dict
+    summary: S.Summary
+    vs_default: S.Change | None  # None for the default combination itself, or when it is absent
+
+
+@dataclasses.dataclass
+class EffectRow:
+    group: Group
+    effect: S.Effect
+
+
+@dataclasses.dataclass
+class InteractionRow:
+    group: Group
+    interaction: S.Interaction
+
+
+@dataclasses.dataclass
+class KernelRow:
+    workload: str
+    metric: str
+    unit: str
+    mmlab: S.Summary
+    linux: S.Summary
+    change: S.Change  # Linux as the base: ratio = 1 + pct/100
+
+    @property
+    def ratio(self) -> float:
+        return self.mmlab.median / self.linux.median
+
+    @property
+    def ratio_ci(self) -> tuple[float, float] | None:
+        return None if self.change.ci is None else (1 + self.change.ci[0] / 100, 1 + self.change.ci[1] / 100)
+
+
+@dataclasses.dataclass
+class Analysis:
+    rs: ResultSet
+    observations: list[M.Observation]
+    groups: dict[Group, list[M.Observation]]
+    swept: list[str]
+    configs: list[ConfigRow]
+    effects: list[EffectRow]
+    interactions: list[InteractionRow]
+    kernels: list[KernelRow]
+    findings: list[str]
+    not_ok: list[dict]
+    unavailable: dict[str, set[str]]
+    mixed: list[str]  # what could not be pooled (several accels or time units)
+
+
+def group_of(o: M.Observation) -> Group:
+    return Group(o.kernel, o.workload, o.metric, o.unit, o.lower_is_better, o.vcpus, o.accel, o.time_unit)
+
+
+def swept_toggles(obs: list[M.Observation]) -> list[str]:
+    seen: dict[str, set[str]] = {}
+    for o in obs:
+        for k, v in o.toggles:
+            seen.setdefault(k, set()).add(v)
+    return [k for k in TOGGLES if len(seen.get(k, ())) > 1]
+
+
+def scale_for(unit: str, magnitude: float) -> tuple[float, str]:
+    """(divisor, unit label) that puts `magnitude` of `unit` in a readable range."""
+    a = abs(magnitude)
+    if unit == "ns":
+        for div, name in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
+            if a >= div:
+                return div, name
+        return 1.0, "ns"
+    if unit == "guest instructions":
+        for div, name in ((1e9, "G instr."), (1e6, "M instr."), (1e3, "k instr.")):
+            if a >= div:
+                return div, name
+        return 1.0, "instr."
+    return 1.0, unit
+
+
+def fmt_value(v: float, unit: str = "") -> str:
+    if unit in ("ns", "guest instructions"):
+        div, name = scale_for(unit, v)
+        x = v / div
+        return f"{x:.3g} {name}" if abs(x) < 1000 else f"{x:.0f} {name}"
+    a = abs(v)
+    if a >= 1e9:
+        s = f"{v / 1e9:.2f} G"
+    elif a >= 1e6:
+        s = f"{v / 1e6:.2f} M"
+    elif a >= 1e4:
+        s = f"{v / 1e3:.1f} k"
+    elif a >= 100 or v == int(v):
+        s = f"{v:.0f} "
+    else:
+        s = f"{v:.3g} "
+    return (s + unit).strip()
+
+
+def fmt_pct(p: float | None) -> str:
+    """A % change; past +300% as a factor, which reads better (x184 rather than +18,300%)."""
+    if p is None:
+        return "n/a"
+    return f"x{1 + p / 100:.3g}" if p > 300 else f"{p:+.1f}%"
+
+
+def fmt_ci(ci, pct: bool = True) -> str:
+    if ci is None:
+        return ""
+    if pct:
+        return f"[{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]"
+    return f"[{ci[0]:+.3g}, {ci[1]:+.3g}]"
+
+
+def effect_sentence(g: Group, e: S.Effect) -> str:
+    what = f"{e.toggle}={e.alt} (against {e.default})"
+    if e.pct is None:
+        size = f"changes {g.metric} from 0 to {fmt_value(e.alt_mean, g.unit)} {fmt_ci(e.ci, False)}"
+    else:
+        better = (e.pct < 0) == g.lower_is_better
+        size = (
+            f"{g.metric} {fmt_pct(e.pct)} {fmt_ci(e.ci)} "
+            f"({fmt_value(e.base_mean, g.unit)} to {fmt_value(e.alt_mean, g.unit)}, {'better' if better else 'worse'})"
+        )
+    tail = "" if e.significant else ": not a clear effect" + (" (the interval crosses zero)" if e.crosses_zero else "")
+    return (
+        f"{what}: {g.workload}: {size}, {S.format_p(e.p)} (q={e.q:.3g}){tail}"
+        if e.q is not None
+        else f"{what}: {g.workload}: {size}, {S.format_p(e.p)}{tail}"
+    )
+
+
+def _span(values: list[float], unit: str = "") -> str:
+    lo, hi = min(values), max(values)
+    return fmt_value(lo, unit) if fmt_value(lo) == fmt_value(hi) else f"{fmt_value(lo)} to {fmt_value(hi, unit)}"
+
+
+def counter_sentence(toggle: str, alt: str, metric: str, unit: str, rows: list[EffectRow], groups: dict) -> str:
+    """One counter's significant effect over every workload that shows it."""
+    e0 = rows[0].effect
+    with_metric = {g.workload for g in groups if g.kernel == "mmlab" and g.metric == metric}
+    where = (
+        f"in all {len(rows)} workloads"
+        if len(rows) == len(with_metric)
+        else f"in {len(rows)} of {len(with_metric)} workloads"
+    )
+    pcts = [r.effect.pct for r in rows if r.effect.pct is not None]
+    if len(pcts) == len(rows):
+        change = (
+            fmt_pct(pcts[0])
+            if len({round(p, 1) for p in pcts}) == 1
+            else f"{fmt_pct(min(pcts))} to {fmt_pct(max(pcts))}"
+        )
+    else:  # some workload starts from 0: say it in units
+        diffs = [r.effect.diff for r in rows]
+        change = (
+            f"{min(diffs):+.3g}"
+            if len({round(d, 3) for d in diffs}) == 1
+            else f"{min(diffs):+.3g} to {max(diffs):+.3g}"
+        )
+    base = _span([r.effect.base_mean for r in rows], unit)
+    new = _span([r.effect.alt_mean for r in rows], unit)
+    worst_q = max(r.effect.q if r.effect.q is not None else r.effect.p for r in rows)
+    return (
+        f"{toggle}={alt} (against {e0.default}): {metric} {change} {where} "
+        f"({base} with {e0.default}, {new} with {alt}), q {'<0.001' if worst_q < 0.001 else f'<={worst_q:.3f}'} in each"
+    )
+
+
+def analyze(rs: ResultSet) -> Analysis:
+    obs = M.observations(rs.cells)
+    groups: dict[Group, list[M.Observation]] = {}
+    for o in obs:
+        groups.setdefault(group_of(o), []).append(o)
+    mixed = []
+    accels = {(c["accel"], c["time_unit"]) for c in rs.cells}
+    if len(accels) > 1:
+        mixed.append(
+            "cells ran under "
+            + ", ".join(f"{a} ({'instructions' if t == 'guest_instructions' else 'ns'})" for a, t in sorted(accels))
+            + ": each is analysed on its own, never pooled"
+        )
+    swept = swept_toggles([o for o in obs if o.kernel == "mmlab"])
+
+    configs, effects, interactions = [], [], []
+    for g, group_obs in sorted(
+        groups.items(), key=lambda kv: (kv[0].kernel, kv[0].workload, kv[0].metric, kv[0].vcpus)
+    ):
+        by_config: dict[tuple, list[float]] = {}
+        for o in group_obs:
+            by_config.setdefault(o.toggles, []).append(o.value)
+        default_key = tuple(sorted((k, DEFAULTS[k]) for k, _ in next(iter(by_config)))) if g.kernel == "mmlab" else ()
+        base = by_config.get(default_key)
+        for key, values in sorted(by_config.items()):
+            vs = S.change(base, values) if base is not None and key != default_key else None
+            configs.append(ConfigRow(g, dict(key), S.summarize(values), vs))
+        if g.kernel != "mmlab" or not swept:
+            continue
+        rows = [(o.toggle_dict, o.value) for o in group_obs]
+        for t in swept:
+            e = S.main_effect(rows, t, *TOGGLES[t], swept)
+            if e is not None:
+                effects.append(EffectRow(g, e))
+        # An interaction is symmetric: a's effect at each value of b, each unordered pair once.
+        for a, b in itertools.combinations(swept, 2):
+            i = S.interaction(rows, a, TOGGLES[a], b, TOGGLES[b], swept)
+            if i is not None:
+                interactions.append(InteractionRow(g, i))
+    S.adjust([r.effect for r in effects])
+    S.adjust([r.interaction for r in interactions])
+
+    kernels = []
+    for g, group_obs in groups.items():
+        if g.kernel != "linux-pae":
+            continue
+        twin = Group("mmlab", g.workload, g.metric, g.unit, g.lower_is_better, g.vcpus, g.accel, g.time_unit)
+        ours = [o.value for o in groups.get(twin, []) if o.toggle_dict == {k: DEFAULTS[k] for k in o.toggle_dict}]
+        if ours:
+            linux = [o.value for o in group_obs]
+            kernels.append(
+                KernelRow(g.workload, g.metric, g.unit, S.summarize(ours), S.summarize(linux), S.change(linux, ours))
+            )
+    kernels.sort(key=lambda r: (r.workload, r.metric))
+
+    findings = []
+    significant = [r for r in effects if r.effect.significant]
+    # Headline metrics one sentence each, biggest first; a counter's effect once for all workloads.
+    for r in sorted((r for r in significant if r.group.headline), key=lambda r: -abs(r.effect.pct or 0)):
+        if r.effect.pct is None or abs(r.effect.pct) >= MIN_FINDING_PCT:
+            findings.append(effect_sentence(r.group, r.effect))
+    by_counter: dict[tuple, list[EffectRow]] = {}
+    for r in significant:
+        # Counters are exact: tiny significant changes are real but not findings (the tables keep them).
+        if not r.group.headline and (r.effect.pct is None or abs(r.effect.pct) >= MIN_FINDING_PCT):
+            by_counter.setdefault((r.effect.toggle, r.effect.alt, r.group.metric, r.group.unit), []).append(r)
+    for (toggle, alt, metric, unit), rs_ in sorted(by_counter.items()):
+        findings.append(counter_sentence(toggle, alt, metric, unit, rs_, groups))
+    for r in interactions:
+        i = r.interaction
+        # Real (the interval excludes zero) and big enough to matter, on a headline metric; the
+        # counters' interactions stay in the table.
+        if i.real and r.group.headline and i.in_points and abs(i.diff) >= MIN_FINDING_PCT:
+            at = ", ".join(
+                f"{i.b}={bv}: {fmt_pct(v) if i.in_points else fmt_value(v)}" for bv, v in i.effect_at.items()
+            )
+            findings.append(
+                f"interaction: {i.a}'s effect on {r.group.workload} {r.group.metric} depends on {i.b} ({at}; "
+                f"difference {i.diff:+.1f}{' points' if i.in_points else ''} {fmt_ci(i.ci, False)}, q={i.q:.3g})"
+            )
+    for r in kernels:
+        ci = r.ratio_ci
+        findings.append(
+            f"{r.workload} {r.metric}: our kernel {fmt_value(r.mmlab.median, r.unit)} against Linux PAE "
+            f"{fmt_value(r.linux.median, r.unit)}: ratio {r.ratio:.2f}"
+            + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+            + f", {S.format_p(r.change.p)}"
+        )
+    not_ok = [c for c in rs.cells if c["status"] != "ok"]
+    return Analysis(
+        rs,
+        obs,
+        groups,
+        swept,
+        configs,
+        effects,
+        interactions,
+        kernels,
+        findings,
+        not_ok,
+        M.unavailable_counters(rs.cells),
+        mixed,
+    )
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")[:60]

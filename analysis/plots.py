@@ -1,0 +1,217 @@
+"""The report's figures (matplotlib, Agg): PNG for the HTML, SVG beside it.
+
+Every figure carries a provenance footer (kernel build, accel, QEMU, host CPU, date), and a
+result set's accels are never mixed in one panel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import stats as S  # noqa: E402
+from .analyze import DEFAULTS, TOGGLES, Analysis, Group, fmt_value, scale_for, slug  # noqa: E402
+
+COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+
+
+@dataclasses.dataclass
+class Figure:
+    title: str
+    kind: str  # effects | scaling | counters | kernels
+    png: str
+    svg: str
+    panels: int
+
+
+def provenance(a: Analysis) -> str:
+    m = a.rs.manifest
+    build = ((m.get("kernel") or {}).get("mmlab") or {}).get("build_id", "?")[:12]
+    accel = (m.get("accel") or {}).get("used", "?")
+    det = " -icount" if (m.get("accel") or {}).get("deterministic") else ""
+    return (
+        f"mmlab kernel {build} | accel {accel}{det} | {m.get('qemu', '?')} | "
+        f"{(m.get('host') or {}).get('cpu_model', '?')} x{(m.get('host') or {}).get('cpus', '?')} | "
+        f"{m.get('started', '?')} | git {str((m.get('git') or {}).get('revision', '?'))[:10]}"
+    )
+
+
+def _save(fig, out_dir: str, name: str, title: str, kind: str, panels: int, footer: str) -> Figure:
+    fig.text(0.005, 0.003, footer, fontsize=6, color="#555555", ha="left", va="bottom")
+    fig.suptitle(title, fontsize=11)
+    png, svg = os.path.join(out_dir, name + ".png"), os.path.join(out_dir, name + ".svg")
+    fig.savefig(png, dpi=110)
+    fig.savefig(svg)
+    plt.close(fig)
+    return Figure(title, kind, png, svg, panels)
+
+
+def _bar(ax, x, values_list, color, div: float = 1.0):
+    """Bars at the medians with their bootstrap intervals, values divided by `div`."""
+    meds, lo, hi = [], [], []
+    for v in values_list:
+        s = S.summarize(v)
+        meds.append(s.median / div)
+        lo.append((s.median - s.ci[0]) / div)
+        hi.append((s.ci[1] - s.median) / div)
+    ax.bar(x, meds, yerr=[lo, hi], capsize=3, color=color, width=0.38)
+    return meds
+
+
+def effects_figures(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
+    """Per workload's headline metric on our kernel: one panel per swept toggle, a bar per value."""
+    figs = []
+    if not a.swept:
+        return figs
+    for g, obs in a.groups.items():
+        if g.kernel != "mmlab" or not g.headline:
+            continue
+        n = len(a.swept)
+        div, unit = scale_for(g.unit, max(o.value for o in obs))
+        fig, axes = plt.subplots(1, n, figsize=(2.4 * n + 1, 3.2), squeeze=False)
+        for ax, t in zip(axes[0], a.swept):
+            values = [[o.value for o in obs if o.toggle_dict.get(t) == v] for v in TOGGLES[t]]
+            if not all(values):
+                ax.set_visible(False)
+                continue
+            _bar(ax, [0, 1], values, [COLORS[0], COLORS[1]], div)
+            ax.set_xticks([0, 1], TOGGLES[t], fontsize=8)
+            ax.set_title(t, fontsize=9)
+            ax.tick_params(axis="y", labelsize=7)
+        axes[0][0].set_ylabel(unit, fontsize=8)
+        fig.tight_layout(rect=(0, 0.03, 1, 0.9))
+        title = f"{g.workload}: {g.metric}" + (f" ({g.vcpus} vCPUs)" if g.vcpus != 1 else "")
+        figs.append(_save(fig, out_dir, "effects-" + slug(title), title, "effects", n, footer))
+    return figs
+
+
+def scaling_figures(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
+    """Rates over worker counts (page_fault, fork_scale), a line per value of the toggle that matters."""
+    figs = []
+    series: dict[tuple, dict[int, list]] = {}
+    for g, obs in a.groups.items():
+        m = re.match(r"(.*) rate, (\d+) workers?$", g.metric)
+        if not m:
+            continue
+        series.setdefault((g.kernel, g.workload, m.group(1), g.unit, g.vcpus), {})[int(m.group(2))] = obs
+    for (kernel, workload, what, unit, vcpus), points in sorted(series.items()):
+        if len(points) < 2:
+            continue
+        key = "mm.ptlock" if "page_fault" in workload else "mm.pgd_init"
+        lines = TOGGLES[key] if kernel == "mmlab" and key in a.swept else (None,)
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        xs = sorted(points)
+        for i, v in enumerate(lines):
+            meds, lo, hi = [], [], []
+            for x in xs:
+                vals = [o.value for o in points[x] if v is None or o.toggle_dict.get(key) == v]
+                s = S.summarize(vals)
+                meds.append(s.median)
+                lo.append(s.median - s.ci[0])
+                hi.append(s.ci[1] - s.median)
+            ax.errorbar(
+                xs, meds, yerr=[lo, hi], marker="o", capsize=3, color=COLORS[i], label=f"{key}={v}" if v else kernel
+            )
+        ax.set_xlabel("workers")
+        ax.set_ylabel(unit, fontsize=8)
+        ax.set_xticks(xs)
+        ax.legend(fontsize=8)
+        fig.tight_layout(rect=(0, 0.03, 1, 0.9))
+        title = f"{kernel}: {workload}: {what} rate over workers" + (f" ({vcpus} vCPUs)" if vcpus != 1 else "")
+        figs.append(_save(fig, out_dir, "scaling-" + slug(title), title, "scaling", 1, footer))
+    return figs
+
+
+def counters_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
+    """Per-operation guest counters on our kernel: for each counter, the mean over every cell (all
+    workloads) with each value of each swept toggle. Counters that are zero everywhere get no panel
+    (the title says which)."""
+    by_metric: dict[str, list] = {}
+    unit = {}
+    for g, obs in a.groups.items():
+        if g.kernel == "mmlab" and not g.headline:
+            by_metric.setdefault(g.metric, []).extend(obs)
+            unit[g.metric] = g.unit
+    if not by_metric or not a.swept:
+        return []
+    zero = sorted(m for m, obs in by_metric.items() if all(o.value == 0 for o in obs))
+    names = sorted(m for m in by_metric if m not in zero)
+    if not names:
+        return []
+    cols = min(3, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        obs = by_metric[name]
+        x = np.arange(len(a.swept))
+        for j in (0, 1):
+            vals = [[o.value for o in obs if o.toggle_dict.get(t) == TOGGLES[t][j]] or [0.0] for t in a.swept]
+            means = [float(np.mean(v)) for v in vals]
+            ax.bar(
+                x + (j - 0.5) * 0.38, means, width=0.38, color=COLORS[j], label="default" if j == 0 else "other value"
+            )
+        ax.set_xticks(x, [t.replace("mm.", "") for t in a.swept], fontsize=7, rotation=20)
+        ax.set_title(name, fontsize=8)
+        ax.set_ylabel(unit[name], fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.93))
+    title = "Guest counters per operation, our kernel (mean over all cells)"
+    if zero:
+        title += "; zero everywhere: " + ", ".join(zero)
+    return [_save(fig, out_dir, "counters", title, "counters", len(names), footer)]
+
+
+def kernels_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
+    """Our kernel (default toggles) against Linux PAE, latency workloads, with the ratio."""
+    rows = [r for r in a.kernels if "latency" in r.metric]
+    if not rows:
+        return []
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(rows) + 2), 3.8))
+    x = np.arange(len(rows))
+    div, unit = scale_for(rows[0].unit, max(max(r.mmlab.median, r.linux.median) for r in rows))
+    for j, (name, get) in enumerate((("mmlab", lambda r: r.mmlab), ("Linux PAE", lambda r: r.linux))):
+        s = [get(r) for r in rows]
+        ax.bar(
+            x + (j - 0.5) * 0.38,
+            [v.median / div for v in s],
+            width=0.38,
+            yerr=[[(v.median - v.ci[0]) / div for v in s], [(v.ci[1] - v.median) / div for v in s]],
+            capsize=3,
+            color=COLORS[j],
+            label=name,
+        )
+    for i, r in enumerate(rows):
+        ax.text(i, max(r.mmlab.ci[1], r.linux.ci[1]) / div * 1.03, f"x{r.ratio:.2f}", ha="center", fontsize=8)
+    ax.set_xticks(x, [r.workload for r in rows], fontsize=7, rotation=15)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.9))
+    return [
+        _save(
+            fig, out_dir, "kernels", "Our kernel against Linux PAE: latency (ratio mmlab/Linux)", "kernels", 1, footer
+        )
+    ]
+
+
+def all_figures(a: Analysis, out_dir: str) -> list[Figure]:
+    os.makedirs(out_dir, exist_ok=True)
+    footer = provenance(a)
+    return (
+        kernels_figure(a, out_dir, footer)
+        + effects_figures(a, out_dir, footer)
+        + scaling_figures(a, out_dir, footer)
+        + counters_figure(a, out_dir, footer)
+    )
+
+
+__all__ = ["Figure", "all_figures", "provenance", "DEFAULTS", "Group", "fmt_value"]

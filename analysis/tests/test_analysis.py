@@ -1,0 +1,262 @@
+"""The analysis on synthetic result sets with known answers, and on small real ones the loader wrote."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(__file__)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+from analysis import load as L  # noqa: E402
+from analysis.analyze import DEFAULTS, analyze  # noqa: E402
+from analysis.compare import rows as compare_rows  # noqa: E402
+from analysis.report import SECTIONS, write_report  # noqa: E402
+
+FIXTURES = os.path.join(HERE, "fixtures")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def toggles_with(**changed) -> dict:
+    t = dict(DEFAULTS)
+    t.update({f"mm.{k}": v for k, v in changed.items()})
+    return t
+
+
+def cell(
+    i,
+    toggles,
+    latency,
+    kernel="mmlab",
+    accel="tcg",
+    time_unit="ns",
+    workload="lat_proc",
+    args=("exec",),
+    reloads=0,
+    status="ok",
+    host=None,
+) -> dict:
+    c = {
+        "schema": 1,
+        "id": f"c{i:05}",
+        "key": f"k{i}",
+        "kernel": kernel,
+        "toggles": toggles if kernel == "mmlab" else {},
+        "workload": {"name": workload, "args": list(args)},
+        "vcpus": 1,
+        "rep": i,
+        "accel": accel,
+        "deterministic": time_unit != "ns",
+        "time_unit": time_unit,
+        "status": status,
+        "metrics": {"workload": workload, "mode": args[0], "median": latency, "min": latency}
+        if status == "ok"
+        else None,
+        "guest_counters": (
+            {
+                "mm": {"cr3_reload_pdpte": reloads, "pgd_lock.acquire": 4, "tlb_flush_all": 1},
+                "kernel": {"execs": 2, "forks": 2, "exits": 2},
+            }
+            if kernel == "mmlab"
+            else {"vmstat": {"pgfault": 100}}
+        ),
+        "host_counters": host
+        or {
+            "task_clock_ns": {"value": 1000},
+            "cycles_guest": {"unavailable": "perf_event_open: No such file or directory (errno 2)"},
+        },
+    }
+    if status != "ok":
+        c["reason"] = "killed at the 5 s deadline"
+    return c
+
+
+def write_set(path, cells, extra_lines=(), accel="tcg", deterministic=False) -> str:
+    os.makedirs(path, exist_ok=True)
+    manifest = {
+        "schema": 1,
+        "name": os.path.basename(path),
+        "kernel": {"mmlab": {"build_id": "ab" * 20}},
+        "accel": {"used": accel, "requested": "auto", "why": "test", "deterministic": deterministic},
+        "qemu": "QEMU emulator version 7.2.22",
+        "host": {"cpu_model": "Test CPU", "cpus": 2, "kernel": "Linux"},
+        "started": "2026-11-29T00:00:00Z",
+        "git": {"revision": "0" * 40, "dirty": False},
+    }
+    with open(os.path.join(path, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    with open(os.path.join(path, "cells.jsonl"), "w") as f:
+        for c in cells:
+            f.write(json.dumps(c) + "\n")
+        for line in extra_lines:
+            f.write(line + "\n")
+    return str(path)
+
+
+def factorial(effect_pct=20.0, noise=0.02, reps=5, seed=1, interaction=False):
+    """pmd_prealloc=off costs effect_pct % (only with pgd_init=lockless when `interaction`), and 2
+    more CR3 reloads per exec; pgd_init alone does nothing."""
+    rng = np.random.default_rng(seed)
+    cells, i = [], 0
+    for pre, init, rep in itertools.product(("on", "off"), ("locked", "lockless"), range(reps)):
+        factor = 1 + effect_pct / 100 if pre == "off" and (not interaction or init == "lockless") else 1.0
+        lat = 500_000 * factor * (1 + rng.normal(0, noise))
+        cells.append(cell(i, toggles_with(pmd_prealloc=pre, pgd_init=init), lat, reloads=4 if pre == "off" else 0))
+        i += 1
+    return cells
+
+
+def effect(a, toggle, metric="latency (median)"):
+    (r,) = [r for r in a.effects if r.effect.toggle == toggle and r.group.metric == metric]
+    return r.effect
+
+
+def test_a_known_effect_is_found_with_its_sign_and_size(tmp_path):
+    a = analyze(L.load(write_set(tmp_path / "s", factorial())))
+    e = effect(a, "mm.pmd_prealloc")
+    assert e.significant and 15 < e.pct < 25 and e.ci[0] > 0, e
+    assert e.q is not None and e.q < 0.05
+    none = effect(a, "mm.pgd_init")
+    assert not none.significant, none
+    reloads = effect(a, "mm.pmd_prealloc", "PDPTE-forced CR3 reloads per exec")
+    assert reloads.pct is None and reloads.diff == pytest.approx(2.0) and reloads.significant  # 4 reloads / 2 execs
+    text = " ".join(a.findings)
+    assert "mm.pmd_prealloc=off (against on): lat_proc exec: latency (median) +" in text and "worse" in text
+    assert "mm.pgd_init=lockless (against locked): lat_proc exec: latency" not in text
+
+
+def test_no_effect_is_not_significant(tmp_path):
+    a = analyze(L.load(write_set(tmp_path / "s", factorial(effect_pct=0.0))))
+    for r in a.effects:
+        if r.group.metric == "latency (median)":
+            assert not r.effect.significant, r.effect
+    assert not any("latency" in f for f in a.findings), a.findings
+
+
+def test_an_interaction_is_found_only_where_there_is_one(tmp_path):
+    a = analyze(L.load(write_set(tmp_path / "i", factorial(interaction=True))))
+    (i,) = [r.interaction for r in a.interactions if r.group.metric == "latency (median)"]
+    assert i.real and 15 < i.diff < 25, i  # ~0% with locked, ~20% with lockless
+    assert any(f.startswith("interaction: mm.pmd_prealloc's effect") for f in a.findings)
+    b = analyze(L.load(write_set(tmp_path / "n", factorial())))
+    (j,) = [r.interaction for r in b.interactions if r.group.metric == "latency (median)"]
+    assert not j.real, j
+
+
+def test_corrupted_lines_are_skipped_and_counted(tmp_path):
+    extra = ['{"schema": 1, "id": "x"', "not json at all", json.dumps({"schema": 2, "id": "y"}), "[]"]
+    path = write_set(tmp_path / "c", factorial(reps=3), extra_lines=extra)
+    rs = L.load(path)
+    assert len(rs.cells) == 12 and rs.skipped == 4
+    assert rs.skip_reasons[0].startswith("line 13: not JSON") and "missing" in rs.skip_reasons[2]
+    html, md, _ = write_report(rs, str(tmp_path / "out"))
+    body = open(html).read()
+    assert "4 line(s) of cells.jsonl were not valid cell records" in body and "line 14: not JSON" in body
+    assert "Skipped records: 4." in open(md).read()
+
+
+def test_unavailable_counters_are_shown_as_unavailable(tmp_path):
+    rs = L.load(write_set(tmp_path / "u", factorial(reps=2)))
+    html, md, _ = write_report(rs, str(tmp_path / "out"))
+    body = open(html).read()
+    assert "cycles_guest" in body and "perf_event_open: No such file or directory (errno 2)" in body
+    assert "- cycles_guest: perf_event_open: No such file or directory (errno 2)" in open(md).read()
+
+
+def test_the_report_has_every_section_and_embedded_plots(tmp_path):
+    cells = factorial(reps=3)
+    cells += [cell(100 + i, {}, 2_400_000 * (1 + 0.01 * i), kernel="linux-pae") for i in range(3)]
+    cells.append(cell(200, toggles_with(), 0, status="timeout"))
+    rs = L.load(write_set(tmp_path / "r", cells))
+    html, md, figures = write_report(rs, str(tmp_path / "out"))
+    body = open(html).read()
+    for s in SECTIONS:
+        assert f'<section id="{s}">' in body, s
+    assert body.count("data:image/png;base64,") == len(figures) > 0
+    assert "c00200" in body and "killed at the 5 s deadline" in body  # the cell that was not ok
+    assert "ab" * 6 in body and "QEMU emulator version 7.2.22" in body  # provenance
+    kinds = {f.kind: f for f in figures}
+    assert set(kinds) == {"kernels", "effects", "counters"}
+    for f in figures:
+        with open(f.png, "rb") as fh:
+            data = fh.read()
+        assert data.startswith(PNG) and len(data) > 5000, f.png
+        assert os.path.getsize(f.svg) > 5000
+    effects = [f for f in figures if f.kind == "effects"]
+    assert len(effects) == 1 and effects[0].panels == 2  # two swept toggles
+    # Three counters vary or not: reloads (0/2), pgd_lock (2), tlb flushes (0.5); syncs etc. are absent.
+    assert kinds["counters"].panels == 3
+    summary = open(md).read()
+    assert "## Our kernel against Linux PAE" in summary and "| lat_proc exec | latency (median) |" in summary
+    ratio = [r for r in analyze(rs).kernels if r.metric == "latency (median)"][0]
+    assert 0.15 < ratio.ratio < 0.25
+
+
+def test_kvm_and_tcg_and_instruction_cells_are_never_pooled(tmp_path):
+    cells = (
+        factorial(reps=2)
+        + [cell(300 + i, toggles_with(), 100_000, accel="kvm") for i in range(2)]
+        + [cell(400 + i, toggles_with(), 900_000, time_unit="guest_instructions") for i in range(2)]
+    )
+    a = analyze(L.load(write_set(tmp_path / "m", cells)))
+    groups = {(g.accel, g.time_unit) for g in a.groups if g.metric == "latency (median)"}
+    assert groups == {("tcg", "ns"), ("kvm", "ns"), ("tcg", "guest_instructions")}
+    assert a.mixed and "never pooled" in a.mixed[0]
+    units = {g.unit for g in a.groups if g.time_unit == "guest_instructions"}
+    assert units == {"guest instructions", "reloads", "acquisitions", "flushes", "pages"}
+
+
+def test_compare_flags_a_regression_and_refuses_to_pool_accels(tmp_path):
+    base = [cell(i, toggles_with(), 500_000 + 1000 * i) for i in range(6)]
+    slower = [cell(i, toggles_with(), 560_000 + 1000 * i) for i in range(6)]
+    a = L.load(write_set(tmp_path / "a", base))
+    b = L.load(write_set(tmp_path / "b", slower))
+    table, incomparable = compare_rows(a, b)
+    (lat,) = [r for r in table if "latency" in r["config"]]
+    assert lat["verdict"] == "regression" and lat["change"].startswith("+11.") and not incomparable
+    k = L.load(write_set(tmp_path / "k", [cell(i, toggles_with(), 500_000, accel="kvm") for i in range(6)]))
+    table, incomparable = compare_rows(a, k)
+    assert not [r for r in table if "latency" in r["config"]] and any("A ran under tcg" in x for x in incomparable)
+
+
+def test_real_result_sets_from_the_loader(tmp_path):
+    small = L.load(os.path.join(FIXTURES, "real-small"))
+    assert len(small.cells) == 4 and small.skipped == 0
+    a = analyze(small)
+    reload = [
+        r
+        for r in a.effects
+        if r.group.metric == "PDPTE-forced CR3 reloads per exec" and "exec_layout" in r.group.workload
+    ]
+    assert reload and reload[0].effect.alt_mean > reload[0].effect.base_mean == 0  # prealloc=off reloads, on does not
+    kernels = L.load(os.path.join(FIXTURES, "real-kernels"))
+    k = analyze(kernels)
+    (row,) = k.kernels
+    assert row.unit == "guest instructions" and 0.3 < row.ratio < 0.5  # fork+exit: about 0.4 of Linux's instructions
+    html, _, figures = write_report(kernels, str(tmp_path / "out"))
+    assert "guest instructions" in open(html).read() and any(f.kind == "kernels" for f in figures)
+
+
+def test_the_command_line(tmp_path):
+    path = write_set(tmp_path / "cli", factorial(reps=2))
+    root = os.path.join(HERE, "..", "..")
+    p = subprocess.run([sys.executable, "-m", "analysis", "report", path], cwd=root, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert os.path.exists(os.path.join(path, "report", "report.html")) and "8 cells" in p.stdout
+    p = subprocess.run(
+        [sys.executable, "-m", "analysis", "report", str(tmp_path)], cwd=root, capture_output=True, text=True
+    )
+    assert p.returncode == 2 and "not a result set" in p.stderr
+    p = subprocess.run(
+        [sys.executable, "-m", "analysis", "compare", path, path, "-o", str(tmp_path / "cmp")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0 and os.path.exists(tmp_path / "cmp" / "compare.html"), p.stderr
