@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 GEN := -G Ninja
 PY := /usr/bin/python3
 
-.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor test-browser
+.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor test-browser test-slurm
 
 all: build
 
@@ -64,13 +64,18 @@ anchor: build
 pytest: setup
 	@$(PY) -m pytest -q -p no:cacheprovider scripts/tests analysis/tests
 
+# The Slurm path: a one-node Slurm started by hand, a 4-shard job array,
+# the merge job, every cell exactly once (loader/slurm/test_slurm.sh).
+test-slurm: build
+	@bash loader/slurm/test_slurm.sh
+
 # The report rendered by a real browser (headless Chromium, installed here
 # because it is big): a screenshot that must not be blank. Not in `make test`.
 test-browser: setup
 	@bash scripts/setup.sh --browser
 	@$(PY) -m pytest -q -p no:cacheprovider analysis/tests/browser_test.py
 
-test: lint unit tsa tsan pytest
+test: lint unit tsa tsan pytest test-slurm
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)

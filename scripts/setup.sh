@@ -19,6 +19,8 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   # formatting (enforced by `make lint`): C++ and Python
   clang-format black
+  # the loader's Slurm path, tested on a one-node Slurm started by hand (make test-slurm)
+  slurm-wlm munge
   # the guest: QEMU (TCG everywhere, KVM where the host allows)
   qemu-system-x86
   # guest programs: static i386 glibc binaries (gcc -m32 -static)

@@ -4,6 +4,7 @@
 //   mmlab list MATRIX.toml
 //   mmlab doctor
 //   mmlab boot [--kernel mmlab|linux-pae] [--toggle K=V]... [--workload 'NAME ARGS'] [--accel ...] [--vcpus N]
+//   mmlab merge OUT DIR... [--force]                 (shards or hosts into one result set)
 //   mmlab report DIR | mmlab compare DIR_A DIR_B      (the analysis, analysis/)
 //
 // Exit codes: 0 all cells ok, 1 some not ok (or interrupted), 2 usage errors.
@@ -20,6 +21,7 @@
 #include "guest.h"
 #include "host_counters.h"
 #include "matrix.h"
+#include "merge.h"
 #include "runner.h"
 #include "util.h"
 
@@ -175,6 +177,14 @@ int main(int argc, char** argv) {
   b->add_option("--memory", boot_memory, "MiB")->check(CLI::Range(64u, 2048u));
   b->add_flag("--deterministic", boot_det);
 
+  std::string merge_out;
+  std::vector<std::string> merge_in;
+  bool merge_force = false;
+  auto* mg = app.add_subcommand("merge", "result sets of several shards or hosts into one (every cell once)");
+  mg->add_option("out", merge_out, "the merged result set (a new directory)")->required();
+  mg->add_option("dirs", merge_in, "the result sets to merge")->required()->expected(1, -1);
+  mg->add_flag("--force", merge_force, "merge sets from different kernel builds, initrds, matrices or accels");
+
   std::vector<std::string> report_args, compare_args;
   auto* rep = app.add_subcommand("report", "report.html and summary.md for a result set (analysis/)");
   rep->add_option("dir", report_args)->required()->expected(1);
@@ -209,6 +219,11 @@ int main(int argc, char** argv) {
       return run_matrix(m, text, run);
     }
     if (*l) return cmd_list(list_path);
+    if (*mg) {
+      const size_t n = merge_result_sets(merge_out, merge_in, merge_force);
+      fmt::print(stderr, "mmlab: merged {} cells from {} result sets into {}\n", n, merge_in.size(), merge_out);
+      return 0;
+    }
     if (app.got_subcommand("doctor")) return cmd_doctor();
     if (*b) return cmd_boot(boot_kernel, boot_toggles, boot_workload, boot_accel, boot_vcpus, boot_memory, boot_det);
     if (*rep) return cmd_analysis({"report", report_args[0]});

@@ -228,3 +228,30 @@ def test_doctor_says_yes_or_no_with_reasons():
     ):
         answer, reason = rows[what]
         assert answer in ("yes", "no") and len(reason) > 5, (what, answer, reason)
+
+
+def test_merge_takes_every_cell_once_and_refuses_what_does_not_belong(tmp_path):
+    m = write(tmp_path, FOUR)
+    shards = []
+    for i in range(2):
+        out = tmp_path / f"shard-{i}"
+        p = mmlab("run", m, "-o", out, "--shard", f"{i}/2", "--quiet")
+        assert p.returncode == 0, p.stderr
+        shards.append(out)
+    assert sorted(len(cells(s)) for s in shards) == [2, 2]
+    p = mmlab("merge", tmp_path / "merged", *shards)
+    assert p.returncode == 0, p.stderr
+    merged = cells(tmp_path / "merged")
+    assert len({c["key"] for c in merged}) == len(merged) == 4
+    assert all((tmp_path / "merged" / c["console"]).exists() for c in merged)
+    assert len(manifest(tmp_path / "merged")["merged_from"]) == 2
+    p = mmlab("merge", tmp_path / "twice", shards[0], shards[0])
+    assert p.returncode == 2 and "overlapping shards" in p.stderr and not (tmp_path / "twice").exists()
+    # Another kernel build: refused unless forced.
+    man = manifest(shards[1])
+    man["kernel"]["mmlab"]["build_id"] = "0" * 40
+    (shards[1] / "manifest.json").write_text(json.dumps(man))
+    p = mmlab("merge", tmp_path / "other", *shards)
+    assert p.returncode == 2 and "differ in kernel build id" in p.stderr
+    p = mmlab("merge", tmp_path / "forced", *shards, "--force")
+    assert p.returncode == 0 and manifest(tmp_path / "forced")["merge_forced"] is True
