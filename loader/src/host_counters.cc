@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -71,11 +72,31 @@ int kvm_exit_tracepoint(std::string* why) {
   return -1;
 }
 
+bool host_is_amd() {
+  const auto info = read_file("/proc/cpuinfo");
+  return info && info->find("AuthenticAMD") != std::string::npos;
+}
+
 }  // namespace
 
+const std::vector<ExitReason>& kvm_exit_reasons(bool amd) {
+  static const std::vector<ExitReason> vmx = {
+      {0, "EXCEPTION_NMI"},  {1, "EXTERNAL_INTERRUPT"}, {7, "INTERRUPT_WINDOW"}, {10, "CPUID"},    {12, "HLT"},
+      {14, "INVLPG"},        {28, "CR_ACCESS"},         {30, "IO_INSTRUCTION"},  {31, "MSR_READ"}, {32, "MSR_WRITE"},
+      {48, "EPT_VIOLATION"}, {49, "EPT_MISCONFIG"},     {52, "PREEMPTION_TIMER"}};
+  static const std::vector<ExitReason> svm = {
+      {0x000, "READ_CR0"},  {0x003, "READ_CR3"}, {0x010, "WRITE_CR0"}, {0x013, "WRITE_CR3"}, {0x014, "WRITE_CR4"},
+      {0x040, "EXCP_BASE"}, {0x060, "INTR"},     {0x064, "VINTR"},     {0x072, "CPUID"},     {0x078, "HLT"},
+      {0x079, "INVLPG"},    {0x07b, "IOIO"},     {0x07c, "MSR"},       {0x400, "NPF"}};
+  return amd ? svm : vmx;
+}
+
+std::string kvm_exit_filter(uint32_t code) { return fmt::format("exit_reason == {}", code); }
+
 HostCounters::~HostCounters() {
-  for (Counter& c : counters_)
-    if (c.fd >= 0) ::close(c.fd);
+  for (auto* list : {&counters_, &exit_reasons_})
+    for (Counter& c : *list)
+      if (c.fd >= 0) ::close(c.fd);
 }
 
 void HostCounters::open(pid_t pid, bool kvm) {
@@ -93,31 +114,59 @@ void HostCounters::open(pid_t pid, bool kvm) {
     perf_event_attr a = attr_for(PERF_TYPE_TRACEPOINT, static_cast<uint64_t>(id), false, false, true);
     exits.fd = perf_open(&a, pid);
     if (exits.fd < 0) exits.unavailable = errno_text("perf_event_open(kvm:kvm_exit)", errno);
+    // By reason: one counter per reason, each a kvm_exit event with a filter
+    // on its exit_reason field (counting, so inherit works; no ring buffer).
+    for (const ExitReason& r : kvm_exit_reasons(host_is_amd())) {
+      Counter c{.name = r.name};
+      c.fd = perf_open(&a, pid);
+      if (c.fd >= 0 && ::ioctl(c.fd, PERF_EVENT_IOC_SET_FILTER, kvm_exit_filter(r.code).c_str()) != 0) {
+        c.unavailable =
+            errno_text(fmt::format("PERF_EVENT_IOC_SET_FILTER({})", kvm_exit_filter(r.code)).c_str(), errno);
+        ::close(c.fd);
+        c.fd = -1;
+      } else if (c.fd < 0) {
+        c.unavailable = errno_text("perf_event_open(kvm:kvm_exit)", errno);
+      }
+      exit_reasons_.push_back(c);
+    }
   }
+  if (exits.fd < 0) exit_reasons_unavailable_ = exits.unavailable;
   counters_.push_back(exits);
 }
 
 json HostCounters::read() const {
-  json out = json::object();
-  for (const Counter& c : counters_) {
-    if (c.fd < 0) {
-      out[c.name] = {{"unavailable", c.unavailable}};
-      continue;
-    }
+  auto read_one = [](const Counter& c) -> json {
+    if (c.fd < 0) return {{"unavailable", c.unavailable}};
     uint64_t v[3] = {};  // value, time enabled, time running
-    if (::read(c.fd, v, sizeof(v)) != static_cast<ssize_t>(sizeof(v))) {
-      out[c.name] = {{"unavailable", errno_text("read", errno)}};
-      continue;
-    }
+    if (::read(c.fd, v, sizeof(v)) != static_cast<ssize_t>(sizeof(v)))
+      return {{"unavailable", errno_text("read", errno)}};
+    if (!v[1]) return {{"unavailable", "the counter never ran (QEMU did not exec?)"}};
     json entry = {{"value", v[0]}};
     // Multiplexed: the kernel ran the counter part of the time; scale as perf stat does.
     if (v[2] && v[2] < v[1]) {
       entry["value"] = static_cast<uint64_t>(static_cast<double>(v[0]) * static_cast<double>(v[1]) / v[2]);
       entry["scaled_from"] = v[0];
     }
-    if (!v[1]) entry = {{"unavailable", "the counter never ran (QEMU did not exec?)"}};
-    out[c.name] = entry;
+    return entry;
+  };
+  json out = json::object();
+  for (const Counter& c : counters_) out[c.name] = read_one(c);
+  if (!exit_reasons_unavailable_.empty()) {
+    out["kvm_exits_by_reason"] = {{"unavailable", exit_reasons_unavailable_}};
+    return out;
   }
+  json by = json::object();
+  uint64_t counted = 0;
+  for (const Counter& c : exit_reasons_) {
+    by[c.name] = read_one(c);
+    if (by[c.name].contains("value")) counted += by[c.name]["value"].get<uint64_t>();
+  }
+  // What no listed reason caught; when a reason could not be counted, it is in here too.
+  if (out["kvm_exits"].contains("value")) {
+    const uint64_t total = out["kvm_exits"]["value"];
+    by["other"] = {{"value", total - std::min(counted, total)}};
+  }
+  out["kvm_exits_by_reason"] = by;
   return out;
 }
 

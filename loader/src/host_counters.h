@@ -33,7 +33,21 @@ class HostCounters {
     std::string unavailable;
   };
   std::vector<Counter> counters_;
+  // kvm_exit per reason, under KVM: the filtered counters, then "other".
+  std::vector<Counter> exit_reasons_;
+  std::string exit_reasons_unavailable_;
 };
+
+// The exit reasons counted one by one under KVM (the rest is "other"): the
+// common ones of VMX (Intel SDM vol. 3, Appendix C) or SVM (AMD APM vol. 2,
+// Appendix C), chosen by the host CPU's vendor.
+struct ExitReason {
+  uint32_t code;
+  const char* name;
+};
+const std::vector<ExitReason>& kvm_exit_reasons(bool amd);
+// The tracepoint filter that keeps one reason's kvm_exit events.
+std::string kvm_exit_filter(uint32_t code);
 
 // One line per capability for `mmlab doctor` and the manifest: perf_event
 // software and hardware events (guest/host split), the kvm_exit tracepoint,

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "guest.h"
+#include "host_counters.h"
 #include "kernel/cpio.h"
 #include "matrix.h"
 #include "result_set.h"
@@ -255,6 +256,29 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
             "ELF-not-really");
   EXPECT_EQ(mmlab::initrd_workloads(dir + "/out.cpio"), (std::vector<std::string>{"myprog"}));
   std::filesystem::remove_all(dir);
+}
+
+// KVM exits by reason: the reason tables of both vendors and the
+// tracepoint filter each counter gets. (This host's KVM cannot run a PAE
+// guest, so the counters themselves have not run here.)
+TEST(HostCounters, KvmExitReasonsPerVendorAndTheirFilters) {
+  const auto& vmx = mmlab::kvm_exit_reasons(false);
+  const auto& svm = mmlab::kvm_exit_reasons(true);
+  auto code_of = [](const std::vector<mmlab::ExitReason>& v, const std::string& name) -> int64_t {
+    for (const auto& r : v)
+      if (name == r.name) return r.code;
+    return -1;
+  };
+  EXPECT_EQ(code_of(vmx, "IO_INSTRUCTION"), 30);  // Intel SDM vol. 3, Appendix C
+  EXPECT_EQ(code_of(vmx, "EPT_VIOLATION"), 48);
+  EXPECT_EQ(code_of(vmx, "HLT"), 12);
+  EXPECT_EQ(code_of(svm, "IOIO"), 0x7b);  // AMD APM vol. 2, Appendix C
+  EXPECT_EQ(code_of(svm, "NPF"), 0x400);
+  EXPECT_EQ(code_of(svm, "HLT"), 0x78);
+  std::set<std::string> names;
+  for (const auto& r : vmx) EXPECT_TRUE(names.insert(r.name).second) << r.name;
+  EXPECT_EQ(mmlab::kvm_exit_filter(30), "exit_reason == 30");
+  EXPECT_EQ(mmlab::kvm_exit_filter(0x400), "exit_reason == 1024");
 }
 
 TEST(ResultSet, RefusesAnExistingSetWithoutResumeAndSkipsAHalfLine) {
