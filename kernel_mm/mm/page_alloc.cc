@@ -28,7 +28,7 @@ void PageAllocator::set_fail_policy(const FailPolicy& p) {
   fail_ = p;
   fail_seq_ = 0;
   fail_rng_ = p.seed ? p.seed : 0x9E3779B9u;
-  fail_active_.store(p.fail_at || p.fail_every || p.percent, std::memory_order_relaxed);
+  fail_active_.store(p.fail_at || p.fail_every || p.one_in, std::memory_order_relaxed);
 }
 
 // Decides whether the allocation now being made fails on purpose.
@@ -36,12 +36,12 @@ bool PageAllocator::should_fail() {
   ++fail_seq_;
   if (fail_.fail_at && fail_seq_ == fail_.fail_at) return true;
   if (fail_.fail_every && fail_seq_ % fail_.fail_every == 0) return true;
-  if (fail_.percent) {
+  if (fail_.one_in) {
     // xorshift32: reproducible from the seed, no libc.
     fail_rng_ ^= fail_rng_ << 13;
     fail_rng_ ^= fail_rng_ >> 17;
     fail_rng_ ^= fail_rng_ << 5;
-    if (fail_rng_ % 100 < fail_.percent) return true;
+    if (fail_rng_ % fail_.one_in == 0) return true;
   }
   return false;
 }

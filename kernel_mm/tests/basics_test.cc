@@ -173,7 +173,7 @@ TEST(PageAllocator, SeededRandomFailuresReproduce) {
   auto run = [](uint32_t seed) {
     sim::Harness h(mm::Toggles{});
     sim::OnCpu on(h.machine(), 0);
-    h.sys().pages.set_fail_policy(mm::FailPolicy{.seed = seed, .percent = 30});
+    h.sys().pages.set_fail_policy(mm::FailPolicy{.seed = seed, .one_in = 3});
     std::string pattern;
     for (int i = 0; i < 64; ++i) {
       mm::Page* p = h.sys().pages.alloc(mm::PageKind::kUser);

@@ -18,8 +18,8 @@ namespace mm {
 struct FailPolicy {
   uint32_t fail_at = 0;     // the fail_at-th allocation fails (once)
   uint32_t fail_every = 0;  // every fail_every-th allocation fails
-  uint32_t seed = 0;        // with percent: fail pseudo-randomly, reproducibly from seed
-  uint32_t percent = 0;
+  uint32_t seed = 0;        // with one_in: fail pseudo-randomly, reproducibly from seed
+  uint32_t one_in = 0;      // each allocation fails with probability 1/one_in
 };
 
 // Frames are handed out from per-CPU lists (Linux's pcp lists) refilled
