@@ -158,6 +158,12 @@ void console_output(const char* s, uint32_t n) {
   }
 }
 
+// The most one write(2) puts on the console; the rest is a short write, as
+// POSIX allows and stdio's write loops expect. The kernel is not preemptible:
+// without a cap, one write of a 100 MB buffer (the syscall fuzzer found it)
+// would hold the machine for minutes at UART speed.
+constexpr uint32_t kConsoleWriteMax = 64 * 1024;
+
 int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
@@ -167,6 +173,7 @@ int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) {
     case InodeKind::kConsole: {
       char chunk[256];
       uint32_t done = 0;
+      if (count > kConsoleWriteMax) count = kConsoleWriteMax;
       while (done < count) {
         const uint32_t n = count - done < sizeof(chunk) ? count - done : sizeof(chunk);
         if (copy_from_user(chunk, buf + done, n)) return done ? static_cast<int32_t>(done) : -EFAULT;
@@ -224,16 +231,22 @@ int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, ui
 
 int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) {
   if (cnt > 1024) return -EINVAL;
-  int32_t total = 0;
+  const OpenFile* f = fd_get(fd);
+  const bool console = f && f->inode->kind == InodeKind::kConsole;
+  constexpr uint64_t kMaxRw = 0x7FFFF000u;  // Linux's MAX_RW_COUNT: the total fits the int32 return
+  uint64_t total = 0;
   for (uint32_t i = 0; i < cnt; ++i) {
     uint32_t v[2];
-    if (copy_from_user(v, iov + 8 * i, 8)) return -EFAULT;
+    if (copy_from_user(v, iov + 8 * i, 8)) return total ? static_cast<int32_t>(total) : -EFAULT;
     if (!v[1]) continue;
+    if (v[1] > kMaxRw - total) v[1] = static_cast<uint32_t>(kMaxRw - total);
     const int32_t r = do_write(fd, v[0], v[1]);
-    if (r < 0) return total ? total : r;
-    total += r;
+    if (r < 0) return total ? static_cast<int32_t>(total) : r;
+    total += static_cast<uint32_t>(r);
+    // A short write ends it, as in Linux; so do the console's cap over all vectors and MAX_RW_COUNT.
+    if (static_cast<uint32_t>(r) < v[1] || (console && total >= kConsoleWriteMax) || total >= kMaxRw) break;
   }
-  return total;
+  return static_cast<int32_t>(total);
 }
 
 // Path argument: copied in, resolved against cwd (dirfd must be AT_FDCWD
