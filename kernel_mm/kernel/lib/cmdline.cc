@@ -57,6 +57,23 @@ int split_words(const char* s, uint32_t max_len, char* buf, uint32_t buf_len, co
   }
 }
 
+namespace {
+
+// A decimal number that fits 32 bits, and nothing else.
+bool parse_u32(const char* s, uint32_t* out) {
+  uint64_t v = 0;
+  if (!*s) return false;
+  for (; *s; ++s) {
+    if (*s < '0' || *s > '9') return false;
+    v = v * 10 + static_cast<uint32_t>(*s - '0');
+    if (v > 0xFFFFFFFFull) return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+}  // namespace
+
 const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
   *out = BootArgs{};
   int i = 0;
@@ -68,7 +85,13 @@ const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
       break;
     }
     const int klen = key_len(w);
-    if (starts_with(w, "mm.")) {
+    if (starts_with(w, "mm.fail_alloc=")) {
+      if (!parse_u32(w + 14, &out->fail_alloc) || out->fail_alloc == 0 || out->fail_alloc > 1000000000)
+        return "mm.fail_alloc wants a number from 1 to 1000000000";
+    } else if (starts_with(w, "mm.fail_alloc_seed=")) {
+      if (!parse_u32(w + 19, &out->fail_alloc_seed)) return "mm.fail_alloc_seed wants a number";
+      out->fail_alloc_seeded = true;
+    } else if (starts_with(w, "mm.")) {
       if (out->ntoggles == kBootMaxToggles) return "too many toggles";
       out->toggles[out->ntoggles++] = w;
     } else if (starts_with(w, "mmlab.")) {

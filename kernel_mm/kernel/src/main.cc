@@ -103,6 +103,11 @@ void boot_record(uint64_t tsc_khz) {
   r.num("tsc_khz", tsc_khz);
   r.end();
   r.str("init", args.init);
+  r.begin("fail_alloc");  // fault injection from PID 1's first instruction on (0: off)
+  r.num("every", args.fail_alloc_seeded ? 0 : args.fail_alloc);
+  r.num("one_in", args.fail_alloc_seeded ? (args.fail_alloc ? args.fail_alloc : 100) : 0);
+  r.num("seed", args.fail_alloc_seed);
+  r.end();
   // Time since CPU reset by the TSC (which starts at 0 at reset): under
   // -icount shift=0 this is the instruction count from reset to here.
   r.num("ns_since_reset", tsc_to_ns(x86::rdtsc()));
@@ -240,7 +245,12 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   for (int i = 0; i < args.ninit_args && argc < 39; ++i) init_argv[argc++] = args.init_args[i];
   init_argv[argc] = nullptr;
   take_baseline();
-  if (!start_init(args.init, init_argv, argc, args.env, args.nenv)) panic("cannot create PID 1");
+  mm::FailPolicy fail;
+  if (args.fail_alloc_seeded)
+    fail = mm::FailPolicy{.seed = args.fail_alloc_seed, .one_in = args.fail_alloc ? args.fail_alloc : 100};
+  else if (args.fail_alloc)
+    fail = mm::FailPolicy{.fail_every = args.fail_alloc};
+  if (!start_init(args.init, init_argv, argc, args.env, args.nenv, fail)) panic("cannot create PID 1");
   x86::pit_start(kHz);
   x86::pic_unmask(0);
   idle_loop();

@@ -16,8 +16,9 @@ struct InitArgs {
   int argc;
   const char* const* envp;
   int envc;
+  mm::FailPolicy fail;
 };
-InitArgs init_args;
+InitArgs init_args{};  // value-initialized: constant, no static constructor
 Task* init_task = nullptr;
 
 // Drops the task's address space. The last user's mmput needs an mm no
@@ -42,6 +43,7 @@ extern "C" void fork_child_tail(x86::TrapFrame* frame) {
     const int32_t r = exec_image(frame, init_args.path, init_args.argv, static_cast<uint32_t>(init_args.argc),
                                  init_args.envp, static_cast<uint32_t>(init_args.envc));
     if (r) panic("cannot run init %s: error %d", init_args.path, -r);
+    sys->pages.set_fail_policy(init_args.fail);
     return;
   }
   if (t->set_child_tid) {
@@ -51,11 +53,12 @@ extern "C" void fork_child_tail(x86::TrapFrame* frame) {
   }
 }
 
-bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc) {
+bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc,
+                const mm::FailPolicy& fail) {
   Task* t = alloc_task();
   if (!t) return false;
   init_task = t;
-  init_args = InitArgs{path, argv, argc, envp, envc};
+  init_args = InitArgs{path, argv, argc, envp, envc, fail};
   fd_table_init_console(t->files);
   kstrlcpy(t->comm, "init", sizeof(t->comm));
   x86::fxsave(t->fpu);
@@ -163,6 +166,8 @@ void kill_thread(Task* t) {
 }
 
 }  // namespace
+
+bool is_init(const Task* t) { return t->leader == init_task; }
 
 int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid) {
   Task* parent = current->leader;

@@ -46,6 +46,7 @@ void emit_counters_record(const char* label) {
   r.num("user_faults", kstats.user_faults);
   r.num("kernel_uaccess_faults", kstats.kernel_uaccess_faults);
   r.num("timer_ticks", kstats.timer_ticks);
+  r.num("init_oom_retries", kstats.init_oom_retries);
   r.num("kmap_churns", kstats.kmap_churns);
   r.num("kernel_sync_missed", kstats.kernel_sync_missed);
   r.end();

@@ -60,6 +60,20 @@ void check_fault_loop(x86::TrapFrame* f, uint32_t addr) {
   }
 }
 
+// handle_mm_fault, except that PID 1 is never the one an allocation failure
+// kills: as Linux's OOM killer never picks init, it tries again (with
+// mm.fail_alloc the next allocation succeeds). Only when the retries run
+// out (real exhaustion) does init get kNoMem like anyone else.
+mm::Status fault_in(mm::VirtAddr addr, mm::FaultFlags flags) {
+  constexpr int kInitRetries = 64;
+  mm::Status s = mm::handle_mm_fault(current->mm, addr, flags);
+  for (int i = 0; s == mm::Status::kNoMem && is_init(current) && i < kInitRetries; ++i) {
+    ++kstats.init_oom_retries;
+    s = mm::handle_mm_fault(current->mm, addr, flags);
+  }
+  return s;
+}
+
 void page_fault(x86::TrapFrame* f) {
   const uint32_t addr = x86::read_cr2();
   const mm::FaultFlags flags{.write = (f->error & 2) != 0, .exec = (f->error & 0x10) != 0, .user = true};
@@ -67,7 +81,7 @@ void page_fault(x86::TrapFrame* f) {
     // Only the user-copy routines may fault, and only on user addresses.
     if (addr < mm::kTaskSize && current->mm && current->uaccess_active) {
       ++kstats.kernel_uaccess_faults;
-      if (mm::handle_mm_fault(current->mm, mm::VirtAddr(addr), flags) == mm::Status::kOk) {
+      if (fault_in(mm::VirtAddr(addr), flags) == mm::Status::kOk) {
         check_fault_loop(f, addr);
         return;
       }
@@ -81,7 +95,7 @@ void page_fault(x86::TrapFrame* f) {
     on_user_fault_kill(f, kSigsegv, "page fault");
     return;
   }
-  const mm::Status s = mm::handle_mm_fault(current->mm, mm::VirtAddr(addr), flags);
+  const mm::Status s = fault_in(mm::VirtAddr(addr), flags);
   if (s == mm::Status::kOk) {
     check_fault_loop(f, addr);
     return;

@@ -8,6 +8,10 @@
 //   mm.*         a toggle, handed as is to the mm core's toggle parser
 //                (which rejects unknown keys and values)
 //   init=PATH    the program run as PID 1 (default "/init"; the last wins)
+//   mm.fail_alloc=N, mm.fail_alloc_seed=S
+//                fault injection once PID 1 runs: every Nth frame
+//                allocation fails; with a seed, each fails with probability
+//                1/N (N default 100) from that seed, reproducibly
 //   mmlab.debug=panic|hang
 //                a failure on purpose right after the boot record, for the
 //                loader's tests: a kernel panic, or a kernel that never ends
@@ -45,6 +49,9 @@ enum class BootDebug : uint8_t { kNone, kPanic, kHang };
 struct BootArgs {
   const char* init = "/init";
   BootDebug debug = BootDebug::kNone;
+  uint32_t fail_alloc = 0;       // mm.fail_alloc=N (0: off)
+  uint32_t fail_alloc_seed = 0;  // mm.fail_alloc_seed=S
+  bool fail_alloc_seeded = false;
   const char* toggles[kBootMaxToggles] = {};  // whole words: "mm.ptlock=mm"
   int ntoggles = 0;
   const char* init_args[kBootMaxInitArgs] = {};  // init's argv after argv[0]
@@ -56,7 +63,8 @@ struct BootArgs {
 // Sorts words[0..n) by the rules above into *out (reset first). nullptr,
 // or what is wrong: "too many toggles", "empty init=", "too many arguments
 // for init", "too many environment words", "unknown mmlab.* option (expected
-// mmlab.debug=panic or hang)".
+// mmlab.debug=panic or hang)", "mm.fail_alloc wants a number from 1 to
+// 1000000000", "mm.fail_alloc_seed wants a number".
 [[nodiscard]] const char* parse_boot_args(const char* const* words, int n, BootArgs* out);
 
 }  // namespace kern

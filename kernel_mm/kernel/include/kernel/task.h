@@ -132,6 +132,8 @@ int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid
 int32_t do_clone(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint32_t parent_tid, uint32_t tls,
                  uint32_t child_tid);
 uint32_t reap_all();
+// PID 1 (its leader: any of its threads).
+bool is_init(const Task* t);
 // exit(2): this thread ends; the group ends with its last thread.
 [[noreturn]] void do_exit(int32_t wait_status);
 // exit_group(2) and fatal signals: every thread of the group ends.
@@ -142,7 +144,10 @@ int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t ru
 // Starts PID 1 from `path` with argv/envp (kernel strings); false on failure.
 // PID 1 exited: kills what is left, writes the `leak` record, leaves QEMU.
 [[noreturn]] void shutdown(int32_t init_status);
-bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc);
+// `fail`: fault injection (mm.fail_alloc), switched on once init's exec has
+// succeeded, so that the boot itself never fails on purpose.
+bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc,
+                const mm::FailPolicy& fail);
 
 // exec.cc: replaces the current process's image. The strings are in kernel
 // memory. Returns 0 or -errno; on error the old image is untouched.
@@ -188,6 +193,7 @@ struct KernelStats {
   uint64_t kernel_uaccess_faults = 0;
   // mmlab_kmap_churn (syscall 1001): calls, and PGDs found missing a kernel
   // PMD entry by the check after each call (must stay 0).
+  uint64_t init_oom_retries = 0;  // PID 1's faults retried after a failed allocation
   uint64_t kmap_churns = 0;
   uint64_t kernel_sync_missed = 0;
   static constexpr uint32_t kEnosysSlots = 32;
