@@ -110,6 +110,22 @@ std::string console_tail(const std::string& console, size_t n) {
 
 namespace {
 
+// Fields of records from a guest, which may hold anything: a field of the
+// wrong type reads as the default (nlohmann's value() would throw; the
+// fuzzer found that).
+std::string str_of(const json& j, const char* key, const std::string& otherwise = "") {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+int64_t int_of(const json& j, const char* key, int64_t otherwise) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : otherwise;
+}
+bool bool_of(const json& j, const char* key, bool otherwise) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : otherwise;
+}
+
 constexpr const char* kResultPrefix = "MMLAB-RESULT ";
 constexpr const char* kCountersPrefix = "MMLAB-COUNTERS ";
 
@@ -121,7 +137,8 @@ json delta(const json& before, const json& after) {
     if (!before.contains(it.key())) continue;
     const json& b = before[it.key()];
     if (it->is_number_integer() && b.is_number_integer())
-      d[it.key()] = it->get<int64_t>() - b.get<int64_t>();
+      // Wrapping arithmetic: the counters are unsigned and a guest may send anything.
+      d[it.key()] = static_cast<int64_t>(it->get<uint64_t>() - b.get<uint64_t>());
     else if (it->is_object())
       d[it.key()] = delta(b, *it);
   }
@@ -145,7 +162,7 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
     for (std::string line; std::getline(in, line);) {
       if (trim(line).empty()) continue;
       json r = json::parse(line, nullptr, false);
-      if (r.is_discarded() || !r.is_object() || r.value("v", 0) != 1 || !r.contains("type")) {
+      if (r.is_discarded() || !r.is_object() || int_of(r, "v", 0) != 1 || str_of(r, "type").empty()) {
         bad("not a schema-1 record", line);
         continue;
       }
@@ -173,7 +190,7 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
 
   json before, after;
   for (const json& r : records) {
-    const std::string type = r["type"];
+    const std::string type = str_of(r, "type");
     if (type == "boot") {
       o.boot = r;
     } else if (type == "leak") {
@@ -181,18 +198,18 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
     } else if (type == "panic") {
       o.panic = r;
     } else if (type == "counters") {
-      const std::string label = r.value("label", "");
+      const std::string label = str_of(r, "label");
       if (label == "before:0:" + program) before = r;
       if (label == "after:0:" + program) after = r;
     } else if (type == "result") {
-      json line = json::parse(r.value("line", ""), nullptr, false);
+      json line = json::parse(str_of(r, "line"), nullptr, false);
       if (line.is_discarded() || !line.is_object()) {
-        bad("a result line that is not a JSON object", r.value("line", ""));
+        bad("a result line that is not a JSON object", str_of(r, "line"));
         continue;
       }
-      if (line.value("workload", "") == "init") {
-        if (line.value("index", -1) == 0) o.init = line;
-      } else if (line.value("workload", "") == program || o.metrics.is_null()) {
+      if (str_of(line, "workload") == "init") {
+        if (int_of(line, "index", -1) == 0) o.init = line;
+      } else if (str_of(line, "workload") == program || o.metrics.is_null()) {
         o.metrics = line;
       }
     }
@@ -210,7 +227,7 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
     return o;
   };
   if (qemu_exit == -1) return fail("timeout", fmt::format("killed at the {} s deadline", timeout_s));
-  if (!o.panic.is_null()) return fail("panic", o.panic.value("message", "kernel panic"));
+  if (!o.panic.is_null()) return fail("panic", str_of(o.panic, "message", "kernel panic"));
   if (o.malformed_records)
     return fail("failed",
                 fmt::format("{} malformed record(s), first: {}", o.malformed_records, o.malformed_examples[0]));
@@ -219,12 +236,12 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
                                       "reset or powered off unexpectedly)",
                                       qemu_exit));
   if (o.init.is_null()) return fail("failed", "/init reported no result for the program (was it started?)");
-  if (o.init.value("status", "") != "ok")
-    return fail("failed", fmt::format("{} {} (exit code {}, wait status {})", program, o.init.value("status", "?"),
-                                      o.init.value("exit_code", -1), o.init.value("wait_status", -1)));
+  if (str_of(o.init, "status") != "ok")
+    return fail("failed", fmt::format("{} {} (exit code {}, wait status {})", program, str_of(o.init, "status", "?"),
+                                      int_of(o.init, "exit_code", -1), int_of(o.init, "wait_status", -1)));
   if (kernel == Kernel::kMmlab) {
     if (o.leak.is_null()) return fail("failed", "no leak record (the kernel did not shut down cleanly)");
-    if (!o.leak.value("leak_free", false)) return fail("failed", "the leak record reports leaks: " + o.leak.dump());
+    if (!bool_of(o.leak, "leak_free", false)) return fail("failed", "the leak record reports leaks: " + o.leak.dump());
   }
   if (qemu_exit != 33) return fail("failed", "the guest reported failure (exit 35)");
   if (before.is_null() || after.is_null())

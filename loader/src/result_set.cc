@@ -26,7 +26,8 @@ std::vector<json> read_cells(const std::string& path, uint32_t* skipped) {
   for (std::string line; std::getline(in, line);) {
     if (trim(line).empty()) continue;
     json c = json::parse(line, nullptr, false);
-    if (c.is_discarded() || !c.is_object() || !c.contains("key")) {
+    if (c.is_discarded() || !c.is_object() || !c.contains("key") || !c["key"].is_string() ||
+        (c.contains("id") && !c["id"].is_string())) {
       ++*skipped;
       continue;
     }

@@ -204,6 +204,30 @@ TEST(Guest, EveryFailureHasItsStatusAndReason) {
   EXPECT_NE(outcome(33, "").reason.find("/init reported no result"), std::string::npos);
 }
 
+// Found by fuzz_records: a record whose fields have the wrong types (a
+// numeric label, a string index, a non-boolean leak_free) must not throw.
+TEST(Guest, FieldsOfTheWrongTypeAreNotFatal) {
+  const std::string records = R"({"v":1,"type":"counters","label":5,"mm":{"x":1}})"
+                              "\n"
+                              R"({"v":1,"type":"result","line":7})"
+                              "\n"
+                              R"({"v":1,"type":"result","line":"{\"workload\":\"init\",\"index\":\"0\",\"status\":1}"})"
+                              "\n"
+                              R"({"v":1,"type":"leak","leak_free":"yes"})"
+                              "\n"
+                              R"({"v":1,"type":"panic","message":["x"]})"
+                              "\n"
+                              R"({"v":"1","type":2})"
+                              "\n";
+  mmlab::GuestOutcome g;
+  EXPECT_NO_THROW(g = mmlab::interpret_guest(mmlab::Kernel::kMmlab, 33, false, "", records, "lat_proc", true, 60));
+  EXPECT_EQ(g.status, "panic");
+  EXPECT_EQ(g.reason, "kernel panic");
+  EXPECT_NO_THROW(mmlab::interpret_guest(mmlab::Kernel::kLinuxPae, 33, false,
+                                         "MMLAB-COUNTERS {\"label\":[1],\"vmstat\":{\"a\":-9223372036854775807}}\n", "",
+                                         "lat_proc", true, 60));
+}
+
 TEST(Guest, LinuxRecordsComeFromTheConsole) {
   const std::string console =
       "init: on Linux\r\n"
