@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 GEN := -G Ninja
 PY := /usr/bin/python3
 
-.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor test-browser test-slurm
+.PHONY: all setup configure build test unit tsa tsan pytest bench run lint format clean help boot anchor test-browser test-slurm fuzz fuzz-smoke
 
 all: build
 
@@ -64,6 +64,14 @@ anchor: build
 pytest: setup
 	@$(PY) -m pytest -q -p no:cacheprovider scripts/tests analysis/tests
 
+# libFuzzer on every parser of untrusted bytes (fuzz/, docs/reliability.md):
+# a few seconds each in make test, FUZZ_SECONDS each with make fuzz.
+FUZZ_SECONDS ?= 300
+fuzz-smoke: setup
+	@bash scripts/fuzz.sh 6
+fuzz: setup
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # The Slurm path: a one-node Slurm started by hand, a 4-shard job array,
 # the merge job, every cell exactly once (loader/slurm/test_slurm.sh).
 test-slurm: build
@@ -75,7 +83,7 @@ test-browser: setup
 	@bash scripts/setup.sh --browser
 	@$(PY) -m pytest -q -p no:cacheprovider analysis/tests/browser_test.py
 
-test: lint unit tsa tsan pytest test-slurm
+test: lint unit tsa tsan pytest test-slurm fuzz-smoke
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)
@@ -100,4 +108,4 @@ format: setup
 	@black -q -l 120 $$(git ls-files '*.py')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-tsa $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-tsa $(BUILD)-tsan $(BUILD)-fuzz
