@@ -44,13 +44,7 @@ ResultSet::ResultSet(const std::string& dir, bool resume) : dir_(dir) {
   if (!write_file_atomic(probe, "ok\n"))
     throw std::runtime_error(fmt::format("the output directory {} is not writable: {}", dir_, std::strerror(errno)));
   ::unlink(probe.c_str());
-  struct statvfs sv;
-  if (::statvfs(dir_.c_str(), &sv) == 0) {
-    const uint64_t free_bytes = uint64_t{sv.f_bavail} * sv.f_frsize;
-    if (free_bytes < (64ull << 20))
-      throw std::runtime_error(
-          fmt::format("the output directory {} has {} MiB free; a run needs at least 64 MiB", dir_, free_bytes >> 20));
-  }
+  require_space(kMinFreeToStart, "a run needs at least 64 MiB");
   const std::string cells = dir_ + "/cells.jsonl";
   if (fs::exists(cells)) {
     if (!resume)
@@ -71,6 +65,14 @@ ResultSet::ResultSet(const std::string& dir, bool resume) : dir_(dir) {
   }
 }
 
+void ResultSet::require_space(uint64_t min_bytes, const std::string& why) const {
+  struct statvfs sv;
+  if (::statvfs(dir_.c_str(), &sv) != 0) return;  // not knowable: the writes themselves will say
+  const uint64_t free_bytes = uint64_t{sv.f_bavail} * sv.f_frsize;
+  if (free_bytes < min_bytes)
+    throw std::runtime_error(fmt::format("the output directory {} has {} MiB free; {}", dir_, free_bytes >> 20, why));
+}
+
 ResultSet::~ResultSet() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -79,10 +81,19 @@ void ResultSet::append(const json& cell) {
   const std::string line = cell.dump() + "\n";
   // One write of the whole line: a reader sees all of it or, if the
   // process dies mid-write, a half line that read_cells skips and counts.
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
   const ssize_t n = ::write(fd_, line.data(), line.size());
-  if (n != static_cast<ssize_t>(line.size()))
-    throw std::runtime_error(fmt::format("cannot append to {}/cells.jsonl: {}", dir_,
-                                         n < 0 ? std::strerror(errno) : "short write (disk full?)"));
+  if (n != static_cast<ssize_t>(line.size())) {
+    const std::string why = n < 0 ? std::strerror(errno) : "short write (disk full?)";
+    // Take the half line back so the file holds whole cells only; if that
+    // fails too, read_cells skips the half line and counts it.
+    const bool rolled_back = before >= 0 && ::ftruncate(fd_, before) == 0;
+    throw std::runtime_error(
+        fmt::format("cannot append to {}/cells.jsonl: {}{}; the {} cells before it are kept: free space, then rerun "
+                    "with --resume",
+                    dir_, why, rolled_back ? "" : " (a half line is left; reads skip it)", done_.size() + appended_));
+  }
+  ++appended_;
   ::fsync(fd_);
 }
 

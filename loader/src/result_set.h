@@ -31,6 +31,14 @@ class ResultSet {
   uint32_t skipped_lines() const { return skipped_; }
   const nlohmann::json& previous_manifest() const { return previous_manifest_; }
 
+  // A run starts with this much free space in its output directory.
+  static constexpr uint64_t kMinFreeToStart = 64ull << 20;
+  // Below this, a cell that just ended may have lost console or records
+  // output to a full disk: it is not recorded (a resume runs it again).
+  static constexpr uint64_t kMinFreeToRecord = 4ull << 20;
+  // Throws "the output directory D has N MiB free; WHY" below min_bytes.
+  void require_space(uint64_t min_bytes, const std::string& why) const;
+
   // Appends one cell; throws if the line could not be written whole.
   void append(const nlohmann::json& cell);
   void write_manifest(const nlohmann::json& manifest);
@@ -42,6 +50,7 @@ class ResultSet {
   int fd_ = -1;
   std::set<std::string> done_;
   uint32_t skipped_ = 0;
+  size_t appended_ = 0;  // cells this process appended
   nlohmann::json previous_manifest_;
 };
 

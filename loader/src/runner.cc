@@ -213,8 +213,38 @@ class Runner {
 
     install_stop_handlers();
     start_ = monotonic_s();
-    size_t next = 0;
     std::vector<Running> running;
+    try {
+      schedule(todo, running);
+    } catch (const std::exception& e) {
+      // A host error (a full disk, QEMU that will not start): the VMs go,
+      // the cells so far stay, and the manifest says why if it still can.
+      stop_all(running);
+      manifest_["finished"] = now_iso8601();
+      manifest_["interrupted"] = true;
+      manifest_["interrupted_by"] = fmt::format("error: {}", e.what());
+      write_file_atomic(results_.dir() + "/manifest.json",
+                        manifest_.dump(2) + "\n");  // may fail too: the error says enough
+      throw;
+    }
+    const bool interrupted = g_stop_signal != 0;
+    stop_all(running);  // stopped: the VMs go, their cells are not recorded (a resume runs them)
+    manifest_["finished"] = now_iso8601();
+    manifest_["interrupted"] = interrupted;
+    if (interrupted) manifest_["interrupted_by"] = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+    manifest_["cells_this_run"] = {{"ok", ok_}, {"not_ok", done_ - ok_}, {"not_run", total_ - done_}};
+    results_.write_manifest(manifest_);
+    say(fmt::format("mmlab: {} cell(s) run, {} ok, {} not ok{}; results in {}", done_, ok_, done_ - ok_,
+                    interrupted ? fmt::format(", interrupted ({} not run: --resume runs them)", total_ - done_) : "",
+                    results_.dir()),
+        true);
+    return (interrupted || ok_ != done_) ? 1 : 0;
+  }
+
+ private:
+  // Runs TODO, at most jobs_ at a time, until done or a stop signal.
+  void schedule(const std::vector<Cell>& todo, std::vector<Running>& running) {
+    size_t next = 0;
     while ((next < todo.size() || !running.empty()) && !g_stop_signal) {
       while (running.size() < jobs_ && next < todo.size() && !g_stop_signal) running.push_back(launch(todo[next++]));
       for (auto it = running.begin(); it != running.end();) {
@@ -233,24 +263,16 @@ class Runner {
       }
       ::usleep(20000);
     }
-    const bool interrupted = g_stop_signal != 0;
-    for (Running& r : running) {  // stopped: the VMs go, their cells are not recorded (a resume runs them)
+  }
+
+  static void stop_all(std::vector<Running>& running) {
+    for (Running& r : running) {
       ::kill(r.pid, SIGKILL);
       ::waitpid(r.pid, nullptr, 0);
     }
-    manifest_["finished"] = now_iso8601();
-    manifest_["interrupted"] = interrupted;
-    if (interrupted) manifest_["interrupted_by"] = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
-    manifest_["cells_this_run"] = {{"ok", ok_}, {"not_ok", done_ - ok_}, {"not_run", total_ - done_}};
-    results_.write_manifest(manifest_);
-    say(fmt::format("mmlab: {} cell(s) run, {} ok, {} not ok{}; results in {}", done_, ok_, done_ - ok_,
-                    interrupted ? fmt::format(", interrupted ({} not run: --resume runs them)", total_ - done_) : "",
-                    results_.dir()),
-        true);
-    return (interrupted || ok_ != done_) ? 1 : 0;
+    running.clear();
   }
 
- private:
   void check_inputs() {
     for (const std::string& p : {paths_.mmlab_kernel, paths_.initrd})
       if (!std::filesystem::exists(p)) throw std::runtime_error(p + " is missing: run `make build` first");
@@ -339,6 +361,10 @@ class Runner {
 
   void finish(Running& r, int qemu_exit) {
     const double duration = monotonic_s() - r.start;
+    results_.require_space(ResultSet::kMinFreeToRecord,
+                           fmt::format("{} ended with its output possibly cut short, so it is not recorded; the cells "
+                                       "before it are kept: free space, then rerun with --resume",
+                                       r.id));
     if (r.slot >= 0) slots_[r.slot] = false;
     const Cell& c = r.cell;
     const std::string console = read_file(r.dir + "/console.log").value_or("");

@@ -181,6 +181,59 @@ def test_an_unwritable_output_directory_fails_before_any_vm(tmp_path):
     assert p.returncode == 2 and "/proc/mmlab-nope" in p.stderr and "[1/" not in p.stderr
 
 
+class Tmpfs:
+    """A small tmpfs at DIR for the length of a `with`: a disk that fills for real."""
+
+    def __init__(self, path, mib: int):
+        self.path, self.mib = str(path), mib
+
+    def __enter__(self):
+        os.makedirs(self.path, exist_ok=True)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.mib}m", "tmpfs", self.path], capture_output=True)
+        assert p.returncode == 0, f"this test mounts a tmpfs and needs root: {p.stderr!r}"
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-l", self.path], check=True)
+
+
+def test_a_full_disk_keeps_every_whole_cell_and_resume_finishes(tmp_path):
+    m = write(tmp_path, MANY)
+    with Tmpfs(tmp_path / "small", 8):  # too small to start: nothing runs
+        p = mmlab("run", m, "-o", tmp_path / "small" / "r")
+        assert p.returncode == 2 and "MiB free; a run needs at least 64 MiB" in p.stderr and "[1/" not in p.stderr
+    disk = tmp_path / "disk"
+    out = disk / "r"
+    with Tmpfs(disk, 80):
+        proc = subprocess.Popen([MMLAB, "run", m, "-o", str(out), "-j", "1"], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # fill the disk after two cells
+            if os.path.exists(out / "cells.jsonl") and len(cells(out)) >= 2:
+                break
+            time.sleep(0.05)
+        filler = disk / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
+        _, err = proc.communicate(timeout=120)
+        # Stopped before recording a cell whose output the full disk may have cut short,
+        # or, if the disk filled between that check and the append, at the append.
+        assert proc.returncode == 2, err
+        assert "MiB free; c0" in err or "No space left on device" in err or "disk full" in err, err
+        assert "rerun with --resume" in err, err
+        text = (out / "cells.jsonl").read_text()
+        assert text.endswith("\n"), "a half line was left behind"
+        first = cells(out)  # every line parses
+        assert 2 <= len(first) < 8, err
+        assert not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout, "a VM outlived the loader"
+        filler.unlink()
+        resumed = mmlab("run", m, "-o", out, "-j", "2", "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"{len(first)} already done" in resumed.stderr and "skipped" not in resumed.stderr, resumed.stderr
+        keys = [c["key"] for c in cells(out)]
+        assert len(keys) == 8 and len(set(keys)) == 8, keys
+        bad = [(c["id"], c["status"], c.get("reason")) for c in cells(out) if c["status"] != "ok"]
+        assert not bad, bad
+
+
 def test_a_users_binary_runs_in_the_guest(tmp_path):
     binary = os.path.join(BUILD, "workloads", "bin", "t_fork")
     out = tmp_path / "r"
