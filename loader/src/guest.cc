@@ -76,7 +76,9 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   if (s.kvm) {
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
-    a.insert(a.end(), {"-accel", s.vcpus > 1 ? "tcg,thread=multi" : "tcg", "-cpu", "max"});
+    // -icount needs one TCG thread (QEMU: "No MTTCG when icount is enabled"):
+    // the vCPUs then take turns, which is what makes the run repeatable.
+    a.insert(a.end(), {"-accel", s.vcpus > 1 && !s.icount ? "tcg,thread=multi" : "tcg", "-cpu", "max"});
     if (s.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
   }
   a.insert(a.end(), {"-smp", std::to_string(s.vcpus), "-m", std::to_string(s.memory_mb)});
