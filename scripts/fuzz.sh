@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(elf cpio cmdline matrix records)
+[[ ${#targets[@]} -gt 0 ]] || targets=(elf cpio cmdline cpu_tables matrix records)
 build=$root/build-fuzz
 cmake -S "$root/fuzz" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null

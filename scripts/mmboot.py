@@ -77,14 +77,18 @@ def qemu_command(
     memory_mb: int = 256,
     icount: bool = False,
     cpu: str = "max",
-    smp: int = 1,
+    smp: int | str = 1,
+    machine: str = "pc",
 ) -> list[str]:
+    """`smp`: a vCPU count or a QEMU -smp string ("4,sockets=4,cores=1"); more than one vCPU runs them on
+    parallel host threads (MTTCG) unless `icount`, which QEMU runs on one thread (and then repeatably)."""
+    vcpus = int(str(smp).split(",")[0])
     cmd = [
         "qemu-system-i386",
         "-machine",
-        "pc",
+        machine,
         "-accel",
-        "tcg",
+        "tcg,thread=multi" if vcpus > 1 and not icount else "tcg",
         "-cpu",
         cpu,
         "-smp",

@@ -218,6 +218,45 @@ void vfree(System& sys, VirtAddr va, uint32_t npages) {
   vmap_release(sys, vmap_bit(va), npages);
 }
 
+namespace {
+
+// The pages that hold [start, start + len): the first one's address and how many.
+void page_span(uint64_t start, uint32_t len, uint64_t* first, uint32_t* npages) {
+  *first = start & ~uint64_t{kPageSize - 1};
+  const uint64_t end = (start + len + kPageSize - 1) & ~uint64_t{kPageSize - 1};
+  *npages = static_cast<uint32_t>((end - *first) / kPageSize);
+}
+
+}  // namespace
+
+Status ioremap(System& sys, PhysAddr pa, uint32_t len, VirtAddr* out) {
+  if (len == 0) return Status::kInvalid;
+  uint64_t first;
+  uint32_t npages;
+  page_span(pa.value(), len, &first, &npages);
+  const uint32_t bit = vmap_reserve(sys, npages);
+  if (!bit) return Status::kNoMem;
+  const VirtAddr va(kPageOffset + bit * kPageSize);
+  for (uint32_t i = 0; i < npages; ++i) {
+    if (map_kernel_page(sys, va + i * kPageSize, PhysAddr(first + uint64_t{i} * kPageSize),
+                        PageProt{.write = true, .uncached = true}) != Status::kOk) {
+      if (i) unmap_kernel_range(sys, va, i);
+      vmap_release(sys, bit, npages);
+      return Status::kNoMem;
+    }
+  }
+  *out = va + static_cast<uint32_t>(pa.value() - first);
+  return Status::kOk;
+}
+
+void iounmap(System& sys, VirtAddr va, uint32_t len) {
+  uint64_t first;
+  uint32_t npages;
+  page_span(va.value(), len, &first, &npages);
+  unmap_kernel_range(sys, VirtAddr(static_cast<uint32_t>(first)), npages);
+  vmap_release(sys, vmap_bit(VirtAddr(static_cast<uint32_t>(first))), npages);
+}
+
 uint32_t kernel_pmd_missing(System& sys, MmStruct* mm) {
   const PgdEntry k = entry_get(&mm->pgd[kKernelPgdIndex]);
   if (sys.toggles.kernel_pmd_shared())

@@ -120,4 +120,33 @@ TEST(PgdSync, KernelMappingCreatedBeforePublishIsNotMissed) {
   }
 }
 
+// ioremap maps frames the allocator does not own (device memory), uncached,
+// at the byte offset asked for, and iounmap takes the mapping and the
+// address range back (the same range is handed out again).
+TEST(Ioremap, MapsUncachedAtTheOffsetAndGivesTheRangeBack) {
+  sim::Harness h(mm::Toggles{});
+  sim::OnCpu on(h.machine(), 0);
+  sim::load_on(h, 0, &h.sys().init_mm);
+  const mm::PhysAddr device(uint64_t{h.sys().pages.page_to_phys(h.sys().pages.pfn_to_page(5)).value()} + 0x30);
+  mm::VirtAddr va;
+  ASSERT_EQ(mm::ioremap(h.sys(), device, 0x1000, &va), mm::Status::kOk);  // spans two pages
+  EXPECT_EQ(va.value() & 0xFFF, 0x30u);
+  const sim::Translation t = h.cpu(0).translate(va, sim::Access::kWrite, /*user=*/false);
+  ASSERT_TRUE(t.ok);
+  EXPECT_EQ(t.pa.value(), device.value());
+  EXPECT_TRUE(h.cpu(0).translate(va + 0xFC0, sim::Access::kRead, false).ok) << "the second page";
+  EXPECT_FALSE(h.cpu(0).translate(va, sim::Access::kRead, /*user=*/true).ok) << "device memory reachable from ring 3";
+  const mm::PmdEntry pmd = mm::entry_get(&h.sys().kernel_pmd[va.pmd_index()]);
+  const mm::PteEntry pte = mm::entry_get(mm::pte_offset_kernel(pmd, va));
+  EXPECT_EQ(pte.raw() & (mm::pte_bits::kPcd | mm::pte_bits::kPwt), mm::pte_bits::kPcd | mm::pte_bits::kPwt);
+  EXPECT_NE(pte.raw() & mm::pte_bits::kNx, 0u);
+  mm::iounmap(h.sys(), va, 0x1000);
+  EXPECT_FALSE(h.cpu(0).translate(va, sim::Access::kRead, false).ok) << "stale translation after iounmap";
+  mm::VirtAddr again;
+  ASSERT_EQ(mm::ioremap(h.sys(), device, 0x1000, &again), mm::Status::kOk);
+  mm::iounmap(h.sys(), again, 0x1000);
+  EXPECT_EQ(mm::ioremap(h.sys(), device, 0, &again), mm::Status::kInvalid);
+  mmtest::expect_no_leaks(h);
+}
+
 }  // namespace

@@ -11,6 +11,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
+#include "kernel/smp.h"
 #include "kernel/task.h"
 #include "mm/system.h"
 #include "mm/tlb.h"
@@ -86,7 +87,18 @@ void boot_record(uint64_t tsc_khz) {
   for (uint32_t i = 0; i < mm::kNumToggles; ++i)
     r.str(mm::kToggleSpecs[i].key, sys->toggles.value_name(static_cast<mm::ToggleId>(i)));
   r.end();
-  r.num("cpus", 1);
+  const SmpState& smp = smp_state();
+  r.num("cpus", smp.online);
+  r.begin("smp");
+  r.str("tables", smp.topology.source);
+  if (smp.tables_error) r.str("tables_error", smp.tables_error);
+  r.num("listed", smp.topology.count);
+  r.num("listed_disabled", smp.topology.disabled);
+  r.num("online", smp.online);
+  if (smp.start_error) r.str("start_error", smp.start_error);
+  r.num("boot_apic_id", smp.boot_apic_id);
+  r.num("bringup_ns", smp.bringup_ns);
+  r.end();
   r.begin("memory");
   r.num("ram_mb", ram_mb);
   r.num("lowmem_mb", lowmem_mb);
@@ -219,6 +231,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   if (!tsc_hz) panic("TSC calibration failed: the PIT never counted down");
   boot_tsc = x86::rdtsc();
   rtc_read();
+  smp_init(SmpConfig{.nx = features.nx, .pge = features.pge, .lowmem_bytes = max_addr});
 
   if (!initrd.end) kprintf("mmlab: no initrd (pass one with -initrd)\n");
   if (const char* why = fs_init(initrd.end ? phys<const uint8_t>(static_cast<uint32_t>(initrd.start)) : nullptr,
@@ -258,16 +271,9 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
 
 }  // namespace kern
 
-// The arch hooks of mm/arch.h that are not inline (arch/x86_pae/include/arch/mmu.h).
+// The arch hooks of mm/arch.h that are not inline (arch/x86_pae/include/arch/mmu.h;
+// the SMP ones are in smp.cc).
 namespace arch {
-
-uint32_t this_cpu() { return 0; }
-uint32_t num_cpus() { return 1; }
-
-void flush_tlb_others(uint32_t cpus, const mm::FlushRequest&) {
-  // One CPU: there are no others. The SMP issue sends IPIs here.
-  MM_ASSERT(cpus == 0);
-}
 
 // Every frame the allocator hands out is lowmem, so the direct map reaches it.
 void zero_frame(mm::PhysAddr pa) { memset(phys_to_virt(pa), 0, mm::kPageSize); }

@@ -1,8 +1,10 @@
 // Every trap, interrupt and system call: page faults through the mm core,
 // user exceptions as signals (the process dies; signal handlers are not
 // delivered yet), kernel exceptions as a panic with a register dump.
+#include "arch/apic.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
+#include "kernel/smp.h"
 #include "kernel/task.h"
 #include "mm/memory.h"
 
@@ -148,6 +150,10 @@ extern "C" void trap_handler(x86::TrapFrame* f) {
   } else if (v == x86::kIrqBase) {
     x86::pic_eoi(0);
     timer_tick(f);
+  } else if (v == x86::kIpiCallVector) {
+    smp_ipi_interrupt();
+  } else if (v == x86::kSpuriousVector) {
+    // §11.9: a spurious APIC interrupt gets no EOI.
   } else if (v > x86::kIrqBase && v < x86::kIrqBase + 16) {
     x86::pic_eoi(v - x86::kIrqBase);  // masked lines: spurious (IRQ 7 / 15)
   } else if (v < 32) {

@@ -555,3 +555,46 @@ def flatten(record: dict, prefix: str = "") -> dict:
         else:
             out[prefix + k] = v
     return out
+
+
+@pytest.mark.parametrize("vcpus", [1, 2, 4])
+def test_smp_bringup_and_kernel_tlb_shootdowns(vcpus):
+    """Every CPU the MADT lists comes online (INIT-SIPI-SIPI), and a kernel unmap flushes every CPU:
+    kmap_churn's vfree shootdowns are IPIs to the N-1 others, and each CPU runs the INVLPGs itself."""
+    b = mmboot.boot("mm.kernel_pmd=unshared init=/init -- kmap_churn -r 16 -f 1", initrd=WORKLOAD_INITRD, smp=vcpus)
+    assert_clean(b)
+    boot = b.one("boot")
+    smp = boot["smp"]
+    assert boot["cpus"] == smp["online"] == smp["listed"] == vcpus, smp
+    assert smp["tables"] == "acpi-madt" and "start_error" not in smp and "tables_error" not in smp, smp
+    assert f"{vcpus} of {vcpus} CPUs online (acpi-madt)" in b.console
+    d = run_deltas(b, 0, "kmap_churn")
+    assert d["k.kernel_sync_missed"] == 0 and d["kernel_unmap"] >= 16, d
+    if vcpus == 1:
+        assert d["tlb_shootdown_ipi"] == 0, d
+    else:
+        # Only CPU 0 runs tasks yet: every IPI is a kernel-range flush sent to all N-1 others.
+        assert d["tlb_shootdown_ipi"] > 0 and d["tlb_shootdown_ipi"] % (vcpus - 1) == 0, d
+    # Each page unmapped is INVLPG'd on every CPU, each counting on its own slot.
+    assert d["tlb_flush_page"] >= vcpus * d["kernel_unmap"], d
+
+
+def test_smp_from_the_mp_table_without_acpi():
+    """No ACPI (QEMU acpi=off): the CPUs come from SeaBIOS's MP table, which lists one per package."""
+    b = mmboot.boot("init=/hello", machine="pc,acpi=off", smp="4,sockets=4,cores=1")
+    assert_clean(b)
+    smp = b.one("boot")["smp"]
+    assert smp["tables"] == "mp-table" and smp["online"] == smp["listed"] == 4, smp
+
+
+def test_smp_deterministic_boots_are_identical():
+    """-icount with 4 vCPUs (one TCG thread, vCPUs in turn): bring-up and the counters repeat exactly."""
+    boots = [
+        mmboot.boot("init=/init -- kmap_churn -r 4 -f 1", initrd=WORKLOAD_INITRD, smp=4, icount=True) for _ in range(2)
+    ]
+    for b in boots:
+        assert_clean(b)
+    a, c = (b.one("boot")["smp"] for b in boots)
+    assert a == c and a["online"] == 4, (a, c)
+    ca, cc = (b.of_type("counters")[-1] for b in boots)
+    assert ca["mm"] == cc["mm"], "mm counters differ between two deterministic 4-vCPU boots"

@@ -25,6 +25,7 @@ boot_pmd:
 .set i, i + 1
 .endr
 .align 32
+.global boot_pdpt /* the APs' first page tables too (trampoline.S) */
 boot_pdpt:
 .long boot_pmd + 1, 0 /* PDPTEs: Present only; the other bits are reserved */
 .long 0, 0

@@ -1,12 +1,14 @@
-// Descriptor tables, the legacy PIC/PIT, TSC calibration, FPU setup and
-// CPU features. Uniprocessor for now: the SMP issue brings per-CPU GDTs,
-// TSSs and the local APIC.
+// Descriptor tables (per CPU: GDT and TSS; one IDT), the legacy PIC/PIT,
+// TSC calibration, FPU setup and CPU features.
 #include <cstring>
 
+#include "arch/apic.h"
 #include "arch/x86.h"
 
-extern "C" char trap_stubs[];    // 48 stubs, 16 bytes apart (traps.S)
-extern "C" char syscall_stub[];  // vector 0x80
+extern "C" char trap_stubs[];     // 48 stubs, 16 bytes apart (traps.S)
+extern "C" char syscall_stub[];   // vector 0x80
+extern "C" char ipi_call_stub[];  // kIpiCallVector
+extern "C" char spurious_stub[];  // kSpuriousVector
 
 namespace x86 {
 namespace {
@@ -24,21 +26,25 @@ struct [[gnu::packed]] Tss {
   uint32_t es, cs, ss, ds, fs, gs, ldt;
   uint16_t trap, iomap_base;
 };
-Tss tss;
+Tss tss[kMaxCpus];
 
+// One GDT per CPU: the TLS slots change on every context switch, and each
+// CPU's TSS sits at its own selector, so that `str` names the CPU (this_cpu).
 // Flat 4 GiB segments (§3.4.5: base 0, limit 0xFFFFF in 4-KByte units):
-// null, ring-0 code and data, ring-3 code and data, the TSS, three TLS slots.
-alignas(8) uint64_t gdt[9] = {
+// null, ring-0 code and data, ring-3 code and data, unused, three TLS
+// slots, then the TSS slots (only the CPU's own is filled).
+constexpr uint64_t kGdtTemplate[kFirstTssEntry] = {
     0,
     0x00CF9A000000FFFFull,  // 0x08 code: P, DPL 0, execute/read, 32-bit
     0x00CF92000000FFFFull,  // 0x10 data: P, DPL 0, read/write, 32-bit
     0x00CFFA000000FFFFull,  // 0x1B code: P, DPL 3
     0x00CFF2000000FFFFull,  // 0x23 data: P, DPL 3
-    0,                      // 0x28 TSS, filled at init
+    0,
     0,
     0,
     0,  // 0x33, 0x3B, 0x43: TLS (set_thread_area)
 };
+alignas(8) uint64_t gdt[kMaxCpus][kGdtEntries];
 
 struct [[gnu::packed]] Gate {
   uint16_t offset_low;
@@ -80,14 +86,26 @@ constexpr uint32_t kPitHz = 1193182;
 }  // namespace
 
 void init_descriptors() {
-  const uint32_t base = reinterpret_cast<uint32_t>(&tss);
-  const uint32_t limit = sizeof(tss) - 1;
-  tss.ss0 = kKernelDs;
-  tss.iomap_base = sizeof(tss);
+  for (uint32_t v = 0; v < 48; ++v) idt[v] = make_gate(trap_stubs + 16 * v, 0x8E);
+  idt[kSyscallVector] = make_gate(syscall_stub, 0xEE);
+  idt[kIpiCallVector] = make_gate(ipi_call_stub, 0x8E);
+  idt[kSpuriousVector] = make_gate(spurious_stub, 0x8E);
+  load_cpu_descriptors(0);
+  pic_init();
+}
+
+void load_cpu_descriptors(uint32_t cpu) {
+  uint64_t* g = gdt[cpu];
+  for (uint32_t i = 0; i < kFirstTssEntry; ++i) g[i] = kGdtTemplate[i];
+  Tss& t = tss[cpu];
+  t.ss0 = kKernelDs;
+  t.iomap_base = sizeof(Tss);
+  const uint32_t base = reinterpret_cast<uint32_t>(&t);
+  const uint32_t limit = sizeof(Tss) - 1;
   // Available 32-bit TSS (type 9), present, DPL 0, byte granularity.
-  gdt[kTssSel >> 3] = (limit & 0xFFFF) | (uint64_t{base & 0xFFFFFF} << 16) | (uint64_t{0x89} << 40) |
-                      (uint64_t{(limit >> 16) & 0xF} << 48) | (uint64_t{base >> 24} << 56);
-  const DescriptorPtr gdtr{sizeof(gdt) - 1, reinterpret_cast<uint32_t>(gdt)};
+  g[kFirstTssEntry + cpu] = (limit & 0xFFFF) | (uint64_t{base & 0xFFFFFF} << 16) | (uint64_t{0x89} << 40) |
+                            (uint64_t{(limit >> 16) & 0xF} << 48) | (uint64_t{base >> 24} << 56);
+  const DescriptorPtr gdtr{sizeof(gdt[0]) - 1, reinterpret_cast<uint32_t>(g)};
   asm volatile(
       "lgdt %0\n\t"
       "ljmp $0x08, $1f\n"
@@ -102,19 +120,17 @@ void init_descriptors() {
       "mov %1, %%ax\n\t"
       "ltr %%ax"
       :
-      : "m"(gdtr), "i"(kTssSel)
+      : "m"(gdtr), "r"(tss_selector(cpu))
       : "eax", "memory");
-  for (uint32_t v = 0; v < 48; ++v) idt[v] = make_gate(trap_stubs + 16 * v, 0x8E);
-  idt[kSyscallVector] = make_gate(syscall_stub, 0xEE);
   const DescriptorPtr idtr{sizeof(idt) - 1, reinterpret_cast<uint32_t>(idt)};
   asm volatile("lidt %0" : : "m"(idtr));
-  pic_init();
 }
 
-void set_kernel_stack(uint32_t esp0) { tss.esp0 = esp0; }
+void set_kernel_stack(uint32_t esp0) { tss[this_cpu()].esp0 = esp0; }
 
 void load_tls(const uint64_t tls[kTlsEntries]) {
-  for (uint32_t i = 0; i < kTlsEntries; ++i) gdt[kTlsFirstEntry + i] = tls[i];
+  uint64_t* g = gdt[this_cpu()];
+  for (uint32_t i = 0; i < kTlsEntries; ++i) g[kTlsFirstEntry + i] = tls[i];
 }
 
 uint64_t make_user_descriptor(uint32_t base, uint32_t limit, uint32_t flags) {

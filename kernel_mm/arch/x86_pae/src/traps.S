@@ -35,6 +35,17 @@ syscall_stub:
     push $0x80
     jmp trap_common
 
+/* Local APIC vectors (arch/apic.h). */
+.global ipi_call_stub
+.align 16
+ipi_call_stub:
+    STUB 0xF0
+
+.global spurious_stub
+.align 16
+spurious_stub:
+    STUB 0xFF
+
 trap_common:
     push %ds
     push %es

@@ -43,7 +43,8 @@ struct PageProt {
   bool write = false;
   bool user = true;
   bool exec = false;
-  bool global = false;  // kernel mappings: survive a CR3 reload, need INVLPG
+  bool global = false;    // kernel mappings: survive a CR3 reload, need INVLPG
+  bool uncached = false;  // device memory: PCD | PWT, strong uncacheable with the default PAT (§11.12.3)
 };
 
 template <Level L>
@@ -70,6 +71,7 @@ class Entry {
     if (prot.user) raw |= pte_bits::kUser;
     if (!prot.exec) raw |= pte_bits::kNx;
     if (prot.global) raw |= pte_bits::kGlobal;
+    if (prot.uncached) raw |= pte_bits::kPcd | pte_bits::kPwt;
     if constexpr (L == Level::kPmd) raw |= pte_bits::kLarge;
     return Entry(raw);
   }

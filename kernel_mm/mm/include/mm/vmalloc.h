@@ -28,6 +28,13 @@ void unmap_kernel_range(System& sys, VirtAddr va, uint32_t npages);
 Status vmalloc(System& sys, uint32_t npages, VirtAddr* out);
 void vfree(System& sys, VirtAddr va, uint32_t npages);
 
+// ioremap / iounmap: device or firmware memory at [pa, pa + len), any
+// alignment, mapped uncached (PCD | PWT), writable, not executable, in the
+// vmalloc area; *out is the address of pa itself. The frames are not the
+// allocator's (the local APIC's registers, ACPI tables above lowmem).
+Status ioremap(System& sys, PhysAddr pa, uint32_t len, VirtAddr* out);
+void iounmap(System& sys, VirtAddr va, uint32_t len);
+
 // How many entries of the reference kernel PMD are missing from, or point
 // elsewhere in, what mm's PGD maps at entry 3 (Entry::same_target: the
 // Accessed bit a CPU sets on a walk does not count). Zero for every live,

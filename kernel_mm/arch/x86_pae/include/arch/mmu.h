@@ -1,17 +1,18 @@
 // The arch interface (mm/arch.h) on a real i386 CPU with PAE paging.
 //
-// The kernel (kernel/, next issue) provides the out-of-line functions: CPU
-// numbering, IPIs for remote flushes, and frame zeroing/copying (which may
-// need a temporary mapping for frames outside the lowmem direct map). The
-// rest is here, inline. No x87/SSE: a kernel does not save FPU state, so
+// The kernel provides the out-of-line functions (kernel/src/smp.cc: CPUs
+// online, IPIs for remote flushes; main.cc: frame zeroing and copying). The
+// rest is here, inline; this_cpu reads the task register (x86.h). No x87/SSE: a kernel does not save FPU state, so
 // 64-bit entries are read and written with lock cmpxchg8b.
 #pragma once
 
 #include <cstdint>
 
+#include "arch/x86.h"
+
 namespace arch {
 
-uint32_t this_cpu();
+inline uint32_t this_cpu() { return x86::this_cpu(); }
 uint32_t num_cpus();
 void flush_tlb_others(uint32_t cpus, const mm::FlushRequest& req);
 void zero_frame(mm::PhysAddr pa);
@@ -61,7 +62,9 @@ inline uint64_t entry_xchg(uint64_t* p, uint64_t v) {
 inline void entry_write(uint64_t* p, uint64_t v) { entry_xchg(p, v); }
 
 inline void smp_mb() { asm volatile("lock; addl $0, 0(%%esp)" : : : "memory", "cc"); }
-inline void cpu_relax() { asm volatile("pause" : : : "memory"); }
+// A spin-wait step: pause, and run the cross-CPU calls (TLB shootdowns)
+// waiting for this CPU, since the kernel spins with interrupts off.
+void cpu_relax();
 inline uint64_t cycles() {
   uint64_t t;
   asm volatile("rdtsc" : "=A"(t));

@@ -66,9 +66,28 @@ struct Features {
 };
 Features detect_features();
 
-// Selectors (GDT layout in cpu.cc; the TLS slots are Linux's 6..8).
-inline constexpr uint16_t kKernelCs = 0x08, kKernelDs = 0x10, kUserCs = 0x1B, kUserDs = 0x23, kTssSel = 0x28;
+// CPUs the kernel can run (mm::kMaxCpus; smp.cc checks they agree).
+inline constexpr uint32_t kMaxCpus = 32;
+
+// Selectors (GDT layout in cpu.cc; the TLS slots are Linux's 6..8). Each
+// CPU has its own GDT, and its TSS at its own entry: kFirstTssEntry + cpu.
+inline constexpr uint16_t kKernelCs = 0x08, kKernelDs = 0x10, kUserCs = 0x1B, kUserDs = 0x23;
 inline constexpr uint32_t kTlsFirstEntry = 6, kTlsEntries = 3;
+inline constexpr uint32_t kFirstTssEntry = 9, kGdtEntries = kFirstTssEntry + kMaxCpus;
+inline constexpr uint16_t tss_selector(uint32_t cpu) { return static_cast<uint16_t>((kFirstTssEntry + cpu) << 3); }
+
+// The running CPU, from the task register: a cheap instruction that needs
+// no per-CPU segment and no memory (valid once load_cpu_descriptors ran).
+inline uint32_t this_cpu() {
+  uint16_t tr;
+  asm volatile("str %0" : "=r"(tr));
+  return (tr >> 3) - kFirstTssEntry;
+}
+
+// Where the application processors' startup code runs (trampoline.S; the
+// startup IPI's vector is this address >> 12). The low MiB is never handed
+// to the frame allocator.
+inline constexpr uint32_t kApTrampoline = 0x8000;
 
 // What the entry stubs save (traps.S), lowest address first: the general
 // registers (pushal order), the data segment registers, the vector and the
@@ -88,12 +107,15 @@ struct TrapFrame {
 inline constexpr uint32_t kIrqBase = 32;
 inline constexpr uint32_t kSyscallVector = 0x80;
 
-// Loads the GDT (flat ring-0 and ring-3 segments, one TSS, three TLS
-// slots) and the IDT, and remaps the PIC with every IRQ masked.
+// The boot CPU: builds the IDT, loads CPU 0's descriptors, and remaps the
+// PIC with every IRQ masked.
 void init_descriptors();
-// The kernel stack the CPU switches to on a trap from ring 3.
+// Loads `cpu`'s GDT (flat ring-0 and ring-3 segments, three TLS slots, its
+// TSS), its task register and the IDT. An AP calls it first thing.
+void load_cpu_descriptors(uint32_t cpu);
+// The kernel stack this CPU switches to on a trap from ring 3.
 void set_kernel_stack(uint32_t esp0);
-// Loads the three TLS descriptors of the task about to run.
+// Loads the three TLS descriptors of the task about to run on this CPU.
 void load_tls(const uint64_t tls[kTlsEntries]);
 // A GDT descriptor for Linux's struct user_desc (set_thread_area).
 uint64_t make_user_descriptor(uint32_t base, uint32_t limit, uint32_t flags_word);

@@ -1,0 +1,42 @@
+// Application processors and cross-CPU calls (smp.cc).
+#pragma once
+
+#include <cstdint>
+
+#include "kernel/cpu_tables.h"
+
+namespace kern {
+
+struct SmpConfig {
+  bool nx = false;            // set EFER.NXE on each AP before it loads the kernel's tables
+  bool pge = false;           // set CR4.PGE on each AP
+  uint64_t lowmem_bytes = 0;  // physical memory the direct map reaches
+};
+
+// What bring-up found and did, for the boot record.
+struct SmpState {
+  CpuTopology topology;
+  const char* tables_error = nullptr;  // why no firmware table could be used (then one CPU)
+  const char* start_error = nullptr;   // why bring-up stopped early (an AP that never came online)
+  uint32_t online = 1;
+  uint32_t boot_apic_id = 0;
+  uint64_t bringup_ns = 0;  // TSC time for all APs, tables to the last one online
+};
+
+// On the boot CPU, once the kernel's page tables are live and the TSC is
+// calibrated: finds the CPUs, enables the local APIC, and starts every AP
+// (at most x86::kMaxCpus CPUs in all). Each AP loads its own descriptors and the kernel's
+// page tables, enables its APIC and then serves cross-CPU calls; only the
+// boot CPU runs tasks. Without usable tables the kernel runs on one CPU and
+// says why.
+void smp_init(const SmpConfig& config);
+const SmpState& smp_state();
+
+// Runs the cross-CPU calls other CPUs left for this one (the IPI handler,
+// and every spin-wait through arch::cpu_relax: the kernel spins with
+// interrupts off, so a CPU waiting on a lock still answers a TLB shootdown).
+void smp_poll_calls();
+// The kIpiCallVector handler.
+void smp_ipi_interrupt();
+
+}  // namespace kern
