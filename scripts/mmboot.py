@@ -199,17 +199,33 @@ def main() -> int:
     p.add_argument("--initrd", default=DEFAULT_INITRD)
     p.add_argument("--memory", type=int, default=256, help="guest RAM in MiB")
     p.add_argument("--icount", action="store_true", help="deterministic: -icount shift=0")
+    p.add_argument("--smp", default="1", help="vCPUs, or a QEMU -smp value such as 4,sockets=4")
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--records", action="store_true", help="print the records too")
     p.add_argument("cmdline", nargs=argparse.REMAINDER, help="the kernel command line (after --)")
     a = p.parse_args()
     words = a.cmdline[1:] if a.cmdline[:1] == ["--"] else a.cmdline
+    smp = int(a.smp) if a.smp.isdigit() else a.smp
     if a.linux:
         b = boot_linux(
-            words, a.kernel or DEFAULT_LINUX, initrd=a.initrd, timeout=a.timeout, memory_mb=a.memory, icount=a.icount
+            words,
+            a.kernel or DEFAULT_LINUX,
+            initrd=a.initrd,
+            timeout=a.timeout,
+            memory_mb=a.memory,
+            icount=a.icount,
+            smp=smp,
         )
     else:
-        b = boot(" ".join(words), a.kernel or DEFAULT_KERNEL, a.initrd, a.timeout, memory_mb=a.memory, icount=a.icount)
+        b = boot(
+            " ".join(words),
+            a.kernel or DEFAULT_KERNEL,
+            a.initrd,
+            a.timeout,
+            memory_mb=a.memory,
+            icount=a.icount,
+            smp=smp,
+        )
     sys.stdout.write(b.console)
     if a.records:
         for r in b.records:

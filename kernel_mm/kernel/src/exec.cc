@@ -219,7 +219,7 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   // Linux's de_thread: the other threads of the group end. From a thread
   // other than the leader Linux would make the caller the leader; we refuse.
   if (current->leader != current) return -EINVAL;
-  kill_other_threads();
+  if (const int32_t r = de_thread()) return r;
   const uint32_t bias = img.pie ? kPieBias : 0;
   for (uint32_t i = 0; i < img.nsegs; ++i)
     if (!user_range_ok(img.segs[i].vaddr + bias, img.segs[i].memsz) ||
@@ -231,8 +231,9 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   mm::mm_publish(mm);
   mm::MmStruct* old = current->mm;
   current->mm = mm;
-  mm::switch_mm(active_mm, mm);
-  active_mm = mm;
+  Cpu& cpu = cpu_self();
+  mm::switch_mm(cpu.loaded_mm, mm);
+  cpu.loaded_mm = mm;
 
   uint32_t image_end = 0, sp = 0;
   int32_t r = load_segments(mm, file, img, bias, &image_end);
@@ -242,7 +243,7 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
     current->mm = old;
     mm::MmStruct* back = old ? old : &sys->init_mm;
     mm::switch_mm(mm, back);
-    active_mm = back;
+    cpu_self().loaded_mm = back;
     mm::mmput(mm);
     return r;
   }

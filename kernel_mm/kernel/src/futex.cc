@@ -9,8 +9,9 @@
 // address); a word in a shared mapping is (the page cache it maps, offset
 // in it), so processes sharing memory meet on it wherever they map it, and a
 // COW break in a private mapping does not move the key. Waiters are the
-// blocked tasks whose key matches (uniprocessor: no hash, no locks; a scan
-// of the task table, 128 slots).
+// blocked tasks whose key matches (a scan of the task table, 128 slots,
+// under kernel_lock: a waiter checks the word and blocks, and a waker
+// wakes, each under the lock, so no wake-up is lost between the two).
 #include "kernel/errno.h"
 #include "kernel/task.h"
 #include "mm/filemap.h"
@@ -53,6 +54,10 @@ int32_t futex_sleep(const Key& k, uint32_t bitset, uint64_t deadline) {
   t->futex_offset = k.offset;
   t->futex_bitset = bitset;
   while (t->futex_object) {
+    if (interrupted()) {
+      t->futex_object = nullptr;
+      return -EINTR;
+    }
     if (deadline) {
       const uint64_t now = time_ns();
       if (now >= deadline) {
@@ -61,6 +66,7 @@ int32_t futex_sleep(const Key& k, uint32_t bitset, uint64_t deadline) {
       }
       const uint64_t ticks = ((deadline - now) * kHz + 999999999ull) / 1000000000ull;
       t->wake_tick = jiffies + (ticks ? ticks : 1);
+      note_sleeper(t);
     }
     t->state = TaskState::kBlocked;
     schedule();

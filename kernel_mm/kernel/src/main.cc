@@ -98,6 +98,7 @@ void boot_record(uint64_t tsc_khz) {
   if (smp.start_error) r.str("start_error", smp.start_error);
   r.num("boot_apic_id", smp.boot_apic_id);
   r.num("bringup_ns", smp.bringup_ns);
+  if (smp.lapic_timer_hz) r.num("lapic_timer_hz", smp.lapic_timer_hz);
   r.end();
   r.begin("memory");
   r.num("ram_mb", ram_mb);
@@ -222,7 +223,6 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
     panic("out of memory mapping lowmem");
   sys->init_mm.cpumask.set(0);
   arch::write_cr3(sys->init_mm.pgd_phys);
-  active_mm = &sys->init_mm;
   if (features.pge) x86::write_cr4(x86::read_cr4() | x86::kCr4Pge);
 
   x86::fpu_init();
@@ -266,7 +266,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   if (!start_init(args.init, init_argv, argc, args.env, args.nenv, fail)) panic("cannot create PID 1");
   x86::pit_start(kHz);
   x86::pic_unmask(0);
-  idle_loop();
+  sched_start();
 }
 
 }  // namespace kern

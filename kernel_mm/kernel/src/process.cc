@@ -2,6 +2,7 @@
 #include "kernel/console.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
+#include "kernel/smp.h"
 #include "kernel/task.h"
 #include "mm/mmap.h"
 #include "mm/tlb.h"
@@ -22,17 +23,29 @@ InitArgs init_args{};  // value-initialized: constant, no static constructor
 Task* init_task = nullptr;
 
 // Drops the task's address space. The last user's mmput needs an mm no
-// CPU has loaded, so the CPU leaves it first; a thread whose siblings go
-// on using the mm leaves it loaded (no CR3 switch until the next task).
+// CPU has loaded: this CPU leaves it first, and no other CPU has it (a CPU
+// loads an mm only to run one of its tasks: eager mode). A thread whose
+// siblings go on using the mm leaves it loaded (no CR3 switch until the
+// next task). The last mmput (exit_mmap, pgd_free) runs without
+// kernel_lock, so that exits on several CPUs meet only on the mm core's
+// locks (pgd_lock is what mm.pgd_init is about). Users change only under
+// kernel_lock, so a count of 1 here stays 1.
 void release_mm(Task* t) {
   mm::MmStruct* mm = t->mm;
   if (!mm) return;
   t->mm = nullptr;
-  if (active_mm == mm && mm->users.load(std::memory_order_acquire) == 1) {
-    mm::switch_mm(mm, &sys->init_mm);
-    active_mm = &sys->init_mm;
+  if (mm->users.load(std::memory_order_acquire) != 1) {
+    mm::mmput(mm);
+    return;
   }
+  Cpu& c = cpu_self();
+  if (c.loaded_mm == mm) {
+    mm::switch_mm(mm, &sys->init_mm);
+    c.loaded_mm = &sys->init_mm;
+  }
+  kernel_lock.unlock();
   mm::mmput(mm);
+  kernel_lock.lock();
 }
 
 }  // namespace
@@ -44,6 +57,7 @@ extern "C" void fork_child_tail(x86::TrapFrame* frame) {
                                  init_args.envp, static_cast<uint32_t>(init_args.envc));
     if (r) panic("cannot run init %s: error %d", init_args.path, -r);
     sys->pages.set_fail_policy(init_args.fail);
+    return_to_user(true);
     return;
   }
   if (t->set_child_tid) {
@@ -51,6 +65,7 @@ extern "C" void fork_child_tail(x86::TrapFrame* frame) {
     (void)copy_to_user(t->set_child_tid, &tid, sizeof(tid));  // Linux ignores a fault here too
     t->set_child_tid = 0;
   }
+  return_to_user(true);  // schedule() switched here holding kernel_lock
 }
 
 bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc,
@@ -151,18 +166,21 @@ void end_group(Task* leader) {
   if (leader->parent) wake_waiters(leader->parent);
 }
 
-// Takes thread `t` (not running: uniprocessor) out of its group at once.
+// Tells thread `t` to end: it exits itself at its next return to ring 3
+// (return_to_user), so its own CPU tears down what it uses. A blocked
+// thread is woken (its blocking call returns -EINTR); one running on
+// another CPU is sent there by an IPI.
 void kill_thread(Task* t) {
-  dequeue_task(t);
-  t->waiting_child = false;
-  t->futex_object = nullptr;
-  t->wake_tick = 0;
-  release_mm(t);
-  ++kstats.exits;
-  --t->leader->nr_threads;
-  // A leader stays, as a zombie, until the group is over: it holds the
-  // shared state and the group's pid.
-  t->state = t == t->leader ? TaskState::kZombie : TaskState::kFree;
+  if (t->killed) return;
+  t->killed = true;
+  if (t->state == TaskState::kBlocked) {
+    t->waiting_child = false;
+    t->futex_object = nullptr;
+    t->wake_tick = 0;
+    wake_up(t);
+  } else if (t->on_cpu) {
+    smp_kick(t->cpu);
+  }
 }
 
 }  // namespace
@@ -171,9 +189,13 @@ bool is_init(const Task* t) { return t->leader == init_task; }
 
 int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid) {
   Task* parent = current->leader;
-  Task* child = alloc_task();
+  Task* child = alloc_task();  // reserved: blocked, no parent, so nobody else looks at it
   if (!child) return -EAGAIN;
+  // dup_mm (pgd_alloc, copy_page_range) without kernel_lock: forks on
+  // several CPUs meet only on the mm core's locks.
+  kernel_lock.unlock();
   mm::MmStruct* mm = mm::dup_mm(current->mm);
+  kernel_lock.lock();
   if (!mm) {
     child->state = TaskState::kFree;
     return -ENOMEM;
@@ -215,6 +237,7 @@ void do_exit(int32_t wait_status) {
   if (t == leader) t->exit_status = wait_status;
   t->state = t == leader ? TaskState::kZombie : TaskState::kDead;
   if (--leader->nr_threads == 0) end_group(leader);
+  if (leader->nr_threads == 1 && leader->de_thread_waiting) wake_up(leader);
   schedule();
   panic("pid %d ran after exit", t->pid);
 }
@@ -231,11 +254,25 @@ void do_group_exit(int32_t wait_status) {
 
 void kill_other_threads() {
   Task* leader = current->leader;
-  for (uint32_t i = 1; i < kMaxTasks && leader->nr_threads > 1; ++i) {
+  for (uint32_t i = 1; i < kMaxTasks; ++i) {
     Task* t = task_at(i);
     if (t == current || t->leader != leader) continue;
     if (t->state == TaskState::kRunnable || t->state == TaskState::kBlocked) kill_thread(t);
   }
+}
+
+int32_t de_thread() {
+  Task* self = current;
+  MM_ASSERT(self->leader == self);
+  kill_other_threads();
+  while (self->nr_threads > 1) {
+    if (interrupted()) return -EINTR;
+    self->de_thread_waiting = true;
+    self->state = TaskState::kBlocked;
+    schedule();
+    self->de_thread_waiting = false;
+  }
+  return 0;
 }
 
 int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t rusage_ptr) {
@@ -259,6 +296,7 @@ int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t ru
     }
     if (!have_child) return -ECHILD;
     if (options & kWnohang) return 0;
+    if (interrupted()) return -EINTR;
     current->waiting_child = true;
     current->state = TaskState::kBlocked;
     schedule();
@@ -273,6 +311,7 @@ uint32_t reap_all() {
   for (uint32_t i = 1; i < kMaxTasks; ++i) {
     Task* c = task_at(i);
     if (c->state == TaskState::kFree || c == current) continue;
+    dequeue_task(c);
     if (c->state == TaskState::kRunnable || c->state == TaskState::kBlocked) {
       ++killed;
       release_mm(c);

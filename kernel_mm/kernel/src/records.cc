@@ -43,12 +43,31 @@ void emit_counters_record(const char* label) {
   r.num("execs", kstats.execs);
   r.num("exits", kstats.exits);
   r.num("signals_fatal", kstats.segfaults);
-  r.num("user_faults", kstats.user_faults);
-  r.num("kernel_uaccess_faults", kstats.kernel_uaccess_faults);
+  uint64_t user_faults = 0, uaccess_faults = 0, init_oom_retries = 0;
+  const uint32_t ncpus = arch::num_cpus();
+  for (uint32_t i = 0; i < ncpus; ++i) {
+    user_faults += cpus[i].user_faults;
+    uaccess_faults += cpus[i].uaccess_faults;
+    init_oom_retries += cpus[i].init_oom_retries;
+  }
+  r.num("user_faults", user_faults);
+  r.num("kernel_uaccess_faults", uaccess_faults);
   r.num("timer_ticks", kstats.timer_ticks);
-  r.num("init_oom_retries", kstats.init_oom_retries);
+  r.num("init_oom_retries", init_oom_retries);
   r.num("kmap_churns", kstats.kmap_churns);
   r.num("kernel_sync_missed", kstats.kernel_sync_missed);
+  r.end();
+  // Where the work ran: per CPU, ticks that found a task running, switches
+  // into a task, and ring-3 page faults.
+  r.begin("cpus");
+  for (uint32_t i = 0; i < ncpus; ++i) {
+    format(name, sizeof(name), "%u", i);
+    r.begin(name);
+    r.num("busy_ticks", cpus[i].busy_ticks);
+    r.num("switches", cpus[i].switches);
+    r.num("user_faults", cpus[i].user_faults);
+    r.end();
+  }
   r.end();
   r.begin("frames");
   r.num("free", sys->pages.nr_free());
@@ -65,6 +84,7 @@ void emit_counters_record(const char* label) {
 }
 
 void shutdown(int32_t init_status) {
+  stop_other_cpus();
   const uint32_t killed = reap_all();
   emit_counters_record("shutdown");
   // With every process gone, emptying the page caches frees every cached

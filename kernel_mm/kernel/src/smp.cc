@@ -135,9 +135,52 @@ bool start_ap(uint32_t cpu, uint32_t apic_id) {
   return true;
 }
 
+// The local APIC timer's rate, counted against the TSC over 10 ms (its
+// input clock is the bus clock, which CPUID does not always give).
+void calibrate_local_timer() {
+  using A = x86::LocalApic;
+  x86::lapic.write(A::kTimerDivide, A::kTimerDivideBy16);
+  x86::lapic.write(A::kLvtTimer, A::kLvtMasked);
+  x86::lapic.write(A::kTimerInitial, 0xFFFFFFFFu);
+  delay_us(10000);
+  const uint32_t left = x86::lapic.read(A::kTimerCurrent);
+  x86::lapic.write(A::kTimerInitial, 0);
+  state.lapic_timer_hz = (0xFFFFFFFFull - left) * 100;
+}
+
+void send_to(uint32_t cpu, uint32_t vector) {
+  x86::lapic.send_ipi(apic_id_of[cpu], x86::LocalApic::kDeliveryFixed | vector);
+}
+
 }  // namespace
 
 const SmpState& smp_state() { return state; }
+
+void smp_kick(uint32_t cpu) {
+  if (cpu != arch::this_cpu()) send_to(cpu, x86::kReschedVector);
+}
+
+void smp_kick_all() {
+  const uint32_t n = online_count.load(std::memory_order_acquire);
+  for (uint32_t c = 0; c < n; ++c) smp_kick(c);
+}
+
+void smp_start_local_timer() {
+  const uint64_t count = state.lapic_timer_hz / kHz;
+  if (count)
+    x86::lapic.start_timer(x86::kTimerVector, static_cast<uint32_t>(count < 0xFFFFFFFFu ? count : 0xFFFFFFFFu));
+}
+
+void smp_stop_local_timer() {
+  if (arch::this_cpu() != 0) x86::lapic.stop_timer();
+}
+
+void smp_timer_interrupt() {
+  x86::lapic.eoi();
+  local_timer_tick();
+}
+
+void smp_resched_interrupt() { x86::lapic.eoi(); }
 
 void smp_init(const SmpConfig& c) {
   config = c;
@@ -157,6 +200,7 @@ void smp_init(const SmpConfig& c) {
   x86::lapic.enable(true);
   state.boot_apic_id = x86::lapic.id();
   apic_id_of[0] = state.boot_apic_id;
+  calibrate_local_timer();
 
   memcpy(arch::phys_to_virt(mm::PhysAddr(x86::kApTrampoline)), ap_trampoline,
          static_cast<uint32_t>(ap_trampoline_end - ap_trampoline));
@@ -214,8 +258,7 @@ extern "C" [[noreturn]] void ap_entry(uint32_t cpu) {
   x86::fpu_init();
   x86::lapic.enable(false);
   online_count.fetch_add(1, std::memory_order_release);
-  // Serve cross-CPU calls until the scheduler runs tasks here (not yet).
-  for (;;) x86::halt_until_interrupt();
+  sched_ap_main(cpu);
 }
 
 }  // namespace kern
@@ -239,7 +282,7 @@ void flush_tlb_others(uint32_t cpus, const mm::FlushRequest& req) {
     MM_ASSERT(!kern::mailbox[c][me].load(std::memory_order_relaxed));
     kern::mailbox[c][me].store(&req, std::memory_order_release);
     kern::pending[c].fetch_or(1u << me, std::memory_order_release);
-    x86::lapic.send_ipi(kern::apic_id_of[c], x86::LocalApic::kDeliveryFixed | x86::kIpiCallVector);
+    kern::send_to(c, x86::kIpiCallVector);
   }
   for (uint32_t m = cpus; m;) {
     const uint32_t c = static_cast<uint32_t>(__builtin_ctz(m));

@@ -571,16 +571,23 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
 int32_t do_kmap_churn(uint32_t npages) {
   if (npages == 0 || npages > 1024) return -EINVAL;
   const uint64_t tables_before = sys->counters.get(mm::Counter::kKernelPteTable);
+  // Without kernel_lock: the mapping work and the check race forks and
+  // exits on the other CPUs, which is the point of the experiment.
+  kernel_lock.unlock();
   mm::VirtAddr va;
-  if (mm::vmalloc(*sys, npages, &va) != mm::Status::kOk) return -ENOMEM;
-  for (uint32_t i = 0; i < npages; ++i) *reinterpret_cast<volatile uint32_t*>((va + i * mm::kPageSize).value()) = i;
-  mm::vfree(*sys, va, npages);
-  ++kstats.kmap_churns;
-  {
+  const bool mapped = mm::vmalloc(*sys, npages, &va) == mm::Status::kOk;
+  uint32_t missed = 0;
+  if (mapped) {
+    for (uint32_t i = 0; i < npages; ++i) *reinterpret_cast<volatile uint32_t*>((va + i * mm::kPageSize).value()) = i;
+    mm::vfree(*sys, va, npages);
     mm::ReadGuard g(sys->tasklist_lock);
     for (mm::MmStruct* m = sys->tasks.front(); m; m = mm::TaskList::next(m))
-      kstats.kernel_sync_missed += mm::kernel_pmd_missing(*sys, m) != 0;
+      missed += mm::kernel_pmd_missing(*sys, m) != 0;
   }
+  kernel_lock.lock();
+  if (!mapped) return -ENOMEM;
+  ++kstats.kmap_churns;
+  kstats.kernel_sync_missed += missed;
   return static_cast<int32_t>(sys->counters.get(mm::Counter::kKernelPteTable) - tables_before);
 }
 
@@ -621,7 +628,12 @@ int32_t sleep_ns(uint64_t ns) {
   for (uint64_t now = time_ns(); now < deadline; now = time_ns()) {
     const uint64_t ticks = ((deadline - now) * kHz + 999999999ull) / 1000000000ull;
     current->wake_tick = jiffies + (ticks ? ticks : 1);
+    note_sleeper(current);
     while (current->wake_tick) {
+      if (interrupted()) {
+        current->wake_tick = 0;
+        return -EINTR;
+      }
       current->state = TaskState::kBlocked;
       schedule();
     }
@@ -1000,8 +1012,10 @@ int32_t syscall_dispatch(x86::TrapFrame* f) {
     case kPause:
       // Waits for a signal, and none is ever delivered: the task sleeps
       // until its group is killed (exit_group, a fatal fault, shutdown).
-      current->state = TaskState::kBlocked;
-      schedule();
+      while (!interrupted()) {
+        current->state = TaskState::kBlocked;
+        schedule();
+      }
       return -EINTR;
     case kSchedYield:
       schedule();

@@ -70,7 +70,7 @@ mm::Status fault_in(mm::VirtAddr addr, mm::FaultFlags flags) {
   constexpr int kInitRetries = 64;
   mm::Status s = mm::handle_mm_fault(current->mm, addr, flags);
   for (int i = 0; s == mm::Status::kNoMem && is_init(current) && i < kInitRetries; ++i) {
-    ++kstats.init_oom_retries;
+    ++cpu_self().init_oom_retries;
     s = mm::handle_mm_fault(current->mm, addr, flags);
   }
   return s;
@@ -82,7 +82,7 @@ void page_fault(x86::TrapFrame* f) {
   if (!f->from_user()) {
     // Only the user-copy routines may fault, and only on user addresses.
     if (addr < mm::kTaskSize && current->mm && current->uaccess_active) {
-      ++kstats.kernel_uaccess_faults;
+      ++cpu_self().uaccess_faults;
       if (fault_in(mm::VirtAddr(addr), flags) == mm::Status::kOk) {
         check_fault_loop(f, addr);
         return;
@@ -92,7 +92,7 @@ void page_fault(x86::TrapFrame* f) {
     panic_frame(f, "kernel page fault at 0x%08x (error 0x%x)", addr, f->error);
   }
   if (f->error & 8) panic_frame(f, "reserved bit set in a paging entry for 0x%08x", addr);
-  ++kstats.user_faults;
+  ++cpu_self().user_faults;
   if (addr >= mm::kTaskSize || !current->mm) {
     on_user_fault_kill(f, kSigsegv, "page fault");
     return;
@@ -134,24 +134,39 @@ int exception_signal(uint32_t vector) {
 }  // namespace
 
 void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
+  // A page fault or an exception: the trap runs without kernel_lock.
+  if (!kernel_lock.held_by_me()) lock_kernel_at_safe_point();
   ++kstats.segfaults;
   kprintf("mmlab: pid %d (%s) killed by signal %d: %s at 0x%08x ip 0x%08x error 0x%x\n", current->pid, current->comm,
           sig, what, f->vector == 14 ? x86::read_cr2() : 0, f->eip, f->error);
   do_group_exit(sig);  // wait status: terminated by `sig` (sh shows 128 + sig); every thread goes
 }
 
+// System calls run under kernel_lock; page faults, exceptions and
+// interrupts do not (an interrupt only ever arrives in ring 3 or in the
+// idle loop: the kernel runs with interrupts off).
 extern "C" void trap_handler(x86::TrapFrame* f) {
   const uint32_t v = f->vector;
+  bool locked = false;
   if (v == x86::kSyscallVector) {
+    lock_kernel_at_safe_point();
+    locked = true;
     ++kstats.syscalls;
+    // A system call is progress: the same fault after it is a new one (a
+    // forking loop takes the same COW fault after every fork).
+    current->same_fault_count = 0;
     f->eax = static_cast<uint32_t>(syscall_dispatch(f));
   } else if (v == 14) {
     page_fault(f);
   } else if (v == x86::kIrqBase) {
     x86::pic_eoi(0);
-    timer_tick(f);
+    timer_tick();
+  } else if (v == x86::kTimerVector) {
+    smp_timer_interrupt();
   } else if (v == x86::kIpiCallVector) {
     smp_ipi_interrupt();
+  } else if (v == x86::kReschedVector) {
+    smp_resched_interrupt();  // the work is on the way out (return_to_user) or in the idle loop
   } else if (v == x86::kSpuriousVector) {
     // §11.9: a spurious APIC interrupt gets no EOI.
   } else if (v > x86::kIrqBase && v < x86::kIrqBase + 16) {
@@ -162,7 +177,11 @@ extern "C" void trap_handler(x86::TrapFrame* f) {
   } else {
     panic_frame(f, "unexpected vector %u", v);
   }
-  if (f->from_user() && need_resched()) schedule();
+  if (f->from_user()) {
+    return_to_user(locked);
+  } else if (locked) {
+    kernel_lock.unlock();
+  }
 }
 
 }  // namespace kern

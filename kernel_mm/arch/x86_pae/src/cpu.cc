@@ -9,6 +9,8 @@ extern "C" char trap_stubs[];     // 48 stubs, 16 bytes apart (traps.S)
 extern "C" char syscall_stub[];   // vector 0x80
 extern "C" char ipi_call_stub[];  // kIpiCallVector
 extern "C" char spurious_stub[];  // kSpuriousVector
+extern "C" char timer_stub[];     // kTimerVector
+extern "C" char resched_stub[];   // kReschedVector
 
 namespace x86 {
 namespace {
@@ -90,6 +92,8 @@ void init_descriptors() {
   idt[kSyscallVector] = make_gate(syscall_stub, 0xEE);
   idt[kIpiCallVector] = make_gate(ipi_call_stub, 0x8E);
   idt[kSpuriousVector] = make_gate(spurious_stub, 0x8E);
+  idt[kTimerVector] = make_gate(timer_stub, 0x8E);
+  idt[kReschedVector] = make_gate(resched_stub, 0x8E);
   load_cpu_descriptors(0);
   pic_init();
 }

@@ -41,6 +41,16 @@ syscall_stub:
 ipi_call_stub:
     STUB 0xF0
 
+.global timer_stub
+.align 16
+timer_stub:
+    STUB 0xEF
+
+.global resched_stub
+.align 16
+resched_stub:
+    STUB 0xF1
+
 .global spurious_stub
 .align 16
 spurious_stub:

@@ -1,7 +1,16 @@
-// Processes and the scheduler. Uniprocessor, kernel not preemptible: the
-// kernel runs with interrupts off (every gate is an interrupt gate), and a
-// task is switched out only when it blocks or on its way back to ring 3
-// (timer preemption). The SMP issue brings per-CPU run queues and locks.
+// Processes and the scheduler (docs/kernel.md, "Scheduling on several
+// CPUs"). The kernel is not preemptible: it runs with interrupts off (every
+// gate is an interrupt gate), and a task is switched out only when it
+// blocks or on its way back to ring 3 (its time slice is used up).
+//
+// Every CPU runs tasks from its own run queue and steals from the busiest
+// other queue when its own is empty. One big kernel lock (`kernel_lock`)
+// guards the task table, the run queues and everything else outside the mm
+// core: system calls run under it, page faults do not (the mm core has its
+// own locks, which are what the lock toggles are about), and neither do
+// dup_mm in fork, the last mmput of an exit, and the kernel-mapping churn.
+// The lock is held across a context switch and released by the task
+// switched to, on the same CPU.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +18,7 @@
 #include "arch/x86.h"
 #include "kernel/fs.h"
 #include "mm/mm_struct.h"
+#include "mm/spinlock.h"
 #include "mm/system.h"
 
 namespace kern {
@@ -84,6 +94,12 @@ struct Task {
   uint32_t ticks_left = kTimeSliceTicks;
   Task* run_next = nullptr;
   bool on_rq = false;
+  bool on_cpu = false;  // some CPU's current task (its kernel stack is in use)
+  uint32_t cpu = 0;     // the CPU it last ran on (or whose queue it is on)
+  // exit_group or a fatal signal in another thread: this thread ends at its
+  // next return to ring 3; blocking calls return -EINTR so that it gets there.
+  bool killed = false;
+  bool de_thread_waiting = false;  // leader: exec waits for the other threads to end
   // Console output collected into lines (result-record forwarding); a
   // longer line is forwarded cut, with "truncated": true.
   char line[4096] = {};
@@ -91,9 +107,54 @@ struct Task {
   bool line_truncated = false;
 };
 
-extern Task* current;
+// One per CPU, indexed by x86::this_cpu(). The run queue and `curr` are
+// guarded by kernel_lock; `nr_queued` is also read without it (a stale
+// value only delays a switch by a tick).
+struct Cpu {
+  Task* curr = nullptr;
+  Task* idle = nullptr;
+  mm::MmStruct* loaded_mm = nullptr;  // the mm in this CPU's CR3 (init_mm when idle)
+  Task* rq_head = nullptr;
+  Task* rq_tail = nullptr;
+  volatile uint32_t nr_queued = 0;
+  bool online = false;  // runs tasks
+  // Timer ticks that found a task (not idle) running, and context switches
+  // into a task: where the work went (the counters record's "cpus").
+  uint64_t busy_ticks = 0;
+  uint64_t switches = 0;
+  // Page faults run without kernel_lock, so their counts are per CPU
+  // (the records add them up).
+  uint64_t user_faults = 0;
+  uint64_t uaccess_faults = 0;
+  uint64_t init_oom_retries = 0;
+};
+extern Cpu cpus[x86::kMaxCpus];
+inline Cpu& cpu_self() { return cpus[x86::this_cpu()]; }
+// The task running on this CPU. Kernel code moves between CPUs only across
+// schedule(), and reads `current` afresh every time.
+#define current (::kern::cpu_self().curr)
+
+// The big kernel lock (above); lock class kernel_lock in the counters.
+extern mm::SpinLock kernel_lock;
+// Set once by shutdown(): every other CPU stops (park) at its next safe
+// point: a return to ring 3, the idle loop, or waiting for kernel_lock.
+extern volatile bool stopping;
+// Takes kernel_lock where this CPU holds nothing else (system call entry,
+// the way back to ring 3, the idle loop): if shutdown() is stopping the
+// CPUs meanwhile, this CPU parks instead.
+void lock_kernel_at_safe_point();
+// This CPU stops for good: it leaves its mm for init_mm, releases
+// kernel_lock if it holds it, and only answers cross-CPU calls from now on.
+[[noreturn]] void park_cpu();
+// An AP, once online: enters the scheduler with its own idle task.
+[[noreturn]] void sched_ap_main(uint32_t cpu);
+// The boot CPU, once PID 1 exists: lets the APs schedule, then idles.
+[[noreturn]] void sched_start();
+// shutdown(), with kernel_lock held: every other CPU parks; returns with
+// kernel_lock held again once they all have (panics after a second).
+void stop_other_cpus();
+
 extern mm::System* sys;
-extern mm::MmStruct* active_mm;  // the mm in CR3 (the idle task borrows one)
 extern volatile uint64_t jiffies;
 extern uint64_t tsc_hz;
 extern uint64_t boot_tsc;
@@ -102,19 +163,28 @@ uint64_t time_ns();                   // since boot_tsc
 extern uint64_t realtime_base_s;      // wall-clock seconds at boot_tsc (CMOS RTC)
 
 void sched_init();
-// Makes `t` runnable and queues it (no-op if it already is).
+// Makes `t` runnable and queues it on a CPU (an idle one if there is one,
+// woken by an IPI); no-op if it is queued or running already. kernel_lock held.
 void wake_up(Task* t);
 // Gives the CPU to the next runnable task (or idle); returns when this task
-// runs again. Blocks first when the caller set current->state = kBlocked.
+// runs again, possibly on another CPU. Blocks first when the caller set
+// current->state = kBlocked. kernel_lock held.
 void schedule();
-// Called on the timer tick with the interrupted frame.
-void timer_tick(const x86::TrapFrame* frame);
-// True when the current task's time slice is used up.
+// The boot CPU's PIT tick (jiffies, sleepers) and every CPU's time slice.
+void timer_tick();
+void local_timer_tick();  // an AP's local APIC timer
+// True when the current task's time slice is used up and another waits.
 bool need_resched();
-[[noreturn]] void idle_loop();
+// The way back to ring 3 from any trap: preemption, a kill by another
+// thread, shutdown. `locked`: the trap holds kernel_lock (released here).
+void return_to_user(bool locked);
+// A task killed or the system stopping: a blocking call gives up (-EINTR).
+bool interrupted();
+// Records that `t` sleeps until t->wake_tick (which the caller set).
+void note_sleeper(const Task* t);
 
 Task* alloc_task();
-// Takes a runnable task off the run queue (a thread killed by exit_group).
+// Takes a queued task off its run queue (reap_all at shutdown).
 void dequeue_task(Task* t);
 Task* find_task(int32_t pid);
 Task* task_at(uint32_t index);  // the task table, for walks (slot 0 is idle)
@@ -138,8 +208,13 @@ bool is_init(const Task* t);
 [[noreturn]] void do_exit(int32_t wait_status);
 // exit_group(2) and fatal signals: every thread of the group ends.
 [[noreturn]] void do_group_exit(int32_t wait_status);
-// exec in a multi-threaded group: the other threads end (Linux's de_thread).
+// Tells every other thread of the group to end (they exit on their way
+// back to ring 3).
 void kill_other_threads();
+// exec in a multi-threaded group (Linux's de_thread): the other threads
+// end, and the caller (the leader) waits until they have; -EINTR if it is
+// itself killed meanwhile.
+int32_t de_thread();
 int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t rusage_ptr);
 // Starts PID 1 from `path` with argv/envp (kernel strings); false on failure.
 // PID 1 exited: kills what is left, writes the `leak` record, leaves QEMU.
@@ -189,11 +264,8 @@ struct KernelStats {
   uint64_t exits = 0;
   uint64_t segfaults = 0;
   uint64_t timer_ticks = 0;
-  uint64_t user_faults = 0;
-  uint64_t kernel_uaccess_faults = 0;
   // mmlab_kmap_churn (syscall 1001): calls, and PGDs found missing a kernel
   // PMD entry by the check after each call (must stay 0).
-  uint64_t init_oom_retries = 0;  // PID 1's faults retried after a failed allocation
   uint64_t kmap_churns = 0;
   uint64_t kernel_sync_missed = 0;
   static constexpr uint32_t kEnosysSlots = 32;

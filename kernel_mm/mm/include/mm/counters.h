@@ -71,7 +71,8 @@ namespace mm {
   X(kKmemCache, "kmem_cache_lock")     \
   X(kKernelPt, "kernel_pt_lock")       \
   X(kVmap, "vmap_lock")                \
-  X(kPageCache, "page_cache_lock")
+  X(kPageCache, "page_cache_lock")     \
+  X(kKernelLock, "kernel_lock")
 
 enum class Counter : uint16_t {
 #define MM_X(id, name, doc) id,

@@ -28,19 +28,39 @@ class MM_CAPABILITY("spinlock") SpinLock {
   }
 
   void lock() MM_ACQUIRE() {
+    lock_waiting([] {});
+  }
+
+  // lock(), calling `wait()` at every spin step (the kernel's big lock
+  // parks a CPU that is asked to stop while it waits for the lock).
+  template <typename Wait>
+  void lock_waiting(Wait&& wait) MM_ACQUIRE() {
     const uint32_t me = arch::this_cpu() + 1;
     uint32_t expected = 0;
     if (!word_.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed)) {
       MM_ASSERT(expected != me);  // recursive acquisition: a self-deadlock
       const uint64_t t0 = arch::cycles();
       do {
-        while (word_.load(std::memory_order_relaxed) != 0) arch::cpu_relax();
+        while (word_.load(std::memory_order_relaxed) != 0) {
+          arch::cpu_relax();
+          wait();
+        }
         expected = 0;
       } while (!word_.compare_exchange_weak(expected, me, std::memory_order_acquire, std::memory_order_relaxed));
       count(LockStat::kContended, 1);
       count(LockStat::kWaitCycles, arch::cycles() - t0);
     }
     count(LockStat::kAcquire, 1);
+  }
+
+  // Takes the lock if it is free; never waits.
+  bool try_lock() MM_TRY_ACQUIRE(true) {
+    uint32_t expected = 0;
+    if (!word_.compare_exchange_strong(expected, arch::this_cpu() + 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+      return false;
+    count(LockStat::kAcquire, 1);
+    return true;
   }
 
   void unlock() MM_RELEASE() {

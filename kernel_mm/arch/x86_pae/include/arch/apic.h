@@ -8,7 +8,9 @@
 namespace x86 {
 
 // Vectors the local APIC delivers (above the legacy PIC's 32-47).
+inline constexpr uint32_t kTimerVector = 0xEF;     // an AP's local APIC timer (time slices)
 inline constexpr uint32_t kIpiCallVector = 0xF0;   // run this CPU's mailbox (smp.cc)
+inline constexpr uint32_t kReschedVector = 0xF1;   // look at the run queues (a task was queued here)
 inline constexpr uint32_t kSpuriousVector = 0xFF;  // §11.9: no EOI for it
 
 class LocalApic {
@@ -21,6 +23,10 @@ class LocalApic {
   static constexpr uint32_t kDeliveryFixed = 0 << 8, kDeliveryInit = 5 << 8, kDeliveryStartup = 6 << 8;
   static constexpr uint32_t kLevelAssert = 1 << 14, kTriggerLevel = 1 << 15, kDeliveryPending = 1 << 12;
   static constexpr uint32_t kLvtMasked = 1 << 16, kSvrEnable = 1 << 8;
+  // The timer (§11.5.4): counts down from the initial count at the bus
+  // clock divided by the divide configuration; periodic mode reloads.
+  static constexpr uint32_t kTimerInitial = 0x380, kTimerCurrent = 0x390, kTimerDivide = 0x3E0;
+  static constexpr uint32_t kTimerPeriodic = 1 << 17, kTimerDivideBy16 = 0x3;
 
   void set_base(uintptr_t va) { base_ = va; }
   bool mapped() const { return base_ != 0; }
@@ -41,6 +47,17 @@ class LocalApic {
     write(kLvtError, kLvtMasked);
     if (!bsp) write(kLvtLint0, kLvtMasked);
     write(kEsr, 0);  // the error status register is cleared by a write (§11.5.3)
+  }
+
+  // Periodic interrupts at `vector` every `count` timer ticks (divide by 16).
+  void start_timer(uint32_t vector, uint32_t count) const {
+    write(kTimerDivide, kTimerDivideBy16);
+    write(kLvtTimer, kTimerPeriodic | vector);
+    write(kTimerInitial, count);
+  }
+  void stop_timer() const {
+    write(kLvtTimer, kLvtMasked);
+    write(kTimerInitial, 0);
   }
 
   // Sends an interprocessor interrupt and waits until the APIC has taken
