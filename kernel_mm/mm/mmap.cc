@@ -295,7 +295,13 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
     v->flags = flags;
     // change_protection: drop write where it is no longer allowed, set NX
     // as asked. Write is never added here: the next write fault decides
-    // between COW copy and reuse.
+    // between COW copy and reuse. PROT_NONE: x86 has no "no access" bit for
+    // a present page, so the entry becomes supervisor-only (U/S clear):
+    // every ring-3 access faults, and the fault path refuses it (the VMA
+    // allows nothing), while the frame and its data stay mapped for a later
+    // mprotect that gives access back. (Linux clears Present and keeps a
+    // software PROTNONE bit instead; before this, a page touched before
+    // mprotect(PROT_NONE) stayed readable: t_tlb found it.)
     for (uint32_t addr = v->start.value(); addr < v->end.value(); addr += kPageSize) {
       PmdEntry* pmdp = pmd_lookup(mm, VirtAddr(addr));
       if (!pmdp || entry_get(pmdp).none()) {
@@ -306,9 +312,9 @@ Status do_mprotect(MmStruct* mm, VirtAddr start, uint32_t len, uint32_t prot) {
       PteEntry* ptep = pte_offset_map_lock(mm, pmdp, VirtAddr(addr), &ptl);
       const PteEntry e = entry_get(ptep);
       if (e.present()) {
-        entry_set(ptep,
-                  e.with_prot(PageProt{
-                      .write = e.writable() && (flags & kVmWrite), .user = true, .exec = (flags & kVmExec) != 0}));
+        entry_set(ptep, e.with_prot(PageProt{.write = e.writable() && (flags & kVmWrite),
+                                             .user = (flags & kVmProtMask) != 0,
+                                             .exec = (flags & kVmExec) != 0}));
         changed = true;
       }
       pte_unmap_unlock(ptep, ptl);

@@ -258,12 +258,19 @@ void iounmap(System& sys, VirtAddr va, uint32_t len) {
 }
 
 uint32_t kernel_pmd_missing(System& sys, MmStruct* mm) {
+  // Lockless mode: between mm_publish's link (A) and its copy (C) the mm is
+  // on the task list but no CPU may load it yet; it owes nothing until then.
+  if (!mm->kernel_ready.load(std::memory_order_acquire)) return 0;
   const PgdEntry k = entry_get(&mm->pgd[kKernelPgdIndex]);
   if (sys.toggles.kernel_pmd_shared())
     return k.same_target(PgdEntry::table(sys.pages.page_to_phys(sys.kernel_pmd_page))) ? 0 : kPtrsPerPmd;
   if (!k.present()) return kPtrsPerPmd;
   uint32_t missing = 0;
   for (uint32_t i = 0; i < kPtrsPerPmd; ++i) {
+    // An entry whose sync is still running (another CPU's vmalloc) is not
+    // promised yet: ensure_synced sets the bit once every PGD has it.
+    std::atomic_ref<uint32_t> synced(sys.kernel_pmd_synced[i / 32]);
+    if (!(synced.load(std::memory_order_acquire) & (1u << (i % 32)))) continue;
     const PmdEntry ref = entry_get(&sys.kernel_pmd[i]);
     if (!ref.none() && !entry_get(copy_slot(mm, i)).same_target(ref)) ++missing;
   }

@@ -453,16 +453,19 @@ FAULT_INJECTION_PROGRAMS = (
 )
 
 
+@pytest.mark.parametrize("vcpus", [1, 2])
 @pytest.mark.parametrize("quarter", range(4))
-def test_fault_injection_in_every_toggle_combination_leaks_nothing(quarter):
+def test_fault_injection_in_every_toggle_combination_leaks_nothing(quarter, vcpus):
     """mm.fail_alloc: fork, exec, mmap, faults and pgd_alloc fail on purpose; programs get -ENOMEM or are killed,
-    the kernel never panics and the leak record stays at zero, in all 64 combinations (16 per ctest entry)."""
+    the kernel never panics and the leak record stays at zero, in all 64 combinations (16 per ctest entry), on one
+    vCPU and on two (threads killed on another CPU, exits and faults in parallel)."""
     outcomes = {}
     for index in range(16 * quarter, 16 * quarter + 16):
         toggles = combination(index)
         words = " ".join(f"{k}={v}" for k, v in toggles.items())
         b = mmboot.boot(
-            f"{words} mm.fail_alloc=40 mm.fail_alloc_seed={index + 1} init=/init -- {FAULT_INJECTION_PROGRAMS}"
+            f"{words} mm.fail_alloc=40 mm.fail_alloc_seed={index + 1} init=/init -- {FAULT_INJECTION_PROGRAMS}",
+            smp=vcpus,
         )
         assert not b.of_type("panic"), (toggles, b.describe())
         assert not b.bad_records, b.bad_records
@@ -482,15 +485,18 @@ def test_fault_injection_in_every_toggle_combination_leaks_nothing(quarter):
     assert len(outcomes) >= 2, outcomes
 
 
+@pytest.mark.parametrize("vcpus", [1, 2])
 @pytest.mark.parametrize("quarter", range(4))
-def test_syscall_fuzzer_in_every_toggle_combination(quarter):
+def test_syscall_fuzzer_in_every_toggle_combination(quarter, vcpus):
     """sysfuzz: 2,000 random calls per combination, seeded by it; never a panic or a leak; the counters show the
-    calls, the faults and the errors exercised."""
+    calls, the faults and the errors exercised. On one vCPU and on two."""
     totals = {"syscalls": 0, "user_faults": 0, "signals_fatal": 0, "enosys": 0, "errors": 0}
     for index in range(16 * quarter, 16 * quarter + 16):
         toggles = combination(index)
         words = " ".join(f"{k}={v}" for k, v in toggles.items())
-        b = mmboot.boot(f"{words} init=/init -- sysfuzz -n 2000 -s {index + 1}", initrd=WORKLOAD_INITRD, timeout=120)
+        b = mmboot.boot(
+            f"{words} init=/init -- sysfuzz -n 2000 -s {index + 1}", initrd=WORKLOAD_INITRD, timeout=120, smp=vcpus
+        )
         assert b.status == "success", (toggles, b.describe())
         leak = assert_clean(b)
         assert leak["killed_at_shutdown"] == 0, leak
@@ -599,3 +605,80 @@ def test_smp_deterministic_boots_are_identical():
     assert a == c and a["online"] == 4, (a, c)
     ca, cc = (b.of_type("counters")[-1] for b in boots)
     assert ca["mm"] == cc["mm"], "mm counters differ between two deterministic 4-vCPU boots"
+
+
+def cpus_that(last: dict, key: str) -> int:
+    """How many CPUs of a counters record have a non-zero per-CPU `key`."""
+    return sum(1 for c in last["cpus"].values() if c[key] > 0)
+
+
+@pytest.mark.parametrize("vcpus", [2, 4])
+@pytest.mark.parametrize("ptlock", ["split", "mm"])
+def test_smp_threads_run_and_fault_at_once(ptlock, vcpus):
+    """glibc threads on several vCPUs, both ptlock modes: every t_threads check passes (the threads that fault one
+    mm's pages at once leave every write in place), no leak; then page_fault's four threads fault on every CPU."""
+    b = mmboot.boot(f"mm.ptlock={ptlock} init=/tests/t_threads", smp=vcpus)
+    assert_clean(b)
+    assert_passed(b, 13)
+    last = b.of_type("counters")[-1]
+    assert len(last["cpus"]) == vcpus and cpus_that(last, "user_faults") >= 2, last["cpus"]
+
+    b = mmboot.boot(
+        f"mm.ptlock={ptlock} init=/init -- page_fault -m threads -w {vcpus} -i 8", initrd=WORKLOAD_INITRD, smp=vcpus
+    )
+    leak = assert_clean(b)
+    assert leak["killed_at_shutdown"] == 0, leak
+    (res,) = [x for x in (json.loads(r["line"]) for r in b.of_type("result")) if x["workload"] == "page_fault"]
+    assert res["points"][0]["workers"] == vcpus and res["points"][0]["faults"] == vcpus * 8 * 256, res
+    d = run_deltas(b, 0, "page_fault")
+    assert d["fault_anon"] >= vcpus * 8 * 256, d
+    lock = "split_ptl" if ptlock == "split" else "page_table_lock"
+    assert d[f"{lock}.acquire"] >= vcpus * 8 * 256, d
+    # N runnable threads use N CPUs: every CPU took some of the faults.
+    assert cpus_that(b.of_type("counters")[-1], "user_faults") == vcpus, b.of_type("counters")[-1]["cpus"]
+
+
+@pytest.mark.parametrize("pgd_init", ["locked", "lockless"])
+def test_smp_fork_exit_race_kernel_mapping_churn(pgd_init):
+    """4 vCPUs: three processes fork and exit in a loop while a fourth maps and unmaps kernel pages (new kernel PTE
+    tables under mm.kernel_pmd=unshared). After every churn call the kernel checks every live PGD for every kernel
+    PMD entry: none is ever missing, in either pgd_init mode, and nothing leaks."""
+    b = mmboot.boot(
+        f"mm.kernel_pmd=unshared mm.pgd_init={pgd_init} init=/init -- kmap_churn -r 48 -p 512 -f 3",
+        initrd=WORKLOAD_INITRD,
+        smp=4,
+        timeout=240,
+    )
+    leak = assert_clean(b)
+    assert leak["kernel_sync_missed"] == 0, leak
+    (res,) = [x for x in (json.loads(r["line"]) for r in b.of_type("result")) if x["workload"] == "kmap_churn"]
+    d = run_deltas(b, 0, "kmap_churn")
+    assert d["k.kmap_churns"] == 48 + 1 and d["k.kernel_sync_missed"] == 0, d  # + the probe call
+    assert res["forks"] > 0 and d["kernel_pte_table"] > 0, (res, d)
+    assert d["pgd_alloc"] == d["pgd_free"] >= res["forks"], d
+    last = b.of_type("counters")[-1]
+    assert cpus_that(last, "switches") >= 3, last["cpus"]
+    if pgd_init == "locked":
+        assert d["pgd_lock.acquire"] >= 2 * d["pgd_alloc"], d  # list add and remove, plus the syncs
+    else:
+        assert d["pgd_lock.acquire"] == 0 and d["pgd_init_late"] == d["pgd_alloc"], d
+
+
+@pytest.mark.parametrize("vcpus", [1, 2, 4])
+def test_smp_tlb_shootdown_reader_must_fault(vcpus):
+    """A thread keeps reading a page while another unmaps (or mprotects) it and reuses the frame: the reader faults,
+    it never reads the freed frame. With several vCPUs the reader runs on another CPU, so the unmap's flush is a
+    shootdown IPI to it."""
+    b = mmboot.boot("init=/tests/t_tlb", smp=vcpus, timeout=240)
+    assert_clean(b)
+    assert_passed(b, 6)
+    d = b.of_type("counters")[-1]["mm"]
+    if vcpus > 1:
+        assert d["tlb_shootdown_ipi"] > 0, d
+
+
+def test_smp_tlb_shootdown_linux_agrees():
+    """The same program on Linux PAE with two vCPUs: the same checks pass there."""
+    b = mmboot.boot_linux(["/tests/t_tlb"], smp=2, timeout=240)
+    assert b.status == "success", b.describe()
+    assert "FAIL" not in b.console and b.console.count("PASS") >= 6, b.console

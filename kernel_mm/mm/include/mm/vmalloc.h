@@ -38,7 +38,10 @@ void iounmap(System& sys, VirtAddr va, uint32_t len);
 // How many entries of the reference kernel PMD are missing from, or point
 // elsewhere in, what mm's PGD maps at entry 3 (Entry::same_target: the
 // Accessed bit a CPU sets on a walk does not count). Zero for every live,
-// published mm is the "no missed kernel-mapping sync" invariant.
+// published mm is the "no missed kernel-mapping sync" invariant. Safe to
+// call while other CPUs fork, exit and map: an mm not yet kernel_ready (no
+// CPU may load it) and an entry whose sync has not finished are not counted
+// (both are promised only once their side is done).
 uint32_t kernel_pmd_missing(System& sys, MmStruct* mm);
 
 }  // namespace mm
