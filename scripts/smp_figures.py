@@ -33,6 +33,8 @@ from test_boot import WORKLOAD_INITRD, run_deltas  # noqa: E402
 VCPUS = (1, 2, 4)
 FORK_ITERATIONS = 128
 FAULT_ITERATIONS = 8
+RACE_ROUNDS = 48
+RACE_VCPUS = 4
 
 
 def boot_run(toggles: str, program: str, vcpus: int) -> tuple[dict, dict]:
@@ -46,10 +48,12 @@ def boot_run(toggles: str, program: str, vcpus: int) -> tuple[dict, dict]:
     return res, run_deltas(b, 0, name)
 
 
-def fork_cell(pgd_init: str, vcpus: int, repeat: int) -> dict:
+def fork_cell(pgd_init: str, kernel_pmd: str, vcpus: int, repeat: int) -> dict:
     rows = []
     for _ in range(repeat):
-        res, d = boot_run(f"mm.pgd_init={pgd_init}", f"fork_scale -w {vcpus} -i {FORK_ITERATIONS}", vcpus)
+        res, d = boot_run(
+            f"mm.pgd_init={pgd_init} mm.kernel_pmd={kernel_pmd}", f"fork_scale -w {vcpus} -i {FORK_ITERATIONS}", vcpus
+        )
         forks = d["k.forks"]
         rows.append(
             {
@@ -59,6 +63,29 @@ def fork_cell(pgd_init: str, vcpus: int, repeat: int) -> dict:
                 "wait_cycles": d["pgd_lock.wait_cycles"] / forks,
                 "bkl_contended": d["kernel_lock.contended"] / forks,
                 "bkl_wait_cycles": d["kernel_lock.wait_cycles"] / forks,
+            }
+        )
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def race_cell(pgd_init: str, repeat: int) -> dict:
+    """fork+exit on three vCPUs racing kernel-mapping churn on the fourth (mm.kernel_pmd=unshared)."""
+    rows = []
+    for _ in range(repeat):
+        res, d = boot_run(
+            f"mm.pgd_init={pgd_init} mm.kernel_pmd=unshared", f"kmap_churn -r {RACE_ROUNDS} -p 512 -f 3", RACE_VCPUS
+        )
+        forks = d["k.forks"]
+        rows.append(
+            {
+                "forks_per_s": res["forks_per_s"],
+                "rounds_per_s": res["rounds_per_s"],
+                "syncs": d["kernel_sync"] / d["k.kmap_churns"],
+                "pgd_acquire": d["pgd_lock.acquire"] / forks,
+                "pgd_contended": d["pgd_lock.contended"] / forks,
+                "pgd_wait_cycles": d["pgd_lock.wait_cycles"] / forks,
+                "tasklist_contended": d["tasklist_lock.contended"] / forks,
+                "tasklist_wait_cycles": d["tasklist_lock.wait_cycles"] / forks,
             }
         )
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
@@ -82,43 +109,67 @@ def fault_cell(ptlock: str, vcpus: int, repeat: int) -> dict:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
 
+def table(header: list[str], rows: list[list[str]]) -> None:
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", action="store_true", help="print the cells as JSON instead of tables")
     a = p.parse_args()
-    forks = {(m, n): fork_cell(m, n, a.repeat) for m in ("locked", "lockless") for n in VCPUS}
+    forks = {
+        (m, k, n): fork_cell(m, k, n, a.repeat)
+        for k in ("shared", "unshared")
+        for m in ("locked", "lockless")
+        for n in VCPUS
+    }
+    races = {m: race_cell(m, a.repeat) for m in ("locked", "lockless")}
     faults = {(m, n): fault_cell(m, n, a.repeat) for m in ("split", "mm") for n in VCPUS}
     if a.json:
-        print(
-            json.dumps(
-                {
-                    "fork": {f"{m}/{n}": v for (m, n), v in forks.items()},
-                    "fault": {f"{m}/{n}": v for (m, n), v in faults.items()},
-                },
-                indent=1,
-            )
-        )
+        out = {
+            "fork": {"/".join(map(str, key)): v for key, v in forks.items()},
+            "race": races,
+            "fault": {"/".join(map(str, key)): v for key, v in faults.items()},
+        }
+        print(json.dumps(out, indent=1))
         return 0
     print(f"fork+exit: fork_scale -w N -i {FORK_ITERATIONS} on N vCPUs; per fork+exit (median of {a.repeat})\n")
-    print(
-        "| pgd_init | vCPUs | forks/s | pgd_lock acquire | contended | wait cycles "
-        "| kernel_lock contended | kernel_lock wait cycles |"
+    table(
+        ["pgd_init", "kernel_pmd", "vCPUs", "forks/s", "pgd_lock acquire", "contended", "wait cycles"]
+        + ["kernel_lock contended", "kernel_lock wait cycles"],
+        [
+            [m, k, str(n), f"{c['forks_per_s']:.0f}", f"{c['acquire']:.2f}", f"{c['contended']:.3f}"]
+            + [f"{c['wait_cycles']:.0f}", f"{c['bkl_contended']:.2f}", f"{c['bkl_wait_cycles']:.0f}"]
+            for (m, k, n), c in forks.items()
+        ],
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for (m, n), c in forks.items():
-        print(
-            f"| {m} | {n} | {c['forks_per_s']:.0f} | {c['acquire']:.2f} | {c['contended']:.3f} | "
-            f"{c['wait_cycles']:.0f} | {c['bkl_contended']:.2f} | {c['bkl_wait_cycles']:.0f} |"
-        )
+    print(
+        f"\nfork+exit racing kernel-mapping churn: kmap_churn -r {RACE_ROUNDS} -p 512 -f 3 on {RACE_VCPUS} vCPUs, "
+        "mm.kernel_pmd=unshared; per fork+exit\n"
+    )
+    table(
+        ["pgd_init", "forks/s", "churn calls/s", "PGDs synced per call", "pgd_lock acquire", "contended"]
+        + ["wait cycles", "tasklist_lock contended", "wait cycles"],
+        [
+            [m, f"{c['forks_per_s']:.0f}", f"{c['rounds_per_s']:.0f}", f"{c['syncs']:.1f}", f"{c['pgd_acquire']:.2f}"]
+            + [f"{c['pgd_contended']:.3f}", f"{c['pgd_wait_cycles']:.0f}", f"{c['tasklist_contended']:.3f}"]
+            + [f"{c['tasklist_wait_cycles']:.0f}"]
+            for m, c in races.items()
+        ],
+    )
     print(f"\npage faults: page_fault -m threads -w N -i {FAULT_ITERATIONS} (1 MiB each) on N vCPUs; per fault\n")
-    print("| ptlock | vCPUs | faults/s | PTE lock acquire | contended | wait cycles | mmap_lock contended |")
-    print("|---|---|---|---|---|---|---|")
-    for (m, n), c in faults.items():
-        print(
-            f"| {m} | {n} | {c['faults_per_s']:.0f} | {c['acquire']:.2f} | {c['contended']:.3f} | "
-            f"{c['wait_cycles']:.0f} | {c['mmap_contended']:.4f} |"
-        )
+    table(
+        ["ptlock", "vCPUs", "faults/s", "PTE lock acquire", "contended", "wait cycles", "mmap_lock contended"],
+        [
+            [m, str(n), f"{c['faults_per_s']:.0f}", f"{c['acquire']:.2f}", f"{c['contended']:.3f}"]
+            + [f"{c['wait_cycles']:.0f}", f"{c['mmap_contended']:.4f}"]
+            for (m, n), c in faults.items()
+        ],
+    )
     return 0
 
 

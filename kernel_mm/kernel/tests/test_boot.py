@@ -563,7 +563,7 @@ def flatten(record: dict, prefix: str = "") -> dict:
     return out
 
 
-@pytest.mark.parametrize("vcpus", [1, 2, 4])
+@pytest.mark.parametrize("vcpus", [1, 2, 4, 8, 16])
 def test_smp_bringup_and_kernel_tlb_shootdowns(vcpus):
     """Every CPU the MADT lists comes online (INIT-SIPI-SIPI), and a kernel unmap flushes every CPU:
     kmap_churn's vfree shootdowns are IPIs to the N-1 others, and each CPU runs the INVLPGs itself."""
@@ -682,3 +682,26 @@ def test_smp_tlb_shootdown_linux_agrees():
     b = mmboot.boot_linux(["/tests/t_tlb"], smp=2, timeout=240)
     assert b.status == "success", b.describe()
     assert "FAIL" not in b.console and b.console.count("PASS") >= 11, b.console
+
+
+@pytest.mark.parametrize("vcpus", [8, 16])
+def test_smp_many_vcpus_every_cpu_takes_a_thread(vcpus):
+    """8 and 16 vCPUs (on however many host cores): t_threads passes, and page_fault's N threads, woken onto idle
+    CPUs, spread over them; fork/exit racing kernel-mapping churn on all of them keeps every PGD in sync; nothing
+    leaks. (At least half the CPUs, not all: with 16 vCPUs on 2 host cores a thread can finish its faults before
+    the last one is created, and its CPU then takes another.)"""
+    b = mmboot.boot("init=/tests/t_threads", smp=vcpus, timeout=240)
+    assert_clean(b)
+    assert_passed(b, 13)
+    b = mmboot.boot(
+        f"mm.kernel_pmd=unshared init=/init -- page_fault -m threads -w {vcpus} -i 2 :: kmap_churn -r 8 -f {vcpus // 2}",
+        initrd=WORKLOAD_INITRD,
+        smp=vcpus,
+        timeout=240,
+    )
+    leak = assert_clean(b)
+    assert leak["kernel_sync_missed"] == 0 and leak["killed_at_shutdown"] == 0, leak
+    after = {r["label"]: r for r in b.of_type("counters")}["after:0:page_fault"]
+    assert len(after["cpus"]) == vcpus and cpus_that(after, "user_faults") >= vcpus // 2, after["cpus"]
+    d = run_deltas(b, 1, "kmap_churn")
+    assert d["k.kernel_sync_missed"] == 0 and d["k.forks"] > 0, d
