@@ -194,11 +194,15 @@ def _span(values: list[float], unit: str = "") -> str:
 def counter_sentence(toggle: str, alt: str, metric: str, unit: str, rows: list[EffectRow], groups: dict) -> str:
     """One counter's significant effect over every workload that shows it."""
     e0 = rows[0].effect
-    with_metric = {g.workload for g in groups if g.kernel == "mmlab" and g.metric == metric}
+    # A workload run at several vCPU counts is one comparison per count.
+    with_metric = {(g.workload, g.vcpus) for g in groups if g.kernel == "mmlab" and g.metric == metric}
+    shown = {(r.group.workload, r.group.vcpus) for r in rows}
+    several = len({v for _, v in with_metric}) > 1
+    noun = "workload x vCPU cases" if several else "workloads"
     where = (
-        f"in all {len(rows)} workloads"
-        if len(rows) == len(with_metric)
-        else f"in {len(rows)} of {len(with_metric)} workloads"
+        f"in all {len(shown)} {noun}"
+        if len(shown) == len(with_metric)
+        else f"in {len(shown)} of {len(with_metric)} {noun}"
     )
     pcts = [r.effect.pct for r in rows if r.effect.pct is not None]
     if len(pcts) == len(rows):

@@ -131,6 +131,18 @@ def test_a_known_effect_is_found_with_its_sign_and_size(tmp_path):
     assert "mm.pgd_init=lockless (against locked): lat_proc exec: latency" not in text
 
 
+def test_a_counter_effect_counts_each_vcpu_count_as_its_own_case(tmp_path):
+    """One workload at 1 and 2 vCPUs: a counter effect seen at both is 'all 2 workload x vCPU cases', not '2 of 1'."""
+    cells = []
+    for vcpus in (1, 2):
+        for c in factorial(seed=vcpus):
+            c["id"], c["key"], c["vcpus"] = f"{c['id']}v{vcpus}", f"{c['key']}v{vcpus}", vcpus
+            cells.append(c)
+    a = analyze(L.load(write_set(tmp_path / "s", cells)))
+    (sentence,) = [f for f in a.findings if "PDPTE-forced CR3 reloads per exec" in f and f.startswith("mm.pmd")]
+    assert "in all 2 workload x vCPU cases" in sentence, sentence
+
+
 def test_no_effect_is_not_significant(tmp_path):
     a = analyze(L.load(write_set(tmp_path / "s", factorial(effect_pct=0.0))))
     for r in a.effects:

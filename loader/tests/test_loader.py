@@ -70,6 +70,21 @@ def check_host_counters(h: dict) -> None:
     assert h["task_clock_ns"]["value"] > 0 and h["page_faults"]["value"] > 0, h
 
 
+def test_every_shipped_matrix_expands():
+    """workloads/matrices/*.toml: each expands without error; smp.toml sweeps 1, 2 and 4 vCPUs over 8 toggle
+    combinations, 3 workloads and 2 repetitions."""
+    folder = os.path.join(os.path.dirname(__file__), "..", "..", "workloads", "matrices")
+    counts = {}
+    for name in sorted(os.listdir(folder)):
+        r = mmlab("list", os.path.join(folder, name))
+        assert r.returncode == 0, (name, r.stderr)
+        counts[name] = r.stdout.splitlines()
+    assert {"default.toml", "smp.toml"} <= set(counts), counts.keys()
+    smp = counts["smp.toml"]
+    assert len(smp) == 8 * 3 * 3 * 2, len(smp)
+    assert {line.split(" vcpus=")[1].split()[0] for line in smp} == {"1", "2", "4"}
+
+
 def test_four_cells_end_to_end(tmp_path):
     out = tmp_path / "r"
     p = mmlab("run", write(tmp_path, FOUR), "-o", out, "-j", "2")
