@@ -8,8 +8,8 @@
  * workers start together and the time from the start to the last one's end
  * is measured. processes: each worker its own process (its own mm, so its
  * own page tables and locks); threads: one process, one mm (the split
- * ptlock vs mm-wide page_table_lock experiment; needs clone(CLONE_VM), which
- * the mmlab kernel gets with SMP).
+ * ptlock vs mm-wide page_table_lock experiment; on several vCPUs the threads
+ * fault at once).
  *
  * The work is a fixed count, not a fixed time, so that under -icount the
  * result is deterministic. Output (docs/workloads.md):
