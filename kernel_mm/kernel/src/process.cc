@@ -122,6 +122,9 @@ int32_t clone_thread(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint
                      uint32_t child_tid) {
   Task* leader = current->leader;
   if (leader->group_dead) return -EAGAIN;
+  // A thread told to end (exit_group, exec's de_thread) makes no new one:
+  // the new thread would have missed the kill (both run under kernel_lock).
+  if (current->killed) return -EINTR;
   uint64_t tls_slots[x86::kTlsEntries];
   memcpy(tls_slots, current->tls, sizeof(tls_slots));
   if (flags & kCloneSettls)
