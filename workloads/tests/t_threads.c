@@ -7,7 +7,8 @@
  * threads faulting fresh pages of one mm at once; exit() in a thread ends
  * the whole process with its status; a fault in a thread kills the whole
  * process; the main thread's pthread_exit leaves the others running; exec
- * from a multi-threaded process. The same checks pass on Linux.
+ * from a multi-threaded process; exit and exec while other threads spin in
+ * ring 3 or keep creating threads. The same checks pass on Linux.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -193,6 +194,46 @@ static void exec_with_threads(void) {
   _exit(98);
 }
 
+// Threads that never enter the kernel (on other CPUs they are running when
+// the process ends: only an IPI gets them out) and one that keeps creating
+// and joining threads (a clone racing the kill must not leave a thread
+// behind).
+static void* spinner(void* arg) {
+  (void)arg;
+  for (volatile unsigned long n = 0;; n++) {
+  }
+  return NULL;
+}
+static void* noop(void* arg) { return arg; }
+static void* spawner(void* arg) {
+  (void)arg;
+  for (;;) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, noop, NULL) == 0) pthread_join(t, NULL);
+  }
+  return NULL;
+}
+static void start_busy_threads(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, spinner, NULL);
+  pthread_create(&t, NULL, spinner, NULL);
+  pthread_create(&t, NULL, spawner, NULL);
+  struct timespec d = {0, 2 * 1000 * 1000};
+  nanosleep(&d, NULL);  // let them get going (on other CPUs where there are some)
+}
+static void exit_with_busy_threads(void) {
+  start_busy_threads();
+  exit(9);
+}
+static void exec_with_busy_threads(void) {
+  start_busy_threads();
+  int null = open("/dev/null", 1);
+  if (null >= 0) dup2(null, 1);
+  char* argv[] = {"hello", NULL};
+  execve("/hello", argv, environ);
+  _exit(98);
+}
+
 static void process_lifetimes(void) {
   int s = in_child(thread_calls_exit);
   report(WIFEXITED(s) && WEXITSTATUS(s) == 7, "exit() in a thread ends the process with its status", "%s",
@@ -205,6 +246,12 @@ static void process_lifetimes(void) {
          describe_status(s));
   s = in_child(exec_with_threads);
   report(WIFEXITED(s) && WEXITSTATUS(s) == 0, "exec from a multi-threaded process ends the other threads", "%s",
+         describe_status(s));
+  s = in_child(exit_with_busy_threads);
+  report(WIFEXITED(s) && WEXITSTATUS(s) == 9, "exit() ends threads that are running and creating threads", "%s",
+         describe_status(s));
+  s = in_child(exec_with_busy_threads);
+  report(WIFEXITED(s) && WEXITSTATUS(s) == 0, "exec ends threads that are running and creating threads", "%s",
          describe_status(s));
 }
 

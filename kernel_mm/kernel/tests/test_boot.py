@@ -126,10 +126,11 @@ def test_threads(ptlock, ptlock_alloc):
     """glibc pthreads in one mm (clone, futex, exit vs exit_group, TLS), both page-table lock modes, no leak."""
     b = mmboot.boot(f"mm.ptlock={ptlock} mm.ptlock_alloc={ptlock_alloc} init=/tests/t_threads")
     assert_clean(b)
-    assert_passed(b, 13)
+    assert_passed(b, 15)
     last = b.of_type("counters")[-1]
-    # 4 workers, 1 signaller, 4 touchers, then 2 + 2 + 1 + 1 in the four child processes
-    assert last["kernel"]["threads"] == 4 + 1 + 4 + 6, last["kernel"]
+    # 4 workers, 1 signaller, 4 touchers, then 2 + 2 + 1 + 1 in four child processes, then 3 + 3 busy threads in
+    # two more, whose spawners add as many as they manage before the end
+    assert last["kernel"]["threads"] >= 4 + 1 + 4 + 6 + 6, last["kernel"]
     assert "29" not in last["enosys"] and "240" not in last["enosys"], last["enosys"]  # pause, futex
     mm = last["mm"]
     lock = "split_ptl.acquire" if ptlock == "split" else "page_table_lock.acquire"
@@ -296,7 +297,7 @@ def test_linux_pae_runs_the_same_binaries():
     for mode, x in lat.items():
         assert x["n"] == 3 and len(x["samples"]) == 3 and 0 < x["min"] <= x["median"], x
     assert "init: on Linux" in b.console
-    assert_passed(b, 16 + 13)
+    assert_passed(b, 16 + 15)
     snaps = {r["label"]: r for r in b.of_type("counters")}
     before, after = snaps["before:0:lat_proc"]["vmstat"], snaps["after:0:lat_proc"]["vmstat"]
     assert after["pgfault"] - before["pgfault"] > 6, (before["pgfault"], after["pgfault"])  # 6 forks at least
@@ -619,7 +620,7 @@ def test_smp_threads_run_and_fault_at_once(ptlock, vcpus):
     mm's pages at once leave every write in place), no leak; then page_fault's four threads fault on every CPU."""
     b = mmboot.boot(f"mm.ptlock={ptlock} init=/tests/t_threads", smp=vcpus)
     assert_clean(b)
-    assert_passed(b, 13)
+    assert_passed(b, 15)
     last = b.of_type("counters")[-1]
     assert len(last["cpus"]) == vcpus and cpus_that(last, "user_faults") >= 2, last["cpus"]
 
@@ -692,7 +693,7 @@ def test_smp_many_vcpus_every_cpu_takes_a_thread(vcpus):
     the last one is created, and its CPU then takes another.)"""
     b = mmboot.boot("init=/tests/t_threads", smp=vcpus, timeout=240)
     assert_clean(b)
-    assert_passed(b, 13)
+    assert_passed(b, 15)
     b = mmboot.boot(
         f"mm.kernel_pmd=unshared init=/init -- page_fault -m threads -w {vcpus} -i 2 :: kmap_churn -r 8 -f {vcpus // 2}",
         initrd=WORKLOAD_INITRD,
