@@ -36,7 +36,9 @@ void emit_counters_record(const char* label) {
   for (uint32_t i = 0; i < mm::kNumCounters; ++i) r.num(mm::counter_name(i, name, sizeof(name)), s.v[i]);
   r.end();
   r.begin("kernel");
-  r.num("syscalls", kstats.syscalls);
+  uint64_t syscalls = 0;
+  for (uint32_t i = 0; i < arch::num_cpus(); ++i) syscalls += cpus[i].syscalls;
+  r.num("syscalls", syscalls);
   r.num("context_switches", kstats.context_switches);
   r.num("forks", kstats.forks);
   r.num("threads", kstats.threads);

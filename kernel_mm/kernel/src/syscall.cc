@@ -816,6 +816,19 @@ void count_enosys(uint32_t nr) {
   ++kstats.enosys_other;
 }
 
+bool syscall_needs_kernel_lock(const x86::TrapFrame* f) {
+  constexpr uint32_t kMapAnonymous = 0x20;
+  switch (f->eax) {
+    case kMunmap:
+    case kMprotect:
+      return false;
+    case kMmap2:
+      return !(f->esi & kMapAnonymous);  // a file mapping looks up the fd table
+    default:
+      return true;
+  }
+}
+
 int32_t syscall_dispatch(x86::TrapFrame* f) {
   const uint32_t a = f->ebx, b = f->ecx, c = f->edx, d = f->esi, e = f->edi;
   const int32_t ia = static_cast<int32_t>(a);

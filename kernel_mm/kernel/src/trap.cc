@@ -142,16 +142,18 @@ void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
   do_group_exit(sig);  // wait status: terminated by `sig` (sh shows 128 + sig); every thread goes
 }
 
-// System calls run under kernel_lock; page faults, exceptions and
-// interrupts do not (an interrupt only ever arrives in ring 3 or in the
-// idle loop: the kernel runs with interrupts off).
+// System calls run under kernel_lock (but for the mm-only ones:
+// syscall_needs_kernel_lock); page faults, exceptions and interrupts do not (an interrupt only ever arrives in ring 3
+// or in the idle loop: the kernel runs with interrupts off).
 extern "C" void trap_handler(x86::TrapFrame* f) {
   const uint32_t v = f->vector;
   bool locked = false;
   if (v == x86::kSyscallVector) {
-    lock_kernel_at_safe_point();
-    locked = true;
-    ++kstats.syscalls;
+    if (syscall_needs_kernel_lock(f)) {
+      lock_kernel_at_safe_point();
+      locked = true;
+    }
+    ++cpu_self().syscalls;
     // A system call is progress: the same fault after it is a new one (a
     // forking loop takes the same COW fault after every fork).
     current->same_fault_count = 0;

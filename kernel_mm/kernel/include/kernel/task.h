@@ -127,6 +127,7 @@ struct Cpu {
   uint64_t user_faults = 0;
   uint64_t uaccess_faults = 0;
   uint64_t init_oom_retries = 0;
+  uint64_t syscalls = 0;  // some run without kernel_lock (syscall_needs_kernel_lock)
 };
 extern Cpu cpus[x86::kMaxCpus];
 inline Cpu& cpu_self() { return cpus[x86::this_cpu()]; }
@@ -253,10 +254,14 @@ void on_user_fault_kill(x86::TrapFrame* frame, int sig, const char* what);
 
 // syscall.cc
 int32_t syscall_dispatch(x86::TrapFrame* frame);
+// False for the calls that touch only the caller's mm, which the mm core
+// locks itself: munmap, mprotect and anonymous mmap2 (as in Linux, where no
+// global lock is taken for them). They run without kernel_lock, so threads
+// of one mm meet only on its mmap_lock and PTE locks.
+bool syscall_needs_kernel_lock(const x86::TrapFrame* frame);
 
 // Kernel counters beyond the mm core's (records.cc).
 struct KernelStats {
-  uint64_t syscalls = 0;
   uint64_t context_switches = 0;
   uint64_t forks = 0;
   uint64_t threads = 0;  // clone with CLONE_THREAD
