@@ -106,6 +106,13 @@ void load_mm(Cpu& c, mm::MmStruct* want) {
 void context_switch(Cpu& c, Task* prev, Task* next) {
   ++kstats.context_switches;
   if (next != c.idle) ++c.switches;
+  // An AP's time-slice timer ticks only while a task runs: an idle AP
+  // sleeps in hlt until an IPI (no 1 kHz wake-ups for nothing).
+  if (next == c.idle && prev != c.idle) {
+    smp_stop_local_timer();
+  } else if (prev == c.idle && next != c.idle) {
+    smp_start_local_timer();
+  }
   load_mm(c, next->mm ? next->mm : &sys->init_mm);
   x86::fxsave(prev->fpu);
   x86::fxrstor(next->fpu);
@@ -182,8 +189,7 @@ void sched_ap_main(uint32_t cpu) {
   c.loaded_mm = &sys->init_mm;
   c.online = true;
   kernel_lock.unlock();
-  smp_start_local_timer();
-  idle_loop();
+  idle_loop();  // the time-slice timer runs only while a task does (context_switch)
 }
 
 void lock_kernel_at_safe_point() {

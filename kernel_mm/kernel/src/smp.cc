@@ -166,6 +166,7 @@ void smp_kick_all() {
 }
 
 void smp_start_local_timer() {
+  if (arch::this_cpu() == 0) return;  // CPU 0 has the PIT
   const uint64_t count = state.lapic_timer_hz / kHz;
   if (count)
     x86::lapic.start_timer(x86::kTimerVector, static_cast<uint32_t>(count < 0xFFFFFFFFu ? count : 0xFFFFFFFFu));
