@@ -71,6 +71,18 @@ def counter_metrics(cell: dict) -> list[tuple[str, str, float]]:
             _per((mm.get("split_ptl.contended") or 0) + (mm.get("page_table_lock.contended") or 0), faults),
         ),
         ("kernel-PMD syncs per fork", "syncs", _per(mm.get("kernel_sync"), forks)),
+        # Contention: zero on one vCPU, what the lock toggles change on several.
+        ("contended pgd_lock acquisitions per fork", "acquisitions", _per(mm.get("pgd_lock.contended"), forks)),
+        (
+            "PTE-lock wait cycles per fault",
+            "cycles",
+            _per((mm.get("split_ptl.wait_cycles") or 0) + (mm.get("page_table_lock.wait_cycles") or 0), faults),
+        ),
+        (
+            "contended kernel-lock acquisitions per system call",
+            "acquisitions",
+            _per(mm.get("kernel_lock.contended"), k.get("syscalls")),
+        ),
     ]
     return [(name, unit, v) for name, unit, v in out if v is not None]
 

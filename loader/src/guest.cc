@@ -218,7 +218,7 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
   }
   if (!before.is_null() && !after.is_null()) {
     json d = json::object();
-    for (const char* part : {"mm", "kernel", "vmstat", "self_stat"})
+    for (const char* part : {"mm", "kernel", "cpus", "vmstat", "self_stat"})
       if (after.contains(part)) d[part] = delta(before[part], after[part]);
     o.guest_counters = d;
   }
