@@ -48,65 +48,63 @@ def boot_run(toggles: str, program: str, vcpus: int) -> tuple[dict, dict]:
     return res, run_deltas(b, 0, name)
 
 
-def fork_cell(pgd_init: str, kernel_pmd: str, vcpus: int, repeat: int) -> dict:
-    rows = []
-    for _ in range(repeat):
-        res, d = boot_run(
-            f"mm.pgd_init={pgd_init} mm.kernel_pmd={kernel_pmd}", f"fork_scale -w {vcpus} -i {FORK_ITERATIONS}", vcpus
-        )
-        forks = d["k.forks"]
-        rows.append(
-            {
-                "forks_per_s": res["points"][0]["forks_per_s"],
-                "acquire": d["pgd_lock.acquire"] / forks,
-                "contended": d["pgd_lock.contended"] / forks,
-                "wait_cycles": d["pgd_lock.wait_cycles"] / forks,
-                "bkl_contended": d["kernel_lock.contended"] / forks,
-                "bkl_wait_cycles": d["kernel_lock.wait_cycles"] / forks,
-            }
-        )
+def median_cell(toggles: str, program: str, vcpus: int, repeat: int, measure) -> dict:
+    """`repeat` boots of one configuration; each boot's figures from measure(result, deltas), then their medians."""
+    rows = [measure(*boot_run(toggles, program, vcpus)) for _ in range(repeat)]
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def fork_cell(pgd_init: str, kernel_pmd: str, vcpus: int, repeat: int) -> dict:
+    def measure(res: dict, d: dict) -> dict:
+        forks = d["k.forks"]
+        return {
+            "forks_per_s": res["points"][0]["forks_per_s"],
+            "acquire": d["pgd_lock.acquire"] / forks,
+            "contended": d["pgd_lock.contended"] / forks,
+            "wait_cycles": d["pgd_lock.wait_cycles"] / forks,
+            "bkl_contended": d["kernel_lock.contended"] / forks,
+            "bkl_wait_cycles": d["kernel_lock.wait_cycles"] / forks,
+        }
+
+    toggles = f"mm.pgd_init={pgd_init} mm.kernel_pmd={kernel_pmd}"
+    return median_cell(toggles, f"fork_scale -w {vcpus} -i {FORK_ITERATIONS}", vcpus, repeat, measure)
 
 
 def race_cell(pgd_init: str, repeat: int) -> dict:
     """fork+exit on three vCPUs racing kernel-mapping churn on the fourth (mm.kernel_pmd=unshared)."""
-    rows = []
-    for _ in range(repeat):
-        res, d = boot_run(
-            f"mm.pgd_init={pgd_init} mm.kernel_pmd=unshared", f"kmap_churn -r {RACE_ROUNDS} -p 512 -f 3", RACE_VCPUS
-        )
+
+    def measure(res: dict, d: dict) -> dict:
         forks = d["k.forks"]
-        rows.append(
-            {
-                "forks_per_s": res["forks_per_s"],
-                "rounds_per_s": res["rounds_per_s"],
-                "syncs": d["kernel_sync"] / d["k.kmap_churns"],
-                "pgd_acquire": d["pgd_lock.acquire"] / forks,
-                "pgd_contended": d["pgd_lock.contended"] / forks,
-                "pgd_wait_cycles": d["pgd_lock.wait_cycles"] / forks,
-                "tasklist_contended": d["tasklist_lock.contended"] / forks,
-                "tasklist_wait_cycles": d["tasklist_lock.wait_cycles"] / forks,
-            }
-        )
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        return {
+            "forks_per_s": res["forks_per_s"],
+            "rounds_per_s": res["rounds_per_s"],
+            "syncs": d["kernel_sync"] / d["k.kmap_churns"],
+            "pgd_acquire": d["pgd_lock.acquire"] / forks,
+            "pgd_contended": d["pgd_lock.contended"] / forks,
+            "pgd_wait_cycles": d["pgd_lock.wait_cycles"] / forks,
+            "tasklist_contended": d["tasklist_lock.contended"] / forks,
+            "tasklist_wait_cycles": d["tasklist_lock.wait_cycles"] / forks,
+        }
+
+    toggles = f"mm.pgd_init={pgd_init} mm.kernel_pmd=unshared"
+    return median_cell(toggles, f"kmap_churn -r {RACE_ROUNDS} -p 512 -f 3", RACE_VCPUS, repeat, measure)
 
 
 def fault_cell(ptlock: str, vcpus: int, repeat: int) -> dict:
     lock = "split_ptl" if ptlock == "split" else "page_table_lock"
-    rows = []
-    for _ in range(repeat):
-        res, d = boot_run(f"mm.ptlock={ptlock}", f"page_fault -m threads -w {vcpus} -i {FAULT_ITERATIONS}", vcpus)
+
+    def measure(res: dict, d: dict) -> dict:
         faults = d["fault_anon"]
-        rows.append(
-            {
-                "faults_per_s": res["points"][0]["faults_per_s"],
-                "acquire": d[f"{lock}.acquire"] / faults,
-                "contended": d[f"{lock}.contended"] / faults,
-                "wait_cycles": d[f"{lock}.wait_cycles"] / faults,
-                "mmap_contended": d["mmap_lock.contended"] / faults,
-            }
-        )
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        return {
+            "faults_per_s": res["points"][0]["faults_per_s"],
+            "acquire": d[f"{lock}.acquire"] / faults,
+            "contended": d[f"{lock}.contended"] / faults,
+            "wait_cycles": d[f"{lock}.wait_cycles"] / faults,
+            "mmap_contended": d["mmap_lock.contended"] / faults,
+        }
+
+    program = f"page_fault -m threads -w {vcpus} -i {FAULT_ITERATIONS}"
+    return median_cell(f"mm.ptlock={ptlock}", program, vcpus, repeat, measure)
 
 
 def table(header: list[str], rows: list[list[str]]) -> None:

@@ -184,14 +184,18 @@ static void main_thread_exits_first(void) {
   pthread_create(&a, NULL, late_exit, NULL);
   pthread_exit(NULL);  // the process goes on until late_exit ends it
 }
-static void exec_with_threads(void) {
-  pthread_t a;
-  pthread_create(&a, NULL, sleeper, NULL);
+// Runs /hello with its output thrown away; 98 if exec failed.
+static void exec_hello_quietly(void) {
   int null = open("/dev/null", 1);
   if (null >= 0) dup2(null, 1);
   char* argv[] = {"hello", NULL};
   execve("/hello", argv, environ);
   _exit(98);
+}
+static void exec_with_threads(void) {
+  pthread_t a;
+  pthread_create(&a, NULL, sleeper, NULL);
+  exec_hello_quietly();
 }
 
 // Threads that never enter the kernel (on other CPUs they are running when
@@ -227,11 +231,7 @@ static void exit_with_busy_threads(void) {
 }
 static void exec_with_busy_threads(void) {
   start_busy_threads();
-  int null = open("/dev/null", 1);
-  if (null >= 0) dup2(null, 1);
-  char* argv[] = {"hello", NULL};
-  execve("/hello", argv, environ);
-  _exit(98);
+  exec_hello_quietly();
 }
 
 static void process_lifetimes(void) {

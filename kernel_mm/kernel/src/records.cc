@@ -35,9 +35,16 @@ void emit_counters_record(const char* label) {
   char name[64];
   for (uint32_t i = 0; i < mm::kNumCounters; ++i) r.num(mm::counter_name(i, name, sizeof(name)), s.v[i]);
   r.end();
+  // The counts kept per CPU (work done without kernel_lock), summed.
+  const uint32_t ncpus = arch::num_cpus();
+  uint64_t syscalls = 0, user_faults = 0, uaccess_faults = 0, init_oom_retries = 0;
+  for (uint32_t i = 0; i < ncpus; ++i) {
+    syscalls += cpus[i].syscalls;
+    user_faults += cpus[i].user_faults;
+    uaccess_faults += cpus[i].uaccess_faults;
+    init_oom_retries += cpus[i].init_oom_retries;
+  }
   r.begin("kernel");
-  uint64_t syscalls = 0;
-  for (uint32_t i = 0; i < arch::num_cpus(); ++i) syscalls += cpus[i].syscalls;
   r.num("syscalls", syscalls);
   r.num("context_switches", kstats.context_switches);
   r.num("forks", kstats.forks);
@@ -45,13 +52,6 @@ void emit_counters_record(const char* label) {
   r.num("execs", kstats.execs);
   r.num("exits", kstats.exits);
   r.num("signals_fatal", kstats.segfaults);
-  uint64_t user_faults = 0, uaccess_faults = 0, init_oom_retries = 0;
-  const uint32_t ncpus = arch::num_cpus();
-  for (uint32_t i = 0; i < ncpus; ++i) {
-    user_faults += cpus[i].user_faults;
-    uaccess_faults += cpus[i].uaccess_faults;
-    init_oom_retries += cpus[i].init_oom_retries;
-  }
   r.num("user_faults", user_faults);
   r.num("kernel_uaccess_faults", uaccess_faults);
   r.num("timer_ticks", kstats.timer_ticks);

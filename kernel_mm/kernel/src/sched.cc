@@ -28,11 +28,13 @@ volatile uint64_t next_wake = ~uint64_t{0};
 volatile bool sched_running = false;
 std::atomic<uint32_t> parked{0};
 
+uint32_t cpu_index(const Cpu& c) { return static_cast<uint32_t>(&c - cpus); }
+
 void enqueue(Cpu& c, Task* t) {
   if (t->on_rq || t == c.idle) return;
   t->on_rq = true;
   t->run_next = nullptr;
-  t->cpu = static_cast<uint32_t>(&c - cpus);
+  t->cpu = cpu_index(c);
   if (c.rq_tail) {
     c.rq_tail->run_next = t;
   } else {
@@ -124,7 +126,7 @@ void context_switch(Cpu& c, Task* prev, Task* next) {
   MM_ASSERT(!next->on_cpu);
   prev->on_cpu = false;
   next->on_cpu = true;
-  next->cpu = static_cast<uint32_t>(&c - cpus);
+  next->cpu = cpu_index(c);
   c.curr = next;
   switch_stacks(&prev->saved_esp, next->saved_esp);
 }
