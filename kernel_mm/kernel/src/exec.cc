@@ -9,7 +9,11 @@
 #include "kernel/elf.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
-#include "kernel/task.h"
+#include "kernel/kstats.h"
+#include "kernel/percpu.h"
+#include "kernel/process.h"
+#include "kernel/system.h"
+#include "kernel/uaccess.h"
 #include "mm/mmap.h"
 #include "mm/tlb.h"
 

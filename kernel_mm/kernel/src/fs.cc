@@ -3,7 +3,7 @@
 #include "kernel/cpio.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
-#include "kernel/task.h"
+#include "kernel/system.h"
 #include "mm/filemap.h"
 
 namespace kern {

@@ -12,8 +12,13 @@
 // blocked tasks whose key matches (a scan of the task table, 128 slots,
 // under kernel_lock: a waiter checks the word and blocks, and a waker
 // wakes, each under the lock, so no wake-up is lost between the two).
+#include "kernel/futex.h"
+
+#include "kernel/clock.h"
 #include "kernel/errno.h"
-#include "kernel/task.h"
+#include "kernel/kstats.h"
+#include "kernel/sched.h"
+#include "kernel/uaccess.h"
 #include "mm/filemap.h"
 #include "mm/mmap.h"
 

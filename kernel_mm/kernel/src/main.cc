@@ -8,11 +8,15 @@
 #include <new>
 
 #include "arch/x86.h"
+#include "kernel/clock.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
+#include "kernel/kstats.h"
+#include "kernel/process.h"
+#include "kernel/sched.h"
 #include "kernel/smp.h"
-#include "kernel/task.h"
+#include "kernel/system.h"
 #include "mm/system.h"
 #include "mm/tlb.h"
 #include "mm/vmalloc.h"
@@ -24,8 +28,6 @@ namespace kern {
 mm::System* sys = nullptr;
 alignas(16) uint8_t initial_fpu[512];
 uint32_t cpu_hwcap = 0;
-void take_baseline();
-void rtc_read();
 
 namespace {
 

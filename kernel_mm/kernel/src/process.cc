@@ -1,9 +1,15 @@
 // fork, exit, wait4 and PID 1.
+#include "kernel/process.h"
+
 #include "kernel/console.h"
 #include "kernel/errno.h"
+#include "kernel/futex.h"
 #include "kernel/klib.h"
+#include "kernel/kstats.h"
+#include "kernel/sched.h"
 #include "kernel/smp.h"
-#include "kernel/task.h"
+#include "kernel/system.h"
+#include "kernel/uaccess.h"
 #include "mm/mmap.h"
 #include "mm/tlb.h"
 

@@ -1,7 +1,11 @@
 // The `counters` and `leak` records, and the end of the run.
+#include "kernel/clock.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
-#include "kernel/task.h"
+#include "kernel/kstats.h"
+#include "kernel/process.h"
+#include "kernel/sched.h"
+#include "kernel/system.h"
 #include "mm/vmalloc.h"
 
 namespace kern {

@@ -1,11 +1,16 @@
-// Tasks, the per-CPU run queues and context switches (task.h; the design is
-// in docs/kernel.md, "Scheduling on several CPUs").
+// Tasks, the per-CPU run queues and context switches (task.h, sched.h; the
+// design is in docs/kernel.md, "Scheduling on several CPUs").
+#include "kernel/sched.h"
+
 #include <new>
 
+#include "kernel/clock.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
+#include "kernel/kstats.h"
+#include "kernel/process.h"
 #include "kernel/smp.h"
-#include "kernel/task.h"
+#include "kernel/system.h"
 #include "mm/tlb.h"
 
 namespace kern {

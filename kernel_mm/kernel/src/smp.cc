@@ -23,9 +23,11 @@
 #include <atomic>
 
 #include "arch/apic.h"
+#include "kernel/clock.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
-#include "kernel/task.h"
+#include "kernel/sched.h"
+#include "kernel/system.h"
 #include "mm/tlb.h"
 #include "mm/vmalloc.h"
 

@@ -2,10 +2,18 @@
 // ebx, ecx, edx, esi, edi, ebp; -errno in eax on failure). Numbers from
 // arch/x86/entry/syscalls/syscall_32.tbl. Anything else returns -ENOSYS and
 // is counted by number (the `counters` record lists them).
+#include "kernel/syscall.h"
+
+#include "kernel/clock.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
+#include "kernel/futex.h"
 #include "kernel/klib.h"
-#include "kernel/task.h"
+#include "kernel/kstats.h"
+#include "kernel/process.h"
+#include "kernel/sched.h"
+#include "kernel/system.h"
+#include "kernel/uaccess.h"
 #include "mm/mmap.h"
 #include "mm/vmalloc.h"
 

@@ -2,7 +2,7 @@
 // assumption: under KVM the TSC runs at the host's rate), and the wall
 // clock read once from the CMOS RTC.
 #include "arch/x86.h"
-#include "kernel/task.h"
+#include "kernel/clock.h"
 
 namespace kern {
 

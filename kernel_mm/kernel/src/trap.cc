@@ -1,11 +1,16 @@
 // Every trap, interrupt and system call: page faults through the mm core,
 // user exceptions as signals (the process dies; signal handlers are not
 // delivered yet), kernel exceptions as a panic with a register dump.
+#include "kernel/trap.h"
+
 #include "arch/apic.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
+#include "kernel/kstats.h"
+#include "kernel/process.h"
+#include "kernel/sched.h"
 #include "kernel/smp.h"
-#include "kernel/task.h"
+#include "kernel/syscall.h"
 #include "mm/memory.h"
 
 namespace kern {

@@ -3,9 +3,11 @@
 // address goes through the mm core like a user fault (demand-zero, COW).
 // A fault the core cannot resolve longjmps back here (trap.cc) and the
 // copy returns -EFAULT, which is Linux's exception-table fixup in C++.
+#include "kernel/uaccess.h"
+
 #include "kernel/errno.h"
 #include "kernel/klib.h"
-#include "kernel/task.h"
+#include "kernel/percpu.h"
 
 namespace kern {
 

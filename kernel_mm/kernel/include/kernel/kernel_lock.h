@@ -1,0 +1,28 @@
+// The big kernel lock (docs/kernel.md, "Scheduling on several CPUs").
+//
+// One spinlock guards the task table, the run queues and everything else
+// outside the mm core: system calls run under it (but for the mm-only ones,
+// syscall.h), page faults do not (the mm core has its own locks, which are
+// what the lock toggles are about), and neither do dup_mm in fork, the last
+// mmput of an exit, and the kernel-mapping churn. The lock is held across a
+// context switch and released by the task switched to, on the same CPU.
+// Lock class kernel_lock in the counters.
+#pragma once
+
+#include "mm/spinlock.h"
+
+namespace kern {
+
+extern mm::SpinLock kernel_lock;
+// Set once by shutdown(): every other CPU stops (park) at its next safe
+// point: a return to ring 3, the idle loop, or waiting for kernel_lock.
+extern volatile bool stopping;
+// Takes kernel_lock where this CPU holds nothing else (system call entry,
+// the way back to ring 3, the idle loop): if shutdown() is stopping the
+// CPUs meanwhile, this CPU parks instead.
+void lock_kernel_at_safe_point();
+// This CPU stops for good: it leaves its mm for init_mm, releases
+// kernel_lock if it holds it, and only answers cross-CPU calls from now on.
+[[noreturn]] void park_cpu();
+
+}  // namespace kern
