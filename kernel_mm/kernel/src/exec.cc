@@ -32,7 +32,7 @@ constexpr uint32_t kArgBytes = 60 * 1024;
 // Built in kernel memory, then copied to the top of the new stack at once.
 alignas(16) uint8_t stack_image[kArgBytes + 4096];
 
-// sys_execve's copies of the caller's strings (the old mm goes away).
+// do_execve's copies of the caller's strings (the old mm goes away).
 char arg_strings[kArgBytes];
 const char* arg_ptrs[2 * kMaxArgs + 2];
 
@@ -276,7 +276,7 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   return 0;
 }
 
-int32_t sys_execve(x86::TrapFrame* frame, uint32_t upath, uint32_t uargv, uint32_t uenvp) {
+int32_t do_execve(x86::TrapFrame* frame, uint32_t upath, uint32_t uargv, uint32_t uenvp) {
   char path[kPathMax];
   const int32_t pl = strncpy_from_user(path, upath, sizeof(path));
   if (pl < 0) return pl;

@@ -51,7 +51,7 @@ bool start_init(const char* path, const char* const* argv, int argc, const char*
 // memory. Returns 0 or -errno; on error the old image is untouched.
 int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* argv, uint32_t argc,
                    const char* const* envp, uint32_t envc);
-int32_t sys_execve(x86::TrapFrame* frame, uint32_t path, uint32_t argv, uint32_t envp);
+int32_t do_execve(x86::TrapFrame* frame, uint32_t path, uint32_t argv, uint32_t envp);
 
 // TLS descriptors (set_thread_area and CLONE_SETTLS): a struct user_desc at
 // `uinfo` into tls[]; an entry number of -1 picks a free slot and writes it
