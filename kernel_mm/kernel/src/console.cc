@@ -190,9 +190,3 @@ void panic_frame(const x86::TrapFrame* f, const char* fmt, ...) {
 }
 
 }  // namespace kern
-
-namespace mm {
-void assert_fail(const char* expr, const char* file, int line) {
-  panic("mm assertion failed: %s (%s:%d)", expr, file, line);
-}
-}  // namespace mm

@@ -272,13 +272,3 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
 }
 
 }  // namespace kern
-
-// The arch hooks of mm/arch.h that are not inline (arch/x86_pae/include/arch/mmu.h;
-// the SMP ones are in smp.cc).
-namespace arch {
-
-// Every frame the allocator hands out is lowmem, so the direct map reaches it.
-void zero_frame(mm::PhysAddr pa) { memset(phys_to_virt(pa), 0, mm::kPageSize); }
-void copy_frame(mm::PhysAddr dst, mm::PhysAddr src) { memcpy(phys_to_virt(dst), phys_to_virt(src), mm::kPageSize); }
-
-}  // namespace arch

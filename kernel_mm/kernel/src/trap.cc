@@ -4,6 +4,7 @@
 #include "kernel/trap.h"
 
 #include "arch/apic.h"
+#include "arch/smp.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
 #include "kernel/kstats.h"
@@ -171,7 +172,7 @@ extern "C" void trap_handler(x86::TrapFrame* f) {
   } else if (v == x86::kTimerVector) {
     smp_timer_interrupt();
   } else if (v == x86::kIpiCallVector) {
-    smp_ipi_interrupt();
+    x86::cross_cpu_call_interrupt();
   } else if (v == x86::kReschedVector) {
     smp_resched_interrupt();  // the work is on the way out (return_to_user) or in the idle loop
   } else if (v == x86::kSpuriousVector) {

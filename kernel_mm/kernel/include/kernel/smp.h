@@ -1,4 +1,6 @@
-// Application processors and cross-CPU calls (smp.cc).
+// The kernel's side of the other CPUs (smp.cc): finding and starting them,
+// and the local APIC timer and resched IPI the scheduler uses. Starting an
+// AP and cross-CPU calls are the arch's (arch/smp.h).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +28,9 @@ struct SmpState {
 
 // On the boot CPU, once the kernel's page tables are live and the TSC is
 // calibrated: finds the CPUs, enables the local APIC, and starts every AP
-// (at most x86::kMaxCpus CPUs in all). Each AP loads its own descriptors and the kernel's
-// page tables, enables its APIC and waits for sched_start() to run tasks
-// (sched_ap_main). Without usable tables the kernel runs on one CPU and
+// (at most x86::kMaxCpus CPUs in all; x86::start_ap). Each AP loads its own
+// descriptors and the kernel's page tables, enables its APIC and waits for
+// sched_start() to run tasks (sched_ap_main). Without usable tables the kernel runs on one CPU and
 // says why.
 void smp_init(const SmpConfig& config);
 const SmpState& smp_state();
@@ -42,12 +44,5 @@ void smp_start_local_timer();
 void smp_stop_local_timer();
 void smp_timer_interrupt();    // kTimerVector
 void smp_resched_interrupt();  // kReschedVector
-
-// Runs the cross-CPU calls other CPUs left for this one (the IPI handler,
-// and every spin-wait through arch::cpu_relax: the kernel spins with
-// interrupts off, so a CPU waiting on a lock still answers a TLB shootdown).
-void smp_poll_calls();
-// The kIpiCallVector handler.
-void smp_ipi_interrupt();
 
 }  // namespace kern

@@ -1,9 +1,10 @@
 // The arch interface (mm/arch.h) on a real i386 CPU with PAE paging.
 //
-// The kernel provides the out-of-line functions (kernel/src/smp.cc: CPUs
-// online, IPIs for remote flushes; main.cc: frame zeroing and copying). The
-// rest is here, inline; this_cpu reads the task register (x86.h). No x87/SSE: a kernel does not save FPU state, so
-// 64-bit entries are read and written with lock cmpxchg8b.
+// The out-of-line functions are in src/: smp.cc (CPUs online, IPIs for
+// remote flushes, cpu_relax) and mm_hooks.cc (frame zeroing and copying,
+// mm::assert_fail). The rest is here, inline; this_cpu reads the task
+// register (x86.h). No x87/SSE: a kernel does not save FPU state, so 64-bit
+// entries are read and written with lock cmpxchg8b.
 #pragma once
 
 #include <cstdint>

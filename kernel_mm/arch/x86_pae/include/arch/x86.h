@@ -51,6 +51,11 @@ inline uint64_t rdtsc() {
   asm volatile("rdtsc" : "=A"(t));
   return t;
 }
+// Spins for `us` microseconds by a TSC running at `tsc_hz`.
+inline void delay_us(uint64_t tsc_hz, uint64_t us) {
+  const uint64_t end = rdtsc() + tsc_hz * us / 1000000;
+  while (rdtsc() < end) asm volatile("pause");
+}
 
 inline constexpr uint32_t kMsrEfer = 0xC0000080;
 inline constexpr uint64_t kEferNxe = 1ull << 11;  // §4.1.1
