@@ -14,8 +14,6 @@ uint32_t nr_inodes = 0;
 mm::FileCache file_caches[kMaxInodes];  // file_caches[i] belongs to inodes[i]
 OpenFile open_files[kMaxOpenFiles];
 
-constexpr uint32_t kIfDir = 0040000, kIfReg = 0100000, kIfChr = 0020000, kIfLnk = 0120000;
-
 bool name_eq(const Inode& n, const char* s, uint32_t len) { return n.name_len == len && !memcmp(n.name, s, len); }
 
 Inode* find(const char* s, uint32_t len) {

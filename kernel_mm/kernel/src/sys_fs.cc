@@ -265,14 +265,14 @@ int32_t do_lseek(int32_t fd, int64_t off, uint32_t whence, int64_t* result) {
 uint32_t inode_mode(const Inode* i) {
   switch (i->kind) {
     case InodeKind::kDir:
-      return 0040000 | (i->mode & 07777);
+      return kIfDir | (i->mode & 07777);
     case InodeKind::kSymlink:
-      return 0120777;
+      return kIfLnk | 0777;
     case InodeKind::kConsole:
     case InodeKind::kNull:
       return i->mode;
     default:
-      return 0100000 | (i->mode & 07777);
+      return kIfReg | (i->mode & 07777);
   }
 }
 

@@ -18,6 +18,9 @@ inline constexpr uint32_t kPathMax = 256;
 
 enum class InodeKind : uint8_t { kFile, kDir, kSymlink, kConsole, kNull };
 
+// The file-type bits of a mode (S_IF*), as stat reports them.
+inline constexpr uint32_t kIfDir = 0040000, kIfReg = 0100000, kIfChr = 0020000, kIfLnk = 0120000;
+
 struct Inode {
   const char* name;  // full path without the leading '/', "" for the root
   uint32_t name_len;
