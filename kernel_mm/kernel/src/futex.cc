@@ -47,13 +47,13 @@ int32_t futex_key(uint32_t uaddr, Key* out) {
   return 0;
 }
 
-bool waits_on(const Task& t, const Key& k) {
+bool waits_on(const Task& t, const Key& k) MM_REQ(kernel_lock) {
   return t.state == TaskState::kBlocked && t.futex_object == k.object && t.futex_offset == k.offset;
 }
 
 // Sleeps on key k until woken (0) or the deadline (time_ns() clock, 0:
 // none) passes (-ETIMEDOUT).
-int32_t futex_sleep(const Key& k, uint32_t bitset, uint64_t deadline) {
+int32_t futex_sleep(const Key& k, uint32_t bitset, uint64_t deadline) MM_REQ(kernel_lock) {
   Task* t = current;
   t->futex_object = k.object;
   t->futex_offset = k.offset;

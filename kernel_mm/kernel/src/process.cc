@@ -36,7 +36,7 @@ Task* init_task = nullptr;
 // kernel_lock, so that exits on several CPUs meet only on the mm core's
 // locks (pgd_lock is what mm.pgd_init is about). Users change only under
 // kernel_lock, so a count of 1 here stays 1.
-void release_mm(Task* t) {
+void release_mm(Task* t) MM_REQ(kernel_lock) {
   mm::MmStruct* mm = t->mm;
   if (!mm) return;
   t->mm = nullptr;
@@ -57,13 +57,14 @@ void release_mm(Task* t) {
 }  // namespace
 
 extern "C" void fork_child_tail(x86::TrapFrame* frame) {
+  kernel_lock.assert_held();  // schedule() switched here holding it
   Task* t = current;
   if (t == init_task && !t->mm) {
     const int32_t r = exec_image(frame, init_args.path, init_args.argv, static_cast<uint32_t>(init_args.argc),
                                  init_args.envp, static_cast<uint32_t>(init_args.envc));
     if (r) panic("cannot run init %s: error %d", init_args.path, -r);
     sys->pages.set_fail_policy(init_args.fail);
-    return_to_user(true);
+    return_to_user_locked();
     return;
   }
   if (t->set_child_tid) {
@@ -71,7 +72,7 @@ extern "C" void fork_child_tail(x86::TrapFrame* frame) {
     (void)copy_to_user(t->set_child_tid, &tid, sizeof(tid));  // Linux ignores a fault here too
     t->set_child_tid = 0;
   }
-  return_to_user(true);  // schedule() switched here holding kernel_lock
+  return_to_user_locked();
 }
 
 bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc,
@@ -103,7 +104,7 @@ constexpr uint32_t kCloneThreadSet = kCloneVm | kCloneFs | kCloneFiles | kCloneS
 // What fork and a new thread both take from the caller: registers (eax 0
 // in the child), FPU, TLS, signal mask, name, and the tid words.
 void copy_thread_state(Task* child, x86::TrapFrame* frame, uint32_t flags, uint32_t parent_tid, uint32_t child_tid,
-                       uint32_t newsp) {
+                       uint32_t newsp) MM_REQ(kernel_lock) {
   Task* parent = current;
   memcpy(child->comm, parent->comm, sizeof(child->comm));
   child->sigmask = parent->sigmask;
@@ -125,7 +126,7 @@ void copy_thread_state(Task* child, x86::TrapFrame* frame, uint32_t flags, uint3
 // A new thread in the caller's group: the same mm, the leader's shared
 // state, its own stack and TLS.
 int32_t clone_thread(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint32_t parent_tid, uint32_t tls,
-                     uint32_t child_tid) {
+                     uint32_t child_tid) MM_REQ(kernel_lock) {
   Task* leader = current->leader;
   if (leader->group_dead) return -EAGAIN;
   // A thread told to end (exit_group, exec's de_thread) makes no new one:
@@ -150,7 +151,7 @@ int32_t clone_thread(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint
 }
 
 // Wakes the tasks of group `leader` waiting in wait4.
-void wake_waiters(Task* leader) {
+void wake_waiters(Task* leader) MM_REQ(kernel_lock) {
   for (uint32_t i = 1; i < kMaxTasks; ++i) {
     Task* w = task_at(i);
     if (w->leader == leader && w->waiting_child && w->state == TaskState::kBlocked) wake_up(w);
@@ -159,7 +160,7 @@ void wake_waiters(Task* leader) {
 
 // The group of `leader` has no thread left: its files close, it becomes a
 // zombie its parent can reap, its children go to init.
-void end_group(Task* leader) {
+void end_group(Task* leader) MM_REQ(kernel_lock) {
   fd_table_close_all(leader->files);
   if (leader->group_dead) leader->exit_status = leader->group_exit_status;
   leader->state = TaskState::kZombie;
@@ -179,7 +180,7 @@ void end_group(Task* leader) {
 // (return_to_user), so its own CPU tears down what it uses. A blocked
 // thread is woken (its blocking call returns -EINTR); one running on
 // another CPU is sent there by an IPI.
-void kill_thread(Task* t) {
+void kill_thread(Task* t) MM_REQ(kernel_lock) {
   if (t->killed) return;
   t->killed = true;
   if (t->state == TaskState::kBlocked) {

@@ -35,7 +35,7 @@ std::atomic<uint32_t> parked{0};
 
 uint32_t cpu_index(const Cpu& c) { return static_cast<uint32_t>(&c - cpus); }
 
-void enqueue(Cpu& c, Task* t) {
+void enqueue(Cpu& c, Task* t) MM_REQ(kernel_lock) {
   if (t->on_rq || t == c.idle) return;
   t->on_rq = true;
   t->run_next = nullptr;
@@ -49,7 +49,7 @@ void enqueue(Cpu& c, Task* t) {
   c.nr_queued = c.nr_queued + 1;
 }
 
-Task* dequeue(Cpu& c) {
+Task* dequeue(Cpu& c) MM_REQ(kernel_lock) {
   Task* t = c.rq_head;
   if (!t) return nullptr;
   c.rq_head = t->run_next;
@@ -60,11 +60,11 @@ Task* dequeue(Cpu& c) {
   return t;
 }
 
-bool cpu_is_idle(const Cpu& c) { return c.curr == c.idle && c.nr_queued == 0; }
+bool cpu_is_idle(const Cpu& c) MM_REQ(kernel_lock) { return c.curr == c.idle && c.nr_queued == 0; }
 
 // Where a woken task goes: the CPU it last ran on if that is idle, else any
 // idle CPU, else the shortest queue (its last CPU on a tie).
-uint32_t select_cpu(const Task* t) {
+uint32_t select_cpu(const Task* t) MM_REQ(kernel_lock) {
   uint32_t best = cpus[t->cpu].online ? t->cpu : 0;
   if (cpu_is_idle(cpus[best])) return best;
   const uint32_t n = arch::num_cpus();
@@ -76,7 +76,7 @@ uint32_t select_cpu(const Task* t) {
 }
 
 // Work stealing: the head of the longest other queue.
-Task* steal(const Cpu& self) {
+Task* steal(const Cpu& self) MM_REQ(kernel_lock) {
   Cpu* busiest = nullptr;
   const uint32_t n = arch::num_cpus();
   for (uint32_t i = 0; i < n; ++i) {
@@ -87,7 +87,7 @@ Task* steal(const Cpu& self) {
   return busiest ? dequeue(*busiest) : nullptr;
 }
 
-void wake_sleepers() {
+void wake_sleepers() MM_REQ(kernel_lock) {
   uint64_t earliest = ~uint64_t{0};
   const uint64_t now = jiffies;
   for (Task& t : tasks) {
@@ -110,7 +110,7 @@ void load_mm(Cpu& c, mm::MmStruct* want) {
   c.loaded_mm = want;
 }
 
-void context_switch(Cpu& c, Task* prev, Task* next) {
+void context_switch(Cpu& c, Task* prev, Task* next) MM_REQ(kernel_lock) {
   ++kstats.context_switches;
   if (next != c.idle) ++c.switches;
   // An AP's time-slice timer ticks only while a task runs: an idle AP
@@ -136,7 +136,7 @@ void context_switch(Cpu& c, Task* prev, Task* next) {
   switch_stacks(&prev->saved_esp, next->saved_esp);
 }
 
-void init_idle(Task* t, uint32_t cpu) {
+void init_idle(Task* t, uint32_t cpu) MM_REQ(kernel_lock) {
   new (t) Task();
   t->leader = t;
   t->state = TaskState::kRunnable;
@@ -146,11 +146,12 @@ void init_idle(Task* t, uint32_t cpu) {
   x86::fxsave(t->fpu);
 }
 
-// Work this CPU could take: a queued task anywhere, or a sleeper due.
+// Work this CPU could take: a queued task anywhere, or a sleeper due. A
+// look without kernel_lock: the idle loop takes it when there is work.
 bool work_waiting() {
   const uint32_t n = arch::num_cpus();
   for (uint32_t i = 0; i < n; ++i)
-    if (cpus[i].online && cpus[i].nr_queued) return true;
+    if (cpus[i].online && cpus[i].queued_hint()) return true;
   return jiffies >= next_wake;
 }
 
@@ -205,7 +206,8 @@ void lock_kernel_at_safe_point() {
   });
 }
 
-void park_cpu() {
+// Whether this CPU holds kernel_lock is known only at run time here.
+void park_cpu() MM_NO_TSA {
   Cpu& c = cpu_self();
   if (kernel_lock.held_by_me()) kernel_lock.unlock();
   load_mm(c, &sys->init_mm);
@@ -310,17 +312,19 @@ void schedule() {
 
 bool need_resched() {
   const Cpu& c = cpu_self();
-  if (!c.nr_queued) return false;
-  return c.curr == c.idle || c.curr->ticks_left == 0;
+  if (!c.queued_hint()) return false;
+  const Task* t = current;
+  return t == c.idle || t->ticks_left == 0;
 }
 
 bool interrupted() { return current->killed || stopping; }
 
 void local_timer_tick() {
   Cpu& c = cpu_self();
-  if (c.curr == c.idle) return;
+  Task* t = current;
+  if (t == c.idle) return;
   ++c.busy_ticks;
-  if (c.curr->ticks_left) --c.curr->ticks_left;
+  if (t->ticks_left) --t->ticks_left;
 }
 
 void timer_tick() {

@@ -56,7 +56,7 @@ void console_output(const char* s, uint32_t n) {
 // would hold the machine for minutes at UART speed.
 constexpr uint32_t kConsoleWriteMax = 64 * 1024;
 
-int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) {
+int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   if ((f->flags & kOAccmode) == 0) return -EBADF;
@@ -82,7 +82,7 @@ int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) {
 }
 
 // read and pread64: from *pos, which advances by what was read.
-int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) {
+int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) MM_REQ(kernel_lock) {
   if ((f->flags & kOAccmode) == 1) return -EBADF;
   if (!user_range_ok(buf, count)) return -EFAULT;
   switch (f->inode->kind) {
@@ -104,7 +104,7 @@ int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) {
   }
 }
 
-int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) {
+int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   return read_at(f, buf, count, &f->offset);
@@ -112,7 +112,7 @@ int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) {
 
 // pread64: the offset comes in two registers and the file's own offset
 // stays; a negative offset is -EINVAL, a pipe-like file -ESPIPE.
-int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, uint32_t off_hi) {
+int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, uint32_t off_hi) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   if (off_hi & 0x80000000u) return -EINVAL;
@@ -121,7 +121,7 @@ int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, ui
   return read_at(f, buf, count, &pos);
 }
 
-int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) {
+int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) MM_REQ(kernel_lock) {
   if (cnt > 1024) return -EINVAL;
   const OpenFile* f = fd_get(fd);
   const bool console = f && f->inode->kind == InodeKind::kConsole;
@@ -143,7 +143,8 @@ int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) {
 
 // Path argument: copied in, resolved against cwd (dirfd must be AT_FDCWD
 // or, for an absolute path, anything).
-int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow = true, bool empty_ok = false) {
+int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow = true, bool empty_ok = false)
+    MM_REQ(kernel_lock) {
   char path[kPathMax];
   const int32_t n = strncpy_from_user(path, upath, sizeof(path));
   if (n < 0) return n;
@@ -169,7 +170,7 @@ int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow
   return *out ? 0 : err;
 }
 
-int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) {
+int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) MM_REQ(kernel_lock) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(dirfd, upath, &ino)) return (r == -ENOENT && (flags & kOCreat)) ? -EROFS : r;
   const bool writes = (flags & kOAccmode) != 0 || (flags & kOTrunc);
@@ -187,7 +188,7 @@ int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) {
   return fd;
 }
 
-int32_t do_close(int32_t fd) {
+int32_t do_close(int32_t fd) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   current->leader->files.fd[fd] = nullptr;
@@ -196,7 +197,7 @@ int32_t do_close(int32_t fd) {
   return 0;
 }
 
-int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) {
+int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(oldfd);
   if (!f) return -EBADF;
   if (newfd < 0) {
@@ -214,7 +215,7 @@ int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) {
   return newfd;
 }
 
-int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) {
+int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   switch (cmd) {
@@ -239,7 +240,7 @@ int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) {
   }
 }
 
-int32_t do_lseek(int32_t fd, int64_t off, uint32_t whence, int64_t* result) {
+int32_t do_lseek(int32_t fd, int64_t off, uint32_t whence, int64_t* result) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   if (f->inode->kind == InodeKind::kConsole) return -ESPIPE;
@@ -340,7 +341,7 @@ int32_t put_statx(const Inode* i, uint32_t ubuf) {
   return copy_to_user(ubuf, sx, sizeof(sx));
 }
 
-int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) {
+int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   if (f->inode->kind != InodeKind::kDir) return -ENOTDIR;
@@ -373,14 +374,14 @@ int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) {
   return static_cast<int32_t>(done);
 }
 
-int32_t do_getcwd(uint32_t ubuf, uint32_t size) {
+int32_t do_getcwd(uint32_t ubuf, uint32_t size) MM_REQ(kernel_lock) {
   const uint32_t n = static_cast<uint32_t>(strlen(current->leader->cwd)) + 1;
   if (size < n) return -ERANGE;
   if (copy_to_user(ubuf, current->leader->cwd, n)) return -EFAULT;
   return static_cast<int32_t>(n);
 }
 
-int32_t do_chdir(uint32_t upath) {
+int32_t do_chdir(uint32_t upath) MM_REQ(kernel_lock) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(kAtFdcwd, upath, &ino)) return r;
   if (ino->kind != InodeKind::kDir) return -ENOTDIR;
@@ -388,7 +389,7 @@ int32_t do_chdir(uint32_t upath) {
   return 0;
 }
 
-int32_t do_readlink(int32_t dirfd, uint32_t upath, uint32_t ubuf, uint32_t size) {
+int32_t do_readlink(int32_t dirfd, uint32_t upath, uint32_t ubuf, uint32_t size) MM_REQ(kernel_lock) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(dirfd, upath, &ino, false)) return r;
   if (ino->kind != InodeKind::kSymlink) return -EINVAL;
@@ -397,7 +398,7 @@ int32_t do_readlink(int32_t dirfd, uint32_t upath, uint32_t ubuf, uint32_t size)
   return static_cast<int32_t>(n);
 }
 
-int32_t do_access(int32_t dirfd, uint32_t upath, uint32_t mode) {
+int32_t do_access(int32_t dirfd, uint32_t upath, uint32_t mode) MM_REQ(kernel_lock) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(dirfd, upath, &ino)) return r;
   if ((mode & 2) && (ino->kind == InodeKind::kFile || ino->kind == InodeKind::kDir)) return -EROFS;
@@ -405,7 +406,7 @@ int32_t do_access(int32_t dirfd, uint32_t upath, uint32_t mode) {
   return 0;
 }
 
-int32_t do_ioctl(int32_t fd, uint32_t cmd) {
+int32_t do_ioctl(int32_t fd, uint32_t cmd) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
   (void)cmd;  // no terminal: TCGETS and friends get ENOTTY, so stdio buffers fully

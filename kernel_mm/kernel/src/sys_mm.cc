@@ -14,7 +14,7 @@
 namespace kern {
 namespace {
 
-int32_t do_brk(uint32_t want) {
+int32_t do_brk(uint32_t want) MM_REQ(kernel_lock) {
   Task* t = current->leader;  // the heap is the group's (t->mm is every thread's mm)
   if (want < t->brk_start) return static_cast<int32_t>(t->brk);
   const uint32_t old_top = mm::page_align_up(t->brk), new_top = mm::page_align_up(want);
@@ -62,6 +62,7 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
   if (plen < len || plen > mm::kTaskSize) return -ENOMEM;
   OpenFile* f = nullptr;
   if (!(flags & kMapAnonymous)) {
+    kernel_lock.assert_held();  // a file mapping runs under it (syscall.cc's policy)
     f = fd_get(fd);
     if (!f) return -EBADF;
     if (f->inode->kind == InodeKind::kNull)
@@ -101,7 +102,7 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
 // kernel PMD entry (kernel_pmd_missing): a PGD a sync missed is counted in
 // kstats.kernel_sync_missed, which the counters and leak records report.
 // Returns the kernel PTE tables this call created.
-int32_t do_kmap_churn(uint32_t npages) {
+int32_t do_kmap_churn(uint32_t npages) MM_REQ(kernel_lock) {
   if (npages == 0 || npages > 1024) return -EINVAL;
   const uint64_t tables_before = sys->counters.get(mm::Counter::kKernelPteTable);
   // Without kernel_lock: the mapping work and the check race forks and

@@ -10,7 +10,7 @@
 namespace kern {
 namespace {
 
-int32_t do_rt_sigaction(uint32_t sig, uint32_t act, uint32_t oact, uint32_t sigsetsize) {
+int32_t do_rt_sigaction(uint32_t sig, uint32_t act, uint32_t oact, uint32_t sigsetsize) MM_REQ(kernel_lock) {
   if (sigsetsize != 8) return -EINVAL;
   if (sig < 1 || sig > kNumSignals) return -EINVAL;
   KSigaction& slot = current->leader->sigactions[sig - 1];
@@ -24,7 +24,7 @@ int32_t do_rt_sigaction(uint32_t sig, uint32_t act, uint32_t oact, uint32_t sigs
   return 0;
 }
 
-int32_t do_rt_sigprocmask(uint32_t how, uint32_t uset, uint32_t uold, uint32_t sigsetsize) {
+int32_t do_rt_sigprocmask(uint32_t how, uint32_t uset, uint32_t uold, uint32_t sigsetsize) MM_REQ(kernel_lock) {
   if (sigsetsize != 8) return -EINVAL;
   const uint64_t old = current->sigmask;
   if (uset) {
@@ -53,7 +53,7 @@ int32_t do_rt_sigprocmask(uint32_t how, uint32_t uset, uint32_t uold, uint32_t s
 // the group as the default action of a fatal signal would (which is what
 // abort() and raise() need); signal 0 checks the target; anything else is
 // -EPERM until signal delivery comes.
-int32_t do_kill(int32_t pid, uint32_t sig) {
+int32_t do_kill(int32_t pid, uint32_t sig) MM_REQ(kernel_lock) {
   if (sig > kNumSignals) return -EINVAL;
   Task* t = pid > 0 ? find_task(pid) : (pid == 0 || pid == -1 ? current->leader : nullptr);
   if (!t || t->state == TaskState::kZombie || t->leader != t) return -ESRCH;  // pid names a process (a group)
@@ -63,7 +63,7 @@ int32_t do_kill(int32_t pid, uint32_t sig) {
 }
 
 // tgkill(tgid, tid, sig); tkill passes tgid -1 (any group).
-int32_t do_tgkill(int32_t tgid, int32_t tid, uint32_t sig) {
+int32_t do_tgkill(int32_t tgid, int32_t tid, uint32_t sig) MM_REQ(kernel_lock) {
   if (sig > kNumSignals || tid <= 0 || (tgid != -1 && tgid <= 0)) return -EINVAL;
   Task* t = find_task(tid);
   if (!t || t->state == TaskState::kZombie || (tgid != -1 && t->leader->pid != tgid)) return -ESRCH;

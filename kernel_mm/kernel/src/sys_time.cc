@@ -37,7 +37,7 @@ int32_t do_clock_getres(uint32_t clock, uint32_t uts, bool time64) {
 
 // Sleeps at least `ns` by the TSC clock (the one clock_gettime reads), in
 // timer ticks.
-int32_t sleep_ns(uint64_t ns) {
+int32_t sleep_ns(uint64_t ns) MM_REQ(kernel_lock) {
   const uint64_t deadline = time_ns() + ns;
   for (uint64_t now = time_ns(); now < deadline; now = time_ns()) {
     const uint64_t ticks = ((deadline - now) * kHz + 999999999ull) / 1000000000ull;
@@ -55,7 +55,7 @@ int32_t sleep_ns(uint64_t ns) {
   return 0;
 }
 
-int32_t do_nanosleep(uint32_t ureq, bool time64) {
+int32_t do_nanosleep(uint32_t ureq, bool time64) MM_REQ(kernel_lock) {
   uint64_t sec, nsec;
   if (time64) {
     int64_t ts[2];
@@ -72,7 +72,7 @@ int32_t do_nanosleep(uint32_t ureq, bool time64) {
 }
 
 // clock_nanosleep(clock, flags, request, remain): relative sleeps only.
-int32_t do_clock_nanosleep(uint32_t flags, uint32_t ureq, bool time64) {
+int32_t do_clock_nanosleep(uint32_t flags, uint32_t ureq, bool time64) MM_REQ(kernel_lock) {
   if (flags & 1) return -EINVAL;  // TIMER_ABSTIME: not yet
   return do_nanosleep(ureq, time64);
 }

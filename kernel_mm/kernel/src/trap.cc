@@ -141,7 +141,10 @@ int exception_signal(uint32_t vector) {
 
 void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
   // A page fault or an exception: the trap runs without kernel_lock.
-  if (!kernel_lock.held_by_me()) lock_kernel_at_safe_point();
+  if (kernel_lock.held_by_me())
+    kernel_lock.assert_held();
+  else
+    lock_kernel_at_safe_point();
   ++kstats.segfaults;
   kprintf("mmlab: pid %d (%s) killed by signal %d: %s at 0x%08x ip 0x%08x error 0x%x\n", current->pid, current->comm,
           sig, what, f->vector == 14 ? x86::read_cr2() : 0, f->eip, f->error);
@@ -149,9 +152,12 @@ void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
 }
 
 // System calls run under kernel_lock (but for the mm-only ones:
-// syscall_needs_kernel_lock); page faults, exceptions and interrupts do not (an interrupt only ever arrives in ring 3
-// or in the idle loop: the kernel runs with interrupts off).
-extern "C" void trap_handler(x86::TrapFrame* f) {
+// syscall_needs_kernel_lock); page faults, exceptions and interrupts do not
+// (an interrupt only ever arrives in ring 3 or in the idle loop: the kernel
+// runs with interrupts off). Whether the lock is held is the table's
+// decision at run time, which the thread-safety analysis cannot follow; the
+// handlers and everything they call are checked.
+extern "C" void trap_handler(x86::TrapFrame* f) MM_NO_TSA {
   const uint32_t v = f->vector;
   bool locked = false;
   if (v == x86::kSyscallVector) {

@@ -103,6 +103,7 @@ extern "C" [[noreturn]] void ap_entry(uint32_t cpu) {
   lapic.enable(false);
   online_count.fetch_add(1, std::memory_order_release);
   boot.main(cpu);
+  __builtin_unreachable();
 }
 
 void send_ipi(uint32_t cpu, uint32_t vector) { lapic.send_ipi(apic_id_of[cpu], LocalApic::kDeliveryFixed | vector); }

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "arch/x86.h"
+#include "kernel/kernel_lock.h"
 
 namespace mm {
 struct FailPolicy;
@@ -16,42 +17,44 @@ struct Task;
 
 // fork / vfork / fork-like clone: CLONE_PARENT_SETTID, CLONE_CHILD_SETTID
 // and CLONE_CHILD_CLEARTID are honoured (glibc's fork uses them).
-int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid);
+int32_t do_fork(x86::TrapFrame* frame, uint32_t clone_flags, uint32_t parent_tid, uint32_t child_tid)
+    MM_REQ(kernel_lock);
 // clone: fork-like flags fork; CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|
 // CLONE_THREAD together (pthread_create) make a thread of the caller's
 // group on the user stack `newsp`, with CLONE_SETTLS's descriptor at `tls`;
 // any other sharing combination is -EINVAL.
 int32_t do_clone(x86::TrapFrame* frame, uint32_t flags, uint32_t newsp, uint32_t parent_tid, uint32_t tls,
-                 uint32_t child_tid);
-uint32_t reap_all();
+                 uint32_t child_tid) MM_REQ(kernel_lock);
+uint32_t reap_all() MM_REQ(kernel_lock);
 // PID 1 (its leader: any of its threads).
 bool is_init(const Task* t);
 // exit(2): this thread ends; the group ends with its last thread.
-[[noreturn]] void do_exit(int32_t wait_status);
+[[noreturn]] void do_exit(int32_t wait_status) MM_REQ(kernel_lock);
 // exit_group(2) and fatal signals: every thread of the group ends.
-[[noreturn]] void do_group_exit(int32_t wait_status);
+[[noreturn]] void do_group_exit(int32_t wait_status) MM_REQ(kernel_lock);
 // Tells every other thread of the group to end (they exit on their way
 // back to ring 3).
-void kill_other_threads();
+void kill_other_threads() MM_REQ(kernel_lock);
 // exec in a multi-threaded group (Linux's de_thread): the other threads
 // end, and the caller (the leader) waits until they have; -EINTR if it is
 // itself killed meanwhile.
-int32_t de_thread();
-int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t rusage_ptr);
+int32_t de_thread() MM_REQ(kernel_lock);
+int32_t do_wait4(int32_t pid, uint32_t status_ptr, uint32_t options, uint32_t rusage_ptr) MM_REQ(kernel_lock);
 // Starts PID 1 from `path` with argv/envp (kernel strings); false on failure.
 // `fail`: fault injection (mm.fail_alloc), switched on once init's exec has
-// succeeded, so that the boot itself never fails on purpose.
+// succeeded, so that the boot itself never fails on purpose. Boot, before
+// the scheduler starts: without kernel_lock (the APs wait for sched_start).
 bool start_init(const char* path, const char* const* argv, int argc, const char* const* envp, int envc,
-                const mm::FailPolicy& fail);
+                const mm::FailPolicy& fail) MM_NO_TSA;
 // PID 1 exited (records.cc): kills what is left, writes the `leak` record,
 // leaves QEMU.
-[[noreturn]] void shutdown(int32_t init_status);
+[[noreturn]] void shutdown(int32_t init_status) MM_REQ(kernel_lock);
 
 // exec.cc: replaces the current process's image. The strings are in kernel
 // memory. Returns 0 or -errno; on error the old image is untouched.
 int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* argv, uint32_t argc,
-                   const char* const* envp, uint32_t envc);
-int32_t do_execve(x86::TrapFrame* frame, uint32_t path, uint32_t argv, uint32_t envp);
+                   const char* const* envp, uint32_t envc) MM_REQ(kernel_lock);
+int32_t do_execve(x86::TrapFrame* frame, uint32_t path, uint32_t argv, uint32_t envp) MM_REQ(kernel_lock);
 
 // TLS descriptors (set_thread_area and CLONE_SETTLS): a struct user_desc at
 // `uinfo` into tls[]; an entry number of -1 picks a free slot and writes it

@@ -18,7 +18,7 @@ struct ApBoot {
   bool pge = false;                 // set CR4.PGE after
   uint64_t tsc_hz = 0;              // the bring-up waits are timed by the TSC
   // The AP's life once online (the scheduler's idle loop); never returns.
-  void (*main)(uint32_t cpu) __attribute__((noreturn)) = nullptr;
+  void (*main)(uint32_t cpu) = nullptr;
 };
 
 // On the boot CPU, once the kernel's page tables are live and the local
