@@ -23,7 +23,7 @@ uint32_t pgd_addr_end(uint32_t addr, uint32_t end) {
 
 Page* pte_page(System& sys, PteEntry e) { return sys.pages.pfn_to_page(e.pfn()); }
 
-Status do_anonymous_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a) {
+Status do_anonymous_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a) MM_REQ_SHARED(mm->mmap_lock) {
   System& sys = *mm->sys;
   // Allocate before taking the lock; a racing fault may make it a spare.
   Page* page = sys.pages.alloc(PageKind::kUser);
@@ -52,7 +52,8 @@ Status do_anonymous_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr 
 // read-only). A read or exec maps the page-cache page itself, read-only,
 // so every process shares the frame; a write to a private mapping gets a
 // private copy at once. Past the end of the file: kBus (SIGBUS).
-Status do_file_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags) {
+Status do_file_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags)
+    MM_REQ_SHARED(mm->mmap_lock) {
   System& sys = *mm->sys;
   Page* cached;
   switch (vma.file->read_page(vma.file_index(a), &cached)) {
@@ -94,14 +95,17 @@ Status do_file_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, Fa
 }
 
 // An empty PTE: a file page or a demand-zero one.
-Status do_none_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags) {
+Status do_none_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags)
+    MM_REQ_SHARED(mm->mmap_lock) {
   return vma.file ? do_file_page(mm, vma, pmdp, a, flags) : do_anonymous_page(mm, vma, pmdp, a);
 }
 
 // A write to a present read-only PTE in a writable VMA: copy-on-write.
-// Called with ptl held; returns with it released.
+// Called with ptl held; returns with it released (which lock is ptl is
+// decided at run time: the body is not analysed, the assertion checks it).
 Status do_wp_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, PteEntry* ptep, SpinLock* ptl, VirtAddr a,
-                  PteEntry orig) MM_NO_TSA {
+                  PteEntry orig) MM_REQ_SHARED(mm->mmap_lock) MM_NO_TSA {
+  ptl->assert_held();
   System& sys = *mm->sys;
   Page* old = pte_page(sys, orig);
   // Reuse when nobody else maps the page. The count cannot rise under us:
@@ -142,7 +146,8 @@ Status do_wp_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, PteEntry* ptep, 
   return Status::kOk;
 }
 
-Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags) {
+Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, FaultFlags flags)
+    MM_REQ_SHARED(mm->mmap_lock) {
   // A first look without the lock, as Linux's handle_pte_fault does: an
   // empty entry goes straight to do_anonymous_page, which takes the lock
   // once and rechecks. The PTE table cannot go away: we hold mmap_lock.
@@ -170,14 +175,15 @@ Status handle_pte_fault(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a
   return Status::kOk;
 }
 
-void free_pte_range(MmuGather& tlb, PmdEntry* pmdp, VirtAddr a) {
+void free_pte_range(MmuGather& tlb, PmdEntry* pmdp, VirtAddr a) MM_REQ(tlb.mm()->mmap_lock) {
   MmStruct* mm = tlb.mm();
   const PmdEntry e = entry_xchg(pmdp, PmdEntry());
   tlb.pte_free_tlb(mm->sys->pages.pfn_to_page(e.pfn()), a);
   mm->nr_ptes.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void free_pmd_range(MmuGather& tlb, PgdEntry* pgdp, uint32_t addr, uint32_t end, uint32_t floor, uint32_t ceiling) {
+void free_pmd_range(MmuGather& tlb, PgdEntry* pgdp, uint32_t addr, uint32_t end, uint32_t floor, uint32_t ceiling)
+    MM_REQ(tlb.mm()->mmap_lock) {
   MmStruct* mm = tlb.mm();
   Counters& c = mm->sys->counters;
   uint32_t start = addr;
@@ -204,7 +210,8 @@ void free_pmd_range(MmuGather& tlb, PgdEntry* pgdp, uint32_t addr, uint32_t end,
 
 // Linux's free_pgd_range: [addr, end) is what the VMAs covered; page tables
 // are freed only where they lie wholly within [floor, ceiling).
-void free_pgd_range(MmuGather& tlb, uint32_t addr, uint32_t end, uint32_t floor, uint32_t ceiling) {
+void free_pgd_range(MmuGather& tlb, uint32_t addr, uint32_t end, uint32_t floor, uint32_t ceiling)
+    MM_REQ(tlb.mm()->mmap_lock) {
   addr &= ~(kPmdSize - 1);
   if (addr < floor) {
     addr += kPmdSize;
@@ -250,6 +257,7 @@ Status handle_mm_fault(MmStruct* mm, VirtAddr a, FaultFlags flags) {
 }
 
 Status copy_page_range(MmStruct* dst, MmStruct* src, const Vma& vma) {
+  src->mmap_lock.assert_held();
   System& sys = *src->sys;
   const bool cow = !(vma.flags & kVmShared);
   for (uint32_t addr = vma.start.value(), next; addr < vma.end.value(); addr = next) {
@@ -284,6 +292,7 @@ Status copy_page_range(MmStruct* dst, MmStruct* src, const Vma& vma) {
 }
 
 void unmap_vma(MmuGather& tlb, const Vma& vma) {
+  tlb.mm()->mmap_lock.assert_held();
   MmStruct* mm = tlb.mm();
   System& sys = *mm->sys;
   for (uint32_t addr = vma.start.value(), next; addr < vma.end.value(); addr = next) {
@@ -303,6 +312,7 @@ void unmap_vma(MmuGather& tlb, const Vma& vma) {
 }
 
 void free_pgtables(MmuGather& tlb, const VmaList& vmas, VirtAddr floor, VirtAddr ceiling) {
+  tlb.mm()->mmap_lock.assert_held();
   for (const Vma* vma = vmas.front(); vma;) {
     const uint32_t addr = vma->start.value();
     const Vma* next = VmaList::next(vma);
@@ -317,6 +327,7 @@ void free_pgtables(MmuGather& tlb, const VmaList& vmas, VirtAddr floor, VirtAddr
 }
 
 void free_pgtables_full(MmuGather& tlb) {
+  tlb.mm()->mmap_lock.assert_held();
   MmStruct* mm = tlb.mm();
   Counters& c = mm->sys->counters;
   for (uint32_t i = 0; i < kUserPgdEntries; ++i) {

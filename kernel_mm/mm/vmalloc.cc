@@ -35,11 +35,11 @@ void sync_kernel_pmd_entry(System& sys, uint32_t idx) {
     // Every PGD is on pgd_list from pgd_ctor (which copies the reference
     // under this same lock) until pgd_dtor.
     SpinGuard g(sys.pgd_lock);
-    for (MmStruct* mm = sys.pgd_list.front(); mm; mm = PgdList::next(mm)) sync_one(sys, mm, idx, e);
+    for (MmStruct* mm : sys.pgd_list) sync_one(sys, mm, idx, e);
   } else {
     arch::smp_mb();  // 2 in the argument above pgd_init_late (pgtable.cc)
     ReadGuard g(sys.tasklist_lock);
-    for (MmStruct* mm = sys.tasks.front(); mm; mm = TaskList::next(mm)) sync_one(sys, mm, idx, e);
+    for (MmStruct* mm : sys.tasks) sync_one(sys, mm, idx, e);
   }
 }
 

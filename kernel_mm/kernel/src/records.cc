@@ -128,11 +128,11 @@ void shutdown(int32_t init_status) {
   uint32_t on_pgd_list = 0, on_task_list = 0;
   {
     mm::SpinGuard g(sys->pgd_lock);
-    for (mm::MmStruct* m = sys->pgd_list.front(); m; m = mm::PgdList::next(m)) ++on_pgd_list;
+    on_pgd_list = sys->pgd_list.size();
   }
   {
     mm::ReadGuard g(sys->tasklist_lock);
-    for (mm::MmStruct* m = sys->tasks.front(); m; m = mm::TaskList::next(m)) ++on_task_list;
+    on_task_list = sys->tasks.size();
   }
   r.num("pgd_list", on_pgd_list);
   r.num("task_list", on_task_list);

@@ -115,8 +115,7 @@ int32_t do_kmap_churn(uint32_t npages) MM_REQ(kernel_lock) {
     for (uint32_t i = 0; i < npages; ++i) *reinterpret_cast<volatile uint32_t*>((va + i * mm::kPageSize).value()) = i;
     mm::vfree(*sys, va, npages);
     mm::ReadGuard g(sys->tasklist_lock);
-    for (mm::MmStruct* m = sys->tasks.front(); m; m = mm::TaskList::next(m))
-      missed += mm::kernel_pmd_missing(*sys, m) != 0;
+    for (mm::MmStruct* m : sys->tasks) missed += mm::kernel_pmd_missing(*sys, m) != 0;
   }
   kernel_lock.lock();
   if (!mapped) return -ENOMEM;

@@ -1,10 +1,13 @@
 // Clang thread-safety annotations and the runtime assertions that back them.
 //
-// The hosted build is compiled with clang -Wthread-safety in CI (`make tsa`),
-// so a field marked MM_GUARDED(lock_) touched without lock_ held fails the
-// build. GCC ignores the attributes; the runtime assertion at the top of every
-// page-table helper (MM_ASSERT(lock->held_by_me())) catches the same mistake
-// in the kernel build and in the tests.
+// `make tsa` compiles the hosted mm core, and the kernel with its x86 arch
+// code, with clang -Wthread-safety -Werror, so a field marked
+// MM_GUARDED(lock_) touched without lock_ held fails the build. GCC ignores
+// the attributes; the runtime assertion at the top of the page-table
+// helpers (lock.assert_held(), which is MM_ASSERT(held_by_me()) and tells
+// the analysis the lock is held) catches the same mistake in the kernel
+// build and in the tests. MM_ASSERT is compiled in in every build: the
+// check is a relaxed load and a compare.
 #pragma once
 
 #if defined(__clang__)

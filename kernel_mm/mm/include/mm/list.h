@@ -68,6 +68,26 @@ class IntrusiveList {
     return e;
   }
 
+  // for (T* e : list): a walk that starts at the list object, so that a
+  // list annotated MM_GUARDED(lock) can be walked only with the lock held
+  // (the links themselves are reached through a member pointer, which the
+  // analysis does not see). The loop body must not remove `e`.
+  class Iterator {
+   public:
+    explicit Iterator(T* e) : e_(e) {}
+    T* operator*() const { return e_; }
+    Iterator& operator++() {
+      e_ = next(e_);
+      return *this;
+    }
+    bool operator!=(const Iterator& o) const { return e_ != o.e_; }
+
+   private:
+    T* e_;
+  };
+  Iterator begin() const { return Iterator(head_); }
+  Iterator end() const { return Iterator(nullptr); }
+
  private:
   T* head_ = nullptr;
   T* tail_ = nullptr;

@@ -80,12 +80,17 @@ struct MmStruct {
 
   std::atomic<int32_t> users{1};  // mm_users: mmput frees at zero
 
-  // pgd_list membership (mm.pgd_init=locked), guarded by sys->pgd_lock.
+  // pgd_list membership (mm.pgd_init=locked), guarded by sys->pgd_lock. The
+  // links are followed only by walks of sys->pgd_list, which is
+  // MM_GUARDED(pgd_lock) (system.h): a walk without the lock does not
+  // compile. on_pgd_list changes under the lock, in pgd_alloc and pgd_free,
+  // and only pgd_free (the mm's own end) reads it without.
   Link<MmStruct> pgd_link;
   bool on_pgd_list = false;
 
-  // Task-list membership, guarded by sys->tasklist_lock. A published mm is
-  // visible to kernel-mapping syncs in mm.pgd_init=lockless mode.
+  // Task-list membership, guarded by sys->tasklist_lock (the same way:
+  // sys->tasks is MM_GUARDED). A published mm is visible to kernel-mapping
+  // syncs in mm.pgd_init=lockless mode.
   Link<MmStruct> task_link;
   bool published = false;
   // The kernel part of the PGD has been filled (pgd_ctor or init_late).

@@ -93,11 +93,12 @@ void pgd_init_late(MmStruct* mm);
 
 // The PMD entry for `a`, installing a PMD table when the PGD entry is empty
 // (__pmd_alloc). Installing into a PGD loaded on some CPU reloads CR3 on
-// every such CPU: PAE caches the four PDPTEs at CR3 load.
-Status pmd_alloc(MmStruct* mm, VirtAddr a, PmdEntry** out);
+// every such CPU: PAE caches the four PDPTEs at CR3 load. mmap_lock (at
+// least shared) keeps the tables from being freed meanwhile.
+Status pmd_alloc(MmStruct* mm, VirtAddr a, PmdEntry** out) MM_REQ_SHARED(mm->mmap_lock);
 // Makes sure `pmdp` points at a PTE table (__pte_alloc): allocate outside the
-// lock, take pmd_lock, recheck, install or free the spare.
-Status pte_alloc(MmStruct* mm, PmdEntry* pmdp);
+// lock, take pmd_lock, recheck, install or free the spare. mmap_lock as above.
+Status pte_alloc(MmStruct* mm, PmdEntry* pmdp) MM_REQ_SHARED(mm->mmap_lock);
 
 // Reloads CR3 on every CPU that has mm loaded, after a PGD entry changed.
 void pdpte_reload(MmStruct* mm);

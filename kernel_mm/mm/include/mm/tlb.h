@@ -26,8 +26,10 @@ void flush_tlb_kernel_range(System& sys, VirtAddr start, VirtAddr end);
 // through them, and only then drops the pages and frees the tables.
 class MmuGather {
  public:
-  // fullmm: the whole address space is going away (exit_mmap).
-  MmuGather(MmStruct* mm, bool fullmm);
+  // fullmm: the whole address space is going away (exit_mmap). Made under
+  // mm's mmap_lock exclusive (munmap, exit_mmap), which unmap_vma and
+  // free_pgtables rely on.
+  MmuGather(MmStruct* mm, bool fullmm) MM_REQ(mm->mmap_lock);
   ~MmuGather();
   MmuGather(const MmuGather&) = delete;
   MmuGather& operator=(const MmuGather&) = delete;
