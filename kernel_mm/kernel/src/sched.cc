@@ -313,7 +313,7 @@ void schedule() {
 bool need_resched() {
   const Cpu& c = cpu_self();
   if (!c.queued_hint()) return false;
-  const Task* t = current;
+  const Task* t = c.running();
   return t == c.idle || t->ticks_left == 0;
 }
 
@@ -321,7 +321,7 @@ bool interrupted() { return current->killed || stopping; }
 
 void local_timer_tick() {
   Cpu& c = cpu_self();
-  Task* t = current;
+  Task* t = c.running();
   if (t == c.idle) return;
   ++c.busy_ticks;
   if (t->ticks_left) --t->ticks_left;

@@ -13,9 +13,9 @@ namespace kern {
 
 // One per CPU, indexed by x86::this_cpu(). The run queue (rq_head..rq_tail
 // through Task::run_next) and `curr` are guarded by kernel_lock. Only this
-// CPU changes its own `curr`, so it reads it without the lock (`current`);
-// `nr_queued` is also read without it through queued_hint (a stale value
-// only delays a switch by a tick). The rest is this CPU's own.
+// CPU changes its own `curr`, so it reads it without the lock (running(),
+// `current`); `nr_queued` is also read without it through queued_hint (a
+// stale value only delays a switch by a tick). The rest is this CPU's own.
 struct Cpu {
   Task* curr MM_GUARDED(kernel_lock) = nullptr;
   Task* idle = nullptr;               // set once, when the CPU starts scheduling
@@ -35,6 +35,9 @@ struct Cpu {
   uint64_t init_oom_retries = 0;
   uint64_t syscalls = 0;  // some run without kernel_lock (syscall.h)
 
+  // `curr` as this CPU reads it, without kernel_lock: only this CPU changes
+  // its own `curr` (context_switch), so on this CPU it is never stale.
+  Task* running() const MM_NO_TSA { return curr; }
   // A look at the queue length without kernel_lock: the idle loop and the
   // way back to ring 3 decide whether to take the lock by it.
   uint32_t queued_hint() const MM_NO_TSA { return nr_queued; }
@@ -43,7 +46,7 @@ extern Cpu cpus[x86::kMaxCpus];
 inline Cpu& cpu_self() { return cpus[x86::this_cpu()]; }
 // The task running on this CPU. Kernel code moves between CPUs only across
 // schedule(), and reads `current` afresh every time.
-inline Task* current_task() MM_NO_TSA { return cpu_self().curr; }
+inline Task* current_task() { return cpu_self().running(); }
 #define current (::kern::current_task())
 
 }  // namespace kern
