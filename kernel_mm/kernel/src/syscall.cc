@@ -3,6 +3,7 @@
 
 #include "kernel/errno.h"
 #include "kernel/kstats.h"
+#include "kernel/percpu.h"
 
 namespace kern {
 namespace {
@@ -143,27 +144,23 @@ void count_enosys(uint32_t nr) {
   ++kstats.enosys_other;
 }
 
-bool syscall_needs_kernel_lock(const x86::TrapFrame* f) {
+// Whether the lock is held is decided here, at run time, by the row: the
+// analysis stops at this function and at the handler call (syscall.h).
+bool syscall_entry(x86::TrapFrame* f) MM_NO_TSA {
   const Syscall* s = find_syscall(f->eax);
-  if (!s) return true;
-  switch (s->lock) {
-    case SyscallLock::kMmOnly:
-      return false;
-    case SyscallLock::kMmOnlyIfAnonymous:
-      return !(f->esi & kMapAnonymous);
-    default:
-      return true;
-  }
-}
-
-int32_t syscall_dispatch(x86::TrapFrame* f) {
-  const Syscall* s = find_syscall(f->eax);
-  if (!s) {
+  const bool locked = !s || s->lock == kKernel || (s->lock == kMmOnlyIfAnonymous && !(f->esi & kMapAnonymous));
+  if (locked) lock_kernel_at_safe_point();
+  ++cpu_self().syscalls;
+  // A system call is progress: the same fault after it is a new one (a
+  // forking loop takes the same COW fault after every fork).
+  current->same_fault_count = 0;
+  if (s) {
+    f->eax = static_cast<uint32_t>(s->handler(SyscallArgs(f)));
+  } else {
     count_enosys(f->eax);
-    return -ENOSYS;
+    f->eax = static_cast<uint32_t>(-ENOSYS);
   }
-  return s->handler(
-      SyscallArgs{.a = f->ebx, .b = f->ecx, .c = f->edx, .d = f->esi, .e = f->edi, .f = f->ebp, .frame = f});
+  return locked;
 }
 
 }  // namespace kern

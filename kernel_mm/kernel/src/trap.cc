@@ -151,25 +151,17 @@ void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
   do_group_exit(sig);  // wait status: terminated by `sig` (sh shows 128 + sig); every thread goes
 }
 
-// System calls run under kernel_lock (but for the mm-only ones:
-// syscall_needs_kernel_lock); page faults, exceptions and interrupts do not
-// (an interrupt only ever arrives in ring 3 or in the idle loop: the kernel
-// runs with interrupts off). Whether the lock is held is the table's
-// decision at run time, which the thread-safety analysis cannot follow; the
-// handlers and everything they call are checked.
+// System calls run under kernel_lock (but for the mm-only ones: the
+// table's lock policy, syscall.h); page faults, exceptions and interrupts
+// do not (an interrupt only ever arrives in ring 3 or in the idle loop: the
+// kernel runs with interrupts off). Whether the lock is held is decided at
+// run time, which the thread-safety analysis cannot follow; the handlers
+// and everything they call are checked.
 extern "C" void trap_handler(x86::TrapFrame* f) MM_NO_TSA {
   const uint32_t v = f->vector;
   bool locked = false;
   if (v == x86::kSyscallVector) {
-    if (syscall_needs_kernel_lock(f)) {
-      lock_kernel_at_safe_point();
-      locked = true;
-    }
-    ++cpu_self().syscalls;
-    // A system call is progress: the same fault after it is a new one (a
-    // forking loop takes the same COW fault after every fork).
-    current->same_fault_count = 0;
-    f->eax = static_cast<uint32_t>(syscall_dispatch(f));
+    locked = syscall_entry(f);
   } else if (v == 14) {
     page_fault(f);
   } else if (v == x86::kIrqBase) {

@@ -16,14 +16,24 @@
 
 namespace kern {
 
-// The argument registers, in order (ebx, ecx, edx, esi, edi, ebp), and the
-// whole user state for the calls that copy or replace it (fork, clone,
-// execve).
-struct SyscallArgs {
-  uint32_t a, b, c, d, e, f;
-  x86::TrapFrame* frame;
-  int32_t ia() const { return static_cast<int32_t>(a); }
-  int32_t ib() const { return static_cast<int32_t>(b); }
+// A call's arguments, read from its trap frame: a() to f() are the argument
+// registers in order (ebx, ecx, edx, esi, edi, ebp), frame() the whole user
+// state for the calls that copy or replace it (fork, clone, execve).
+class SyscallArgs {
+ public:
+  explicit SyscallArgs(x86::TrapFrame* frame) : f_(frame) {}
+  uint32_t a() const { return f_->ebx; }
+  uint32_t b() const { return f_->ecx; }
+  uint32_t c() const { return f_->edx; }
+  uint32_t d() const { return f_->esi; }
+  uint32_t e() const { return f_->edi; }
+  uint32_t f() const { return f_->ebp; }
+  int32_t ia() const { return static_cast<int32_t>(a()); }
+  int32_t ib() const { return static_cast<int32_t>(b()); }
+  x86::TrapFrame* frame() const { return f_; }
+
+ private:
+  x86::TrapFrame* f_;
 };
 using SyscallHandler = int32_t (*)(const SyscallArgs&);
 
@@ -46,11 +56,12 @@ struct Syscall {
   SyscallLock lock;
 };
 
-// trap.cc's entry: whether the call in `frame` (eax) takes kernel_lock, by
-// its row's policy (an unknown number does: its -ENOSYS is counted under
-// the lock); then the call itself, which returns what goes back in eax.
-bool syscall_needs_kernel_lock(const x86::TrapFrame* frame);
-int32_t syscall_dispatch(x86::TrapFrame* frame);
+// The system-call entry (trap.cc): looks the number in eax up, takes
+// kernel_lock when the row's policy asks for it (an unknown number does: its
+// -ENOSYS is counted under the lock), counts the call, runs the handler and
+// puts its result in eax. Returns whether kernel_lock is held, for the way
+// back to ring 3.
+bool syscall_entry(x86::TrapFrame* frame);
 
 // mmap2's flag that makes a mapping anonymous (the lock policy reads it).
 inline constexpr uint32_t kMapAnonymous = 0x20;
