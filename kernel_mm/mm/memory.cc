@@ -105,7 +105,7 @@ Status do_none_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, VirtAddr a, Fa
 // decided at run time: the body is not analysed, the assertion checks it).
 Status do_wp_page(MmStruct* mm, const Vma& vma, PmdEntry* pmdp, PteEntry* ptep, SpinLock* ptl, VirtAddr a,
                   PteEntry orig) MM_REQ_SHARED(mm->mmap_lock) MM_NO_TSA {
-  ptl->assert_held();
+  ptl->debug_assert_held();
   System& sys = *mm->sys;
   Page* old = pte_page(sys, orig);
   // Reuse when nobody else maps the page. The count cannot rise under us:
@@ -257,7 +257,7 @@ Status handle_mm_fault(MmStruct* mm, VirtAddr a, FaultFlags flags) {
 }
 
 Status copy_page_range(MmStruct* dst, MmStruct* src, const Vma& vma) {
-  src->mmap_lock.assert_held();
+  src->mmap_lock.debug_assert_held();
   System& sys = *src->sys;
   const bool cow = !(vma.flags & kVmShared);
   for (uint32_t addr = vma.start.value(), next; addr < vma.end.value(); addr = next) {
@@ -292,7 +292,7 @@ Status copy_page_range(MmStruct* dst, MmStruct* src, const Vma& vma) {
 }
 
 void unmap_vma(MmuGather& tlb, const Vma& vma) {
-  tlb.mm()->mmap_lock.assert_held();
+  tlb.mm()->mmap_lock.debug_assert_held();
   MmStruct* mm = tlb.mm();
   System& sys = *mm->sys;
   for (uint32_t addr = vma.start.value(), next; addr < vma.end.value(); addr = next) {
@@ -312,7 +312,7 @@ void unmap_vma(MmuGather& tlb, const Vma& vma) {
 }
 
 void free_pgtables(MmuGather& tlb, const VmaList& vmas, VirtAddr floor, VirtAddr ceiling) {
-  tlb.mm()->mmap_lock.assert_held();
+  tlb.mm()->mmap_lock.debug_assert_held();
   for (const Vma* vma = vmas.front(); vma;) {
     const uint32_t addr = vma->start.value();
     const Vma* next = VmaList::next(vma);
@@ -327,7 +327,7 @@ void free_pgtables(MmuGather& tlb, const VmaList& vmas, VirtAddr floor, VirtAddr
 }
 
 void free_pgtables_full(MmuGather& tlb) {
-  tlb.mm()->mmap_lock.assert_held();
+  tlb.mm()->mmap_lock.debug_assert_held();
   MmStruct* mm = tlb.mm();
   Counters& c = mm->sys->counters;
   for (uint32_t i = 0; i < kUserPgdEntries; ++i) {

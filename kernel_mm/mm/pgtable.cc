@@ -250,7 +250,7 @@ void pdpte_reload(MmStruct* mm) {
 }
 
 Status pmd_alloc(MmStruct* mm, VirtAddr a, PmdEntry** out) {
-  mm->mmap_lock.assert_held_shared();
+  mm->mmap_lock.debug_assert_held_shared();
   System& sys = *mm->sys;
   MM_ASSERT(a.is_user());
   PgdEntry* pgdp = pgd_offset(mm, a);
@@ -283,7 +283,7 @@ Status pmd_alloc(MmStruct* mm, VirtAddr a, PmdEntry** out) {
 }
 
 Status pte_alloc(MmStruct* mm, PmdEntry* pmdp) {
-  mm->mmap_lock.assert_held_shared();
+  mm->mmap_lock.debug_assert_held_shared();
   if (!entry_get(pmdp).none()) return Status::kOk;
   System& sys = *mm->sys;
   Page* table = alloc_table_page(sys, PageKind::kPteTable);

@@ -57,7 +57,7 @@ void release_mm(Task* t) MM_REQ(kernel_lock) {
 }  // namespace
 
 extern "C" void fork_child_tail(x86::TrapFrame* frame) {
-  kernel_lock.assert_held();  // schedule() switched here holding it
+  kernel_lock.debug_assert_held();  // schedule() switched here holding it
   Task* t = current;
   if (t == init_task && !t->mm) {
     const int32_t r = exec_image(frame, init_args.path, init_args.argv, static_cast<uint32_t>(init_args.argc),

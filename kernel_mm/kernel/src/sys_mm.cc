@@ -62,7 +62,7 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
   if (plen < len || plen > mm::kTaskSize) return -ENOMEM;
   OpenFile* f = nullptr;
   if (!(flags & kMapAnonymous)) {
-    kernel_lock.assert_held();  // a file mapping runs under it (syscall.cc's policy)
+    kernel_lock.debug_assert_held();  // a file mapping runs under it (syscall.cc's policy)
     f = fd_get(fd);
     if (!f) return -EBADF;
     if (f->inode->kind == InodeKind::kNull)

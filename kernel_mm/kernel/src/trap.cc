@@ -142,7 +142,7 @@ int exception_signal(uint32_t vector) {
 void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
   // A page fault or an exception: the trap runs without kernel_lock.
   if (kernel_lock.held_by_me())
-    kernel_lock.assert_held();
+    kernel_lock.debug_assert_held();
   else
     lock_kernel_at_safe_point();
   ++kstats.segfaults;

@@ -72,6 +72,8 @@ class MM_CAPABILITY("spinlock") SpinLock {
   bool held_by_me() const { return word_.load(std::memory_order_relaxed) == arch::this_cpu() + 1; }
   bool is_locked() const { return word_.load(std::memory_order_relaxed) != 0; }
   void assert_held() const MM_ASSERT_CAP(this) { MM_ASSERT(held_by_me()); }
+  // The same for the analysis; checked at run time under MM_DEBUG_LOCKS.
+  void debug_assert_held() const MM_ASSERT_CAP(this) { MM_DEBUG_ASSERT(held_by_me()); }
 
  private:
   void count(LockStat s, uint64_t n) {
@@ -149,6 +151,9 @@ class MM_CAPABILITY("rwlock") RwLock {
   bool is_locked() const { return (state_.load(std::memory_order_relaxed) & ~kWriterWaiting) != 0; }
   void assert_held() const MM_ASSERT_CAP(this) { MM_ASSERT(held_exclusive_by_me()); }
   void assert_held_shared() const MM_TA(assert_shared_capability(this)) { MM_ASSERT(is_locked()); }
+  // The same for the analysis; checked at run time under MM_DEBUG_LOCKS.
+  void debug_assert_held() const MM_ASSERT_CAP(this) { MM_DEBUG_ASSERT(held_exclusive_by_me()); }
+  void debug_assert_held_shared() const MM_TA(assert_shared_capability(this)) { MM_DEBUG_ASSERT(is_locked()); }
 
  private:
   static constexpr uint32_t kWriter = 1u << 31;
