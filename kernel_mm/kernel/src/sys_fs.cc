@@ -341,6 +341,18 @@ int32_t put_statx(const Inode* i, uint32_t ubuf) {
   return copy_to_user(ubuf, sx, sizeof(sx));
 }
 
+// A path with the *at calls' flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH.
+int32_t lookup_at(int32_t dirfd, uint32_t upath, uint32_t at_flags, Inode** out) MM_REQ(kernel_lock) {
+  return lookup_user_path(dirfd, upath, out, !(at_flags & kAtSymlinkNofollow), at_flags & kAtEmptyPath);
+}
+
+// stat64, lstat64 and fstatat64: the inode at the path, as a struct stat64 at ubuf.
+int32_t stat64_path(int32_t dirfd, uint32_t upath, uint32_t at_flags, uint32_t ubuf) MM_REQ(kernel_lock) {
+  Inode* ino;
+  if (const int32_t err = lookup_at(dirfd, upath, at_flags, &ino)) return err;
+  return put_stat64(ino, ubuf);
+}
+
 int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) MM_REQ(kernel_lock) {
   OpenFile* f = fd_get(fd);
   if (!f) return -EBADF;
@@ -448,17 +460,8 @@ int32_t sys_llseek(const SyscallArgs& r) {
 
 int32_t sys_ioctl(const SyscallArgs& r) { return do_ioctl(r.ia(), r.b()); }
 
-int32_t sys_stat64(const SyscallArgs& r) {
-  Inode* ino;
-  if (const int32_t err = lookup_user_path(kAtFdcwd, r.a(), &ino, true)) return err;
-  return put_stat64(ino, r.b());
-}
-
-int32_t sys_lstat64(const SyscallArgs& r) {
-  Inode* ino;
-  if (const int32_t err = lookup_user_path(kAtFdcwd, r.a(), &ino, false)) return err;
-  return put_stat64(ino, r.b());
-}
+int32_t sys_stat64(const SyscallArgs& r) { return stat64_path(kAtFdcwd, r.a(), 0, r.b()); }
+int32_t sys_lstat64(const SyscallArgs& r) { return stat64_path(kAtFdcwd, r.a(), kAtSymlinkNofollow, r.b()); }
 
 int32_t sys_fstat64(const SyscallArgs& r) {
   OpenFile* f = fd_get(r.ia());
@@ -466,17 +469,13 @@ int32_t sys_fstat64(const SyscallArgs& r) {
   return put_stat64(f->inode, r.b());
 }
 
-int32_t sys_fstatat64(const SyscallArgs& r) {
-  Inode* ino;
-  if (const int32_t err = lookup_user_path(r.ia(), r.b(), &ino, !(r.d() & kAtSymlinkNofollow), r.d() & kAtEmptyPath))
-    return err;
-  return put_stat64(ino, r.c());
-}
+// fstatat64(dirfd, path, buf, flags)
+int32_t sys_fstatat64(const SyscallArgs& r) { return stat64_path(r.ia(), r.b(), r.d(), r.c()); }
 
+// statx(dirfd, path, flags, mask, buf)
 int32_t sys_statx(const SyscallArgs& r) {
   Inode* ino;
-  if (const int32_t err = lookup_user_path(r.ia(), r.b(), &ino, !(r.c() & kAtSymlinkNofollow), r.c() & kAtEmptyPath))
-    return err;
+  if (const int32_t err = lookup_at(r.ia(), r.b(), r.c(), &ino)) return err;
   return put_statx(ino, r.e());
 }
 
