@@ -427,65 +427,65 @@ int32_t do_ioctl(int32_t fd, uint32_t cmd) MM_REQ(kernel_lock) {
 
 }  // namespace
 
-int32_t sys_read(const SyscallArgs& r) { return do_read(r.ia(), r.b(), r.c()); }
-int32_t sys_pread64(const SyscallArgs& r) { return do_pread64(r.ia(), r.b(), r.c(), r.d(), r.e()); }
-int32_t sys_write(const SyscallArgs& r) { return do_write(r.ia(), r.b(), r.c()); }
-int32_t sys_writev(const SyscallArgs& r) { return do_writev(r.ia(), r.b(), r.c()); }
-int32_t sys_open(const SyscallArgs& r) { return do_open(kAtFdcwd, r.a(), r.b()); }
-int32_t sys_openat(const SyscallArgs& r) { return do_open(r.ia(), r.b(), r.c()); }
-int32_t sys_close(const SyscallArgs& r) { return do_close(r.ia()); }
-int32_t sys_dup(const SyscallArgs& r) { return do_dup(r.ia(), -1, 0, false); }
-int32_t sys_dup2(const SyscallArgs& r) { return do_dup(r.ia(), r.ib(), 0, true); }
+int32_t sys_read(SyscallArgs r) { return do_read(r.ia(), r.b(), r.c()); }
+int32_t sys_pread64(SyscallArgs r) { return do_pread64(r.ia(), r.b(), r.c(), r.d(), r.e()); }
+int32_t sys_write(SyscallArgs r) { return do_write(r.ia(), r.b(), r.c()); }
+int32_t sys_writev(SyscallArgs r) { return do_writev(r.ia(), r.b(), r.c()); }
+int32_t sys_open(SyscallArgs r) { return do_open(kAtFdcwd, r.a(), r.b()); }
+int32_t sys_openat(SyscallArgs r) { return do_open(r.ia(), r.b(), r.c()); }
+int32_t sys_close(SyscallArgs r) { return do_close(r.ia()); }
+int32_t sys_dup(SyscallArgs r) { return do_dup(r.ia(), -1, 0, false); }
+int32_t sys_dup2(SyscallArgs r) { return do_dup(r.ia(), r.ib(), 0, true); }
 
-int32_t sys_dup3(const SyscallArgs& r) {
+int32_t sys_dup3(SyscallArgs r) {
   if (r.c() & ~kOCloexec) return -EINVAL;
   return do_dup(r.ia(), r.ib(), r.c(), false);
 }
 
-int32_t sys_fcntl(const SyscallArgs& r) { return do_fcntl(r.ia(), r.b(), r.c()); }
+int32_t sys_fcntl(SyscallArgs r) { return do_fcntl(r.ia(), r.b(), r.c()); }
 
-int32_t sys_lseek(const SyscallArgs& r) {
+int32_t sys_lseek(SyscallArgs r) {
   int64_t pos;
   const int32_t err = do_lseek(r.ia(), r.ib(), r.c(), &pos);
   return err ? err : static_cast<int32_t>(pos);
 }
 
 // _llseek(fd, offset_high, offset_low, result, whence)
-int32_t sys_llseek(const SyscallArgs& r) {
+int32_t sys_llseek(SyscallArgs r) {
   int64_t pos;
   const int32_t err = do_lseek(r.ia(), static_cast<int64_t>((uint64_t{r.b()} << 32) | r.c()), r.e(), &pos);
   if (err) return err;
   return copy_to_user(r.d(), &pos, 8);
 }
 
-int32_t sys_ioctl(const SyscallArgs& r) { return do_ioctl(r.ia(), r.b()); }
+int32_t sys_ioctl(SyscallArgs r) { return do_ioctl(r.ia(), r.b()); }
 
-int32_t sys_stat64(const SyscallArgs& r) { return stat64_path(kAtFdcwd, r.a(), 0, r.b()); }
-int32_t sys_lstat64(const SyscallArgs& r) { return stat64_path(kAtFdcwd, r.a(), kAtSymlinkNofollow, r.b()); }
+int32_t sys_stat64(SyscallArgs r) { return stat64_path(kAtFdcwd, r.a(), 0, r.b()); }
+int32_t sys_lstat64(SyscallArgs r) { return stat64_path(kAtFdcwd, r.a(), kAtSymlinkNofollow, r.b()); }
 
-int32_t sys_fstat64(const SyscallArgs& r) {
+int32_t sys_fstat64(SyscallArgs r) {
   OpenFile* f = fd_get(r.ia());
   if (!f) return -EBADF;
   return put_stat64(f->inode, r.b());
 }
 
 // fstatat64(dirfd, path, buf, flags)
-int32_t sys_fstatat64(const SyscallArgs& r) { return stat64_path(r.ia(), r.b(), r.d(), r.c()); }
+int32_t sys_fstatat64(SyscallArgs r) { return stat64_path(r.ia(), r.b(), r.d(), r.c()); }
 
 // statx(dirfd, path, flags, mask, buf)
-int32_t sys_statx(const SyscallArgs& r) {
+int32_t sys_statx(SyscallArgs r) {
   Inode* ino;
   if (const int32_t err = lookup_at(r.ia(), r.b(), r.c(), &ino)) return err;
   return put_statx(ino, r.e());
 }
 
-int32_t sys_getdents64(const SyscallArgs& r) { return do_getdents64(r.ia(), r.b(), r.c()); }
-int32_t sys_access(const SyscallArgs& r) { return do_access(kAtFdcwd, r.a(), r.b()); }
-int32_t sys_faccessat(const SyscallArgs& r) { return do_access(r.ia(), r.b(), r.c()); }
-int32_t sys_readlink(const SyscallArgs& r) { return do_readlink(kAtFdcwd, r.a(), r.b(), r.c()); }
-int32_t sys_readlinkat(const SyscallArgs& r) { return do_readlink(r.ia(), r.b(), r.c(), r.d()); }
-int32_t sys_getcwd(const SyscallArgs& r) { return do_getcwd(r.a(), r.b()); }
-int32_t sys_chdir(const SyscallArgs& r) { return do_chdir(r.a()); }
-int32_t sys_umask(const SyscallArgs&) { return 022; }
+int32_t sys_getdents64(SyscallArgs r) { return do_getdents64(r.ia(), r.b(), r.c()); }
+int32_t sys_access(SyscallArgs r) { return do_access(kAtFdcwd, r.a(), r.b()); }
+int32_t sys_faccessat(SyscallArgs r) { return do_access(r.ia(), r.b(), r.c()); }
+int32_t sys_readlink(SyscallArgs r) { return do_readlink(kAtFdcwd, r.a(), r.b(), r.c()); }
+int32_t sys_readlinkat(SyscallArgs r) { return do_readlink(r.ia(), r.b(), r.c(), r.d()); }
+int32_t sys_getcwd(SyscallArgs r) { return do_getcwd(r.a(), r.b()); }
+int32_t sys_chdir(SyscallArgs r) { return do_chdir(r.a()); }
+int32_t sys_umask(SyscallArgs) { return 022; }
 
 }  // namespace kern

@@ -126,18 +126,16 @@ int32_t do_kmap_churn(uint32_t npages) MM_REQ(kernel_lock) {
 
 }  // namespace
 
-int32_t sys_brk(const SyscallArgs& r) { return do_brk(r.a()); }
-int32_t sys_mmap2(const SyscallArgs& r) {
-  return do_mmap2(r.a(), r.b(), r.c(), r.d(), static_cast<int32_t>(r.e()), r.f());
-}
+int32_t sys_brk(SyscallArgs r) { return do_brk(r.a()); }
+int32_t sys_mmap2(SyscallArgs r) { return do_mmap2(r.a(), r.b(), r.c(), r.d(), static_cast<int32_t>(r.e()), r.f()); }
 
-int32_t sys_munmap(const SyscallArgs& r) {
+int32_t sys_munmap(SyscallArgs r) {
   if (r.a() & (mm::kPageSize - 1) || !r.b()) return -EINVAL;
   if (!user_range_ok(r.a(), r.b())) return -EINVAL;
   return mm_errno(mm::do_munmap(current->mm, mm::VirtAddr(r.a()), r.b()));
 }
 
-int32_t sys_mprotect(const SyscallArgs& r) {
+int32_t sys_mprotect(SyscallArgs r) {
   if (r.a() & (mm::kPageSize - 1) || (r.c() & ~7u)) return -EINVAL;
   if (!user_range_ok(r.a(), r.b())) return -ENOMEM;
   if (!r.b()) return 0;
@@ -146,7 +144,7 @@ int32_t sys_mprotect(const SyscallArgs& r) {
 
 // mmlab_counters(label): a `counters` record labelled with the user string
 // (or "" for a null pointer).
-int32_t sys_mmlab_counters(const SyscallArgs& r) {
+int32_t sys_mmlab_counters(SyscallArgs r) {
   char label[64];
   const int32_t n = r.a() ? strncpy_from_user(label, r.a(), sizeof(label)) : 0;
   if (n < 0) return n;
@@ -155,6 +153,6 @@ int32_t sys_mmlab_counters(const SyscallArgs& r) {
   return 0;
 }
 
-int32_t sys_mmlab_kmap_churn(const SyscallArgs& r) { return do_kmap_churn(r.a()); }
+int32_t sys_mmlab_kmap_churn(SyscallArgs r) { return do_kmap_churn(r.a()); }
 
 }  // namespace kern

@@ -87,52 +87,52 @@ int32_t do_getrandom(uint32_t ubuf, uint32_t len) {
 }  // namespace
 
 // exit and exit_group take the exit code; the wait status is code << 8.
-int32_t sys_exit(const SyscallArgs& r) { do_exit(static_cast<int32_t>((r.a() & 0xFF) << 8)); }
-int32_t sys_exit_group(const SyscallArgs& r) { do_group_exit(static_cast<int32_t>((r.a() & 0xFF) << 8)); }
-int32_t sys_fork(const SyscallArgs& r) { return do_fork(r.frame(), 0, 0, 0); }
+int32_t sys_exit(SyscallArgs r) { do_exit(static_cast<int32_t>((r.a() & 0xFF) << 8)); }
+int32_t sys_exit_group(SyscallArgs r) { do_group_exit(static_cast<int32_t>((r.a() & 0xFF) << 8)); }
+int32_t sys_fork(SyscallArgs r) { return do_fork(r.frame(), 0, 0, 0); }
 // i386: clone(flags, newsp, parent_tid, tls, child_tid).
-int32_t sys_clone(const SyscallArgs& r) { return do_clone(r.frame(), r.a(), r.b(), r.c(), r.d(), r.e()); }
-int32_t sys_execve(const SyscallArgs& r) { return do_execve(r.frame(), r.a(), r.b(), r.c()); }
-int32_t sys_wait4(const SyscallArgs& r) { return do_wait4(r.ia(), r.b(), r.c(), r.d()); }
-int32_t sys_waitpid(const SyscallArgs& r) { return do_wait4(r.ia(), r.b(), r.c(), 0); }
+int32_t sys_clone(SyscallArgs r) { return do_clone(r.frame(), r.a(), r.b(), r.c(), r.d(), r.e()); }
+int32_t sys_execve(SyscallArgs r) { return do_execve(r.frame(), r.a(), r.b(), r.c()); }
+int32_t sys_wait4(SyscallArgs r) { return do_wait4(r.ia(), r.b(), r.c(), r.d()); }
+int32_t sys_waitpid(SyscallArgs r) { return do_wait4(r.ia(), r.b(), r.c(), 0); }
 // futex(uaddr, op, val, timeout, uaddr2 (unused), val3).
-int32_t sys_futex(const SyscallArgs& r) { return do_futex(r.a(), r.b(), r.c(), r.d(), r.f(), false); }
-int32_t sys_futex_time64(const SyscallArgs& r) { return do_futex(r.a(), r.b(), r.c(), r.d(), r.f(), true); }
+int32_t sys_futex(SyscallArgs r) { return do_futex(r.a(), r.b(), r.c(), r.d(), r.f(), false); }
+int32_t sys_futex_time64(SyscallArgs r) { return do_futex(r.a(), r.b(), r.c(), r.d(), r.f(), true); }
 
-int32_t sys_sched_yield(const SyscallArgs&) {
+int32_t sys_sched_yield(SyscallArgs) {
   schedule();
   return 0;
 }
 
-int32_t sys_getpid(const SyscallArgs&) { return current->leader->pid; }
-int32_t sys_gettid(const SyscallArgs&) { return current->pid; }
-int32_t sys_getppid(const SyscallArgs&) { return current->leader->parent ? current->leader->parent->pid : 0; }
+int32_t sys_getpid(SyscallArgs) { return current->leader->pid; }
+int32_t sys_gettid(SyscallArgs) { return current->pid; }
+int32_t sys_getppid(SyscallArgs) { return current->leader->parent ? current->leader->parent->pid : 0; }
 // getpgrp, getpgid, getsid, setsid: every process is its own group and session.
-int32_t sys_getpgrp(const SyscallArgs&) { return current->leader->pid; }
-int32_t sys_setpgid(const SyscallArgs&) { return 0; }
+int32_t sys_getpgrp(SyscallArgs) { return current->leader->pid; }
+int32_t sys_setpgid(SyscallArgs) { return 0; }
 // Every get[e]uid/get[e]gid(32): everything runs as root.
-int32_t sys_getuid(const SyscallArgs&) { return 0; }
-int32_t sys_set_thread_area(const SyscallArgs& r) { return do_set_thread_area(r.a()); }
+int32_t sys_getuid(SyscallArgs) { return 0; }
+int32_t sys_set_thread_area(SyscallArgs r) { return do_set_thread_area(r.a()); }
 
-int32_t sys_set_tid_address(const SyscallArgs& r) {
+int32_t sys_set_tid_address(SyscallArgs r) {
   current->clear_child_tid = r.a();
   return current->pid;
 }
 
-int32_t sys_set_robust_list(const SyscallArgs& r) {
+int32_t sys_set_robust_list(SyscallArgs r) {
   if (r.b() != 12) return -EINVAL;  // sizeof(struct robust_list_head)
   current->robust_list = r.a();
   return 0;
 }
 
-int32_t sys_ugetrlimit(const SyscallArgs& r) { return do_rlimit(r.a(), 0, r.b(), false); }
+int32_t sys_ugetrlimit(SyscallArgs r) { return do_rlimit(r.a(), 0, r.b(), false); }
 
-int32_t sys_prlimit64(const SyscallArgs& r) {
+int32_t sys_prlimit64(SyscallArgs r) {
   if (r.a() && r.ia() != current->leader->pid) return -ESRCH;
   return do_rlimit(r.b(), r.c(), r.d(), true);
 }
 
-int32_t sys_getrandom(const SyscallArgs& r) { return do_getrandom(r.a(), r.b()); }
-int32_t sys_uname(const SyscallArgs& r) { return do_uname(r.a()); }
+int32_t sys_getrandom(SyscallArgs r) { return do_getrandom(r.a(), r.b()); }
+int32_t sys_uname(SyscallArgs r) { return do_uname(r.a()); }
 
 }  // namespace kern

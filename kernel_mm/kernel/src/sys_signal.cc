@@ -74,15 +74,15 @@ int32_t do_tgkill(int32_t tgid, int32_t tid, uint32_t sig) MM_REQ(kernel_lock) {
 
 }  // namespace
 
-int32_t sys_rt_sigaction(const SyscallArgs& r) { return do_rt_sigaction(r.a(), r.b(), r.c(), r.d()); }
-int32_t sys_rt_sigprocmask(const SyscallArgs& r) { return do_rt_sigprocmask(r.a(), r.b(), r.c(), r.d()); }
-int32_t sys_kill(const SyscallArgs& r) { return do_kill(r.ia(), r.b()); }
-int32_t sys_tkill(const SyscallArgs& r) { return do_tgkill(-1, r.ia(), r.b()); }
-int32_t sys_tgkill(const SyscallArgs& r) { return do_tgkill(r.ia(), r.ib(), r.c()); }
+int32_t sys_rt_sigaction(SyscallArgs r) { return do_rt_sigaction(r.a(), r.b(), r.c(), r.d()); }
+int32_t sys_rt_sigprocmask(SyscallArgs r) { return do_rt_sigprocmask(r.a(), r.b(), r.c(), r.d()); }
+int32_t sys_kill(SyscallArgs r) { return do_kill(r.ia(), r.b()); }
+int32_t sys_tkill(SyscallArgs r) { return do_tgkill(-1, r.ia(), r.b()); }
+int32_t sys_tgkill(SyscallArgs r) { return do_tgkill(r.ia(), r.ib(), r.c()); }
 
 // Waits for a signal, and none is ever delivered: the task sleeps until its
 // group is killed (exit_group, a fatal fault, shutdown).
-int32_t sys_pause(const SyscallArgs&) {
+int32_t sys_pause(SyscallArgs) {
   while (!interrupted()) {
     current->state = TaskState::kBlocked;
     schedule();

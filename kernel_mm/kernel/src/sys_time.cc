@@ -79,13 +79,13 @@ int32_t do_clock_nanosleep(uint32_t flags, uint32_t ureq, bool time64) MM_REQ(ke
 
 }  // namespace
 
-int32_t sys_time(const SyscallArgs& r) {
+int32_t sys_time(SyscallArgs r) {
   const uint32_t now = static_cast<uint32_t>(realtime_base_s + time_ns() / 1000000000ull);
   if (r.a() && copy_to_user(r.a(), &now, 4)) return -EFAULT;
   return static_cast<int32_t>(now);
 }
 
-int32_t sys_gettimeofday(const SyscallArgs& r) {
+int32_t sys_gettimeofday(SyscallArgs r) {
   if (r.a()) {
     const uint64_t ns = time_ns();
     const uint32_t tv[2] = {static_cast<uint32_t>(realtime_base_s + ns / 1000000000ull),
@@ -96,12 +96,12 @@ int32_t sys_gettimeofday(const SyscallArgs& r) {
   return 0;
 }
 
-int32_t sys_clock_gettime(const SyscallArgs& r) { return do_clock_gettime(r.a(), r.b(), false); }
-int32_t sys_clock_gettime64(const SyscallArgs& r) { return do_clock_gettime(r.a(), r.b(), true); }
-int32_t sys_clock_getres(const SyscallArgs& r) { return do_clock_getres(r.a(), r.b(), false); }
-int32_t sys_clock_getres_time64(const SyscallArgs& r) { return do_clock_getres(r.a(), r.b(), true); }
-int32_t sys_nanosleep(const SyscallArgs& r) { return do_nanosleep(r.a(), false); }
-int32_t sys_clock_nanosleep(const SyscallArgs& r) { return do_clock_nanosleep(r.b(), r.c(), false); }
-int32_t sys_clock_nanosleep_time64(const SyscallArgs& r) { return do_clock_nanosleep(r.b(), r.c(), true); }
+int32_t sys_clock_gettime(SyscallArgs r) { return do_clock_gettime(r.a(), r.b(), false); }
+int32_t sys_clock_gettime64(SyscallArgs r) { return do_clock_gettime(r.a(), r.b(), true); }
+int32_t sys_clock_getres(SyscallArgs r) { return do_clock_getres(r.a(), r.b(), false); }
+int32_t sys_clock_getres_time64(SyscallArgs r) { return do_clock_getres(r.a(), r.b(), true); }
+int32_t sys_nanosleep(SyscallArgs r) { return do_nanosleep(r.a(), false); }
+int32_t sys_clock_nanosleep(SyscallArgs r) { return do_clock_nanosleep(r.b(), r.c(), false); }
+int32_t sys_clock_nanosleep_time64(SyscallArgs r) { return do_clock_nanosleep(r.b(), r.c(), true); }
 
 }  // namespace kern

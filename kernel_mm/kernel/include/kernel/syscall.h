@@ -16,9 +16,10 @@
 
 namespace kern {
 
-// A call's arguments, read from its trap frame: a() to f() are the argument
-// registers in order (ebx, ecx, edx, esi, edi, ebp), frame() the whole user
-// state for the calls that copy or replace it (fork, clone, execve).
+// A call's arguments, read from its trap frame (a view: pass it by value):
+// a() to f() are the argument registers in order (ebx, ecx, edx, esi, edi,
+// ebp), frame() the whole user state for the calls that copy or replace it
+// (fork, clone, execve).
 class SyscallArgs {
  public:
   explicit SyscallArgs(x86::TrapFrame* frame) : f_(frame) {}
@@ -35,7 +36,7 @@ class SyscallArgs {
  private:
   x86::TrapFrame* f_;
 };
-using SyscallHandler = int32_t (*)(const SyscallArgs&);
+using SyscallHandler = int32_t (*)(SyscallArgs);
 
 // Where a call runs with respect to kernel_lock (kernel_lock.h).
 enum class SyscallLock : uint8_t {
@@ -76,85 +77,85 @@ OpenFile* fd_get(int32_t fd) MM_REQ(kernel_lock);
 // agree: the call through the table is where the compiler stops looking.
 
 // sys_fs.cc: files, directories, paths.
-int32_t sys_read(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_pread64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_write(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_writev(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_open(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_openat(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_close(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_dup(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_dup2(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_dup3(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_fcntl(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_lseek(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_llseek(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_ioctl(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_stat64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_lstat64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_fstat64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_fstatat64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_statx(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getdents64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_access(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_faccessat(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_readlink(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_readlinkat(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getcwd(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_chdir(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_umask(const SyscallArgs& r) MM_REQ(kernel_lock);
+int32_t sys_read(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_pread64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_write(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_writev(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_open(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_openat(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_close(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_dup(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_dup2(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_dup3(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_fcntl(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_lseek(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_llseek(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_ioctl(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_stat64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_lstat64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_fstat64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_fstatat64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_statx(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getdents64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_access(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_faccessat(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_readlink(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_readlinkat(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getcwd(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_chdir(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_umask(SyscallArgs r) MM_REQ(kernel_lock);
 
 // sys_mm.cc: the address space, and mmlab's own calls (docs/records.md).
-int32_t sys_brk(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_mmap2(const SyscallArgs& r);
-int32_t sys_munmap(const SyscallArgs& r);
-int32_t sys_mprotect(const SyscallArgs& r);
-int32_t sys_mmlab_counters(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_mmlab_kmap_churn(const SyscallArgs& r) MM_REQ(kernel_lock);
+int32_t sys_brk(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_mmap2(SyscallArgs r);
+int32_t sys_munmap(SyscallArgs r);
+int32_t sys_mprotect(SyscallArgs r);
+int32_t sys_mmlab_counters(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_mmlab_kmap_churn(SyscallArgs r) MM_REQ(kernel_lock);
 
 // sys_proc.cc: processes, threads, futexes, identity and limits.
-int32_t sys_exit(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_exit_group(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_fork(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clone(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_execve(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_wait4(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_waitpid(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_futex(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_futex_time64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_sched_yield(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getpid(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_gettid(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getppid(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getpgrp(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_setpgid(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getuid(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_set_thread_area(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_set_tid_address(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_set_robust_list(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_ugetrlimit(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_prlimit64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_getrandom(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_uname(const SyscallArgs& r) MM_REQ(kernel_lock);
+int32_t sys_exit(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_exit_group(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_fork(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clone(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_execve(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_wait4(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_waitpid(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_futex(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_futex_time64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_sched_yield(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getpid(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_gettid(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getppid(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getpgrp(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_setpgid(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getuid(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_set_thread_area(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_set_tid_address(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_set_robust_list(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_ugetrlimit(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_prlimit64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_getrandom(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_uname(SyscallArgs r) MM_REQ(kernel_lock);
 
 // sys_time.cc: clocks and sleeps.
-int32_t sys_time(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_gettimeofday(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clock_gettime(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clock_gettime64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clock_getres(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clock_getres_time64(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_nanosleep(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clock_nanosleep(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_clock_nanosleep_time64(const SyscallArgs& r) MM_REQ(kernel_lock);
+int32_t sys_time(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_gettimeofday(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clock_gettime(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clock_gettime64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clock_getres(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clock_getres_time64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_nanosleep(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clock_nanosleep(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_clock_nanosleep_time64(SyscallArgs r) MM_REQ(kernel_lock);
 
 // sys_signal.cc: signals (recorded and, for the caller's own group, fatal;
 // not delivered yet).
-int32_t sys_rt_sigaction(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_rt_sigprocmask(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_kill(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_tkill(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_tgkill(const SyscallArgs& r) MM_REQ(kernel_lock);
-int32_t sys_pause(const SyscallArgs& r) MM_REQ(kernel_lock);
+int32_t sys_rt_sigaction(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_rt_sigprocmask(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_kill(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_tkill(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_tgkill(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_pause(SyscallArgs r) MM_REQ(kernel_lock);
 
 }  // namespace kern
