@@ -597,8 +597,11 @@ def test_smp_from_the_mp_table_without_acpi():
 
 def test_smp_deterministic_boots_are_identical():
     """-icount with 4 vCPUs (one TCG thread, vCPUs in turn): bring-up and the counters repeat exactly."""
+    # Time counts instructions here, so the wall-clock limit only has to catch a hang: one TCG thread runs four
+    # vCPUs, 33 s a boot with this 2-core host's load average at 5, and the default 60 s was once not enough.
     boots = [
-        mmboot.boot("init=/init -- kmap_churn -r 4 -f 1", initrd=WORKLOAD_INITRD, smp=4, icount=True) for _ in range(2)
+        mmboot.boot("init=/init -- kmap_churn -r 4 -f 1", initrd=WORKLOAD_INITRD, smp=4, icount=True, timeout=240)
+        for _ in range(2)
     ]
     for b in boots:
         assert_clean(b)
