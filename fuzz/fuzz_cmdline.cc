@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 #include "mm/toggles.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
 #include "util.h"
 
 namespace mmlab {

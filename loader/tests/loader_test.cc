@@ -8,9 +8,9 @@
 #include <fstream>
 #include <set>
 
+#include "formats/cpio.h"
 #include "guest.h"
 #include "host_counters.h"
-#include "kernel/cpio.h"
 #include "matrix.h"
 #include "result_set.h"
 #include "util.h"

@@ -5,8 +5,8 @@
 // PGD: with mm.pmd_prealloc=off each forces a CR3 reload (the PAE PDPTE
 // effect the lab measures). The segments map the file's page cache, so
 // every exec of a program runs its text from the same frames.
+#include "formats/elf.h"
 #include "kernel/console.h"
-#include "kernel/elf.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
 #include "kernel/task.h"

@@ -1,6 +1,6 @@
 #include "kernel/fs.h"
 
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
 #include "kernel/task.h"

@@ -8,7 +8,7 @@
 #include <new>
 
 #include "arch/x86.h"
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
 #include "kernel/smp.h"

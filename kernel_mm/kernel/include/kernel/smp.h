@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 namespace kern {
 

@@ -1,4 +1,4 @@
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 
 namespace kern {
 namespace {

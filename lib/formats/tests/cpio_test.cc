@@ -2,7 +2,7 @@
 // truncation, every single-byte corruption) and on archives made by GNU
 // cpio and by scripts/mkinitrd.py. Inputs live in exactly sized heap
 // buffers, so a read past the end is a heap overflow ASan reports.
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // truncation, every single-byte corruption) and on real i386 binaries from
 // gcc -m32 (static, static-pie, dynamic). Inputs live in exactly sized heap
 // buffers, so a read past the end is a heap overflow ASan reports.
-#include "kernel/elf.h"
+#include "formats/elf.h"
 
 #include <gtest/gtest.h>
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "kernel/cmdline.h"
-#include "kernel/cpio.h"
-#include "kernel/elf.h"
+#include "formats/cmdline.h"
+#include "formats/cpio.h"
+#include "formats/elf.h"
 
 namespace {
 

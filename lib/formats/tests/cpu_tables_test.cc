@@ -2,7 +2,7 @@
 // ACPI MADT through an RSDT and through an XSDT, the MP table, the fallback
 // from a broken MADT to the MP table, and the rejections. The real tables
 // (QEMU's SeaBIOS) are read by the boot tests (cpus online = -smp N).
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "kernel/elf.h"
+#include "formats/elf.h"
 
 namespace kern {
 namespace {

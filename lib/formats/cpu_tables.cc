@@ -1,4 +1,4 @@
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 #include <cstring>
 

@@ -1,7 +1,7 @@
 // split_words and parse_boot_args: the splitting rules, each error, exact
 // buffer fits, every prefix of an unterminated line (no read past max_len),
 // and Linux's rules for sorting the words.
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 
 #include <gtest/gtest.h>
 
