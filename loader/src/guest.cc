@@ -33,11 +33,11 @@ std::vector<std::string> initrd_workloads(const std::string& initrd) {
   std::vector<std::string> out;
   const auto data = read_file(initrd);
   if (!data) return out;
-  kern::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
+  formats::CpioEntry e;
   while (r.next(&e)) {
     const std::string name(e.name, e.name_len);
-    if (name.rfind("bin/", 0) == 0 && kern::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
+    if (name.rfind("bin/", 0) == 0 && formats::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
       out.push_back(name.substr(4));
   }
   return out;

@@ -265,8 +265,8 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
                                        "ELF-not-really"));
   ASSERT_TRUE(mmlab::write_initrd_with(dir + "/base.cpio", dir + "/myprog", dir + "/out.cpio"));
   const std::string out = *mmlab::read_file(dir + "/out.cpio");
-  kern::CpioReader r(reinterpret_cast<const uint8_t*>(out.data()), static_cast<uint32_t>(out.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(reinterpret_cast<const uint8_t*>(out.data()), static_cast<uint32_t>(out.size()));
+  formats::CpioEntry e;
   std::vector<std::string> names;
   std::string prog;
   while (r.next(&e)) {

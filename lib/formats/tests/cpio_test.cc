@@ -67,9 +67,9 @@ struct Read {
 
 // Reads to the end; checks that every entry lies in the buffer.
 std::vector<Read> read_all(const Bytes& a, const char** error = nullptr) {
-  kern::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
+  formats::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
   std::vector<Read> out;
-  kern::CpioEntry e;
+  formats::CpioEntry e;
   while (r.next(&e)) {
     EXPECT_GE(reinterpret_cast<const uint8_t*>(e.name), a.data());
     EXPECT_LE(reinterpret_cast<const uint8_t*>(e.name) + e.name_len, a.data() + a.size());
@@ -107,35 +107,35 @@ TEST(CpioReader, ReadsDirFileSymlinkAndStopsAtTrailer) {
   ASSERT_EQ(got.size(), 6u);
   EXPECT_EQ(got[0].name, ".");
   EXPECT_EQ(got[1].name, "bin");
-  EXPECT_TRUE(kern::cpio_is_dir(got[1].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got[1].mode));
   EXPECT_EQ(got[2].name, "bin/sh");
-  EXPECT_TRUE(kern::cpio_is_reg(got[2].mode));
+  EXPECT_TRUE(formats::cpio_is_reg(got[2].mode));
   EXPECT_EQ(got[2].mode & 07777, 0755u);
   EXPECT_EQ(got[2].data, "#!x");
   EXPECT_EQ(got[3].name, "etc/motd");
   EXPECT_EQ(got[3].data, "hello\n");
   EXPECT_EQ(got[4].name, "bin/ls");
-  EXPECT_TRUE(kern::cpio_is_symlink(got[4].mode));
+  EXPECT_TRUE(formats::cpio_is_symlink(got[4].mode));
   EXPECT_EQ(got[4].data, "sh");
   EXPECT_EQ(got[5].name, "empty");
   EXPECT_EQ(got[5].data, "");
 }
 
 TEST(CpioReader, ModeHelpers) {
-  EXPECT_TRUE(kern::cpio_is_dir(040700));
-  EXPECT_FALSE(kern::cpio_is_dir(0100755));
-  EXPECT_TRUE(kern::cpio_is_reg(0100000));
-  EXPECT_FALSE(kern::cpio_is_reg(0120777));
-  EXPECT_TRUE(kern::cpio_is_symlink(0120777));
-  EXPECT_FALSE(kern::cpio_is_symlink(0140777));  // a socket shares bits with both
-  EXPECT_FALSE(kern::cpio_is_reg(0140777));
-  EXPECT_FALSE(kern::cpio_is_dir(020666));  // a character device
+  EXPECT_TRUE(formats::cpio_is_dir(040700));
+  EXPECT_FALSE(formats::cpio_is_dir(0100755));
+  EXPECT_TRUE(formats::cpio_is_reg(0100000));
+  EXPECT_FALSE(formats::cpio_is_reg(0120777));
+  EXPECT_TRUE(formats::cpio_is_symlink(0120777));
+  EXPECT_FALSE(formats::cpio_is_symlink(0140777));  // a socket shares bits with both
+  EXPECT_FALSE(formats::cpio_is_reg(0140777));
+  EXPECT_FALSE(formats::cpio_is_dir(020666));  // a character device
 }
 
 TEST(CpioReader, OffsetIsAfterTheTrailer) {
   const Bytes a = archive({{.name = "a", .data = "12345"}});
-  kern::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
+  formats::CpioEntry e;
   EXPECT_EQ(r.offset(), 0u);
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(r.offset(), 112u + 8u);  // 110 + "a\0" = 112, then 5 bytes padded to 8
@@ -173,8 +173,8 @@ TEST(CpioReader, EndsCleanlyWithoutATrailer) {
   EXPECT_EQ(err, nullptr);
   EXPECT_EQ(read_all(Bytes{}, &err).size(), 0u);
   EXPECT_EQ(err, nullptr);
-  kern::CpioReader r(nullptr, 0);
-  kern::CpioEntry e;
+  formats::CpioReader r(nullptr, 0);
+  formats::CpioEntry e;
   EXPECT_FALSE(r.next(&e));
   EXPECT_EQ(r.error(), nullptr);
 }
@@ -256,8 +256,8 @@ TEST(CpioReader, AnErrorIsFinalAndOffsetPointsAtTheBadHeader) {
   Bytes a = archive({{.name = "good", .data = "1"}}, /*trailer=*/false);
   const size_t second = a.size();
   add(&a, Entry{.name = "bad", .magic = "123456"});
-  kern::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
+  formats::CpioEntry e;
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(std::string(e.name, e.name_len), "good");
   EXPECT_FALSE(r.next(&e));
@@ -325,14 +325,14 @@ TEST(CpioReader, ReadsAnArchiveMadeByGnuCpio) {
   for (const Read& r : read_all(a, &err)) got[r.name] = r;
   EXPECT_EQ(err, nullptr);
   ASSERT_EQ(got.size(), 6u);  // ".", dir, dir/hello.txt, dir/link, dir/sub, empty
-  EXPECT_TRUE(kern::cpio_is_dir(got["."].mode));
-  EXPECT_TRUE(kern::cpio_is_dir(got["dir"].mode));
-  EXPECT_TRUE(kern::cpio_is_dir(got["dir/sub"].mode));
-  EXPECT_TRUE(kern::cpio_is_reg(got["dir/hello.txt"].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got["."].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got["dir"].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got["dir/sub"].mode));
+  EXPECT_TRUE(formats::cpio_is_reg(got["dir/hello.txt"].mode));
   EXPECT_EQ(got["dir/hello.txt"].data, "hello\n");
-  EXPECT_TRUE(kern::cpio_is_symlink(got["dir/link"].mode));
+  EXPECT_TRUE(formats::cpio_is_symlink(got["dir/link"].mode));
   EXPECT_EQ(got["dir/link"].data, "hello.txt");
-  EXPECT_TRUE(kern::cpio_is_reg(got["empty"].mode));
+  EXPECT_TRUE(formats::cpio_is_reg(got["empty"].mode));
   EXPECT_EQ(got["empty"].data, "");
 }
 
