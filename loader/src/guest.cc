@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "formats/cpio.h"
+#include "formats/cpio_writer.h"
 #include "util.h"
 
 namespace mmlab {
@@ -43,30 +44,15 @@ std::vector<std::string> initrd_workloads(const std::string& initrd) {
   return out;
 }
 
-namespace {
-
-// One newc entry (mkinitrd.py writes the same layout).
-void newc_entry(std::string* out, const std::string& name, uint32_t mode, const std::string& data, uint32_t ino) {
-  *out += fmt::format("070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}", ino, mode,
-                      0, 0, 1, 0, data.size(), 0, 0, 0, 0, name.size() + 1, 0);
-  *out += name;
-  *out += '\0';
-  while (out->size() % 4) *out += '\0';
-  *out += data;
-  while (out->size() % 4) *out += '\0';
-}
-
-}  // namespace
-
 bool write_initrd_with(const std::string& base, const std::string& binary, const std::string& out) {
   auto archive = read_file(base);
   auto program = read_file(binary);
   if (!archive || !program) return false;
   // The base ends with its trailer; pad to 512 as cpio does, then a second archive.
   while (archive->size() % 512) *archive += '\0';
-  newc_entry(&*archive, "bin", 0040755, "", 900001);
-  newc_entry(&*archive, "bin/" + base_name(binary), 0100755, *program, 900002);
-  newc_entry(&*archive, "TRAILER!!!", 0, "", 0);
+  formats::cpio_append(&*archive, "bin", 0040755, "", 900001);
+  formats::cpio_append(&*archive, "bin/" + base_name(binary), 0100755, *program, 900002);
+  formats::cpio_append_trailer(&*archive);
   while (archive->size() % 512) *archive += '\0';
   return write_file_atomic(out, *archive);
 }

@@ -3,7 +3,6 @@
 // end: the buffers are exactly sized, so ASan/valgrind would see it).
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -11,26 +10,18 @@
 
 #include "formats/cmdline.h"
 #include "formats/cpio.h"
+#include "formats/cpio_writer.h"
 #include "formats/elf.h"
 
 namespace {
 
-std::string newc_entry(const std::string& name, uint32_t mode, const std::string& data) {
-  char h[111];
-  std::snprintf(h, sizeof(h), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 1u, mode, 0u, 0u, 1u, 0u,
-                static_cast<unsigned>(data.size()), 0u, 0u, 0u, 0u, static_cast<unsigned>(name.size() + 1), 0u);
-  std::string s(h, 110);
-  s += name;
-  s.push_back('\0');
-  while (s.size() % 4) s.push_back('\0');
-  s += data;
-  while (s.size() % 4) s.push_back('\0');
-  return s;
-}
-
 std::string sample_archive() {
-  return newc_entry("bin", 040755, "") + newc_entry("./bin/sh", 0100755, "#!x") +
-         newc_entry("data", 0100644, "hello\n") + newc_entry("TRAILER!!!", 0, "");
+  std::string a;
+  formats::cpio_append(&a, "bin", 040755, "", 1);
+  formats::cpio_append(&a, "./bin/sh", 0100755, "#!x", 1);
+  formats::cpio_append(&a, "data", 0100644, "hello\n", 1);
+  formats::cpio_append_trailer(&a);
+  return a;
 }
 
 TEST(Cpio, ReadsEntriesAndStopsAtTrailer) {
