@@ -6,7 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
+#include "formats/cpio_writer.h"
 #include "util.h"
 
 namespace mmlab {
@@ -33,30 +34,15 @@ std::vector<std::string> initrd_workloads(const std::string& initrd) {
   std::vector<std::string> out;
   const auto data = read_file(initrd);
   if (!data) return out;
-  kern::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
+  formats::CpioEntry e;
   while (r.next(&e)) {
     const std::string name(e.name, e.name_len);
-    if (name.rfind("bin/", 0) == 0 && kern::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
+    if (name.rfind("bin/", 0) == 0 && formats::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
       out.push_back(name.substr(4));
   }
   return out;
 }
-
-namespace {
-
-// One newc entry (mkinitrd.py writes the same layout).
-void newc_entry(std::string* out, const std::string& name, uint32_t mode, const std::string& data, uint32_t ino) {
-  *out += fmt::format("070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}", ino, mode,
-                      0, 0, 1, 0, data.size(), 0, 0, 0, 0, name.size() + 1, 0);
-  *out += name;
-  *out += '\0';
-  while (out->size() % 4) *out += '\0';
-  *out += data;
-  while (out->size() % 4) *out += '\0';
-}
-
-}  // namespace
 
 bool write_initrd_with(const std::string& base, const std::string& binary, const std::string& out) {
   auto archive = read_file(base);
@@ -64,9 +50,9 @@ bool write_initrd_with(const std::string& base, const std::string& binary, const
   if (!archive || !program) return false;
   // The base ends with its trailer; pad to 512 as cpio does, then a second archive.
   while (archive->size() % 512) *archive += '\0';
-  newc_entry(&*archive, "bin", 0040755, "", 900001);
-  newc_entry(&*archive, "bin/" + base_name(binary), 0100755, *program, 900002);
-  newc_entry(&*archive, "TRAILER!!!", 0, "", 0);
+  formats::cpio_append(&*archive, "bin", 0040755, "", 900001);
+  formats::cpio_append(&*archive, "bin/" + base_name(binary), 0100755, *program, 900002);
+  formats::cpio_append_trailer(&*archive);
   while (archive->size() % 512) *archive += '\0';
   return write_file_atomic(out, *archive);
 }
