@@ -13,9 +13,9 @@ all: build
 help:
 	@echo "make run    build, run the default matrix (workloads/matrices/default.toml) through bin/mmlab into results/"
 	@echo "make test   build everything and run every test (unit, reference model, QEMU boot tests, TSan, -Wthread-safety)"
-	@echo "make boot   boot the kernel once with the test initrd: make boot ARGS='init=/hello'"
+	@echo "make boot   boot the kernel once: make boot ARGS='--init /hello' (build/bin/mmlab boot --help)"
 	@echo "make bench  the Google Benchmark microbenchmarks only"
-	@echo "make anchor lat_proc on our kernel and on Debian's Linux PAE, same binaries, same QEMU"
+	@echo "make anchor lat_proc on our kernel and on Debian's Linux PAE, same binaries, same QEMU (a matrix and its report)"
 	@echo "make lint   clang-format check"
 	@echo "make test-browser  only the report rendered in headless Chromium (also part of make test)"
 
@@ -51,14 +51,16 @@ tsan: setup
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# One boot, console on the terminal: make boot ARGS='mm.pmd_prealloc=off init=/tests/t_exec'
+# One boot, console on the terminal, then the records:
+#   make boot ARGS='--toggle mm.pmd_prealloc=off --init /tests/t_exec'
+#   make boot ARGS='--kernel linux-pae -- lat_proc -n 20 fork'
 boot: build
-	@$(PY) scripts/mmboot.py --records -- $(ARGS)
+	@$(BUILD)/bin/mmlab boot --records $(ARGS)
 
-# Our kernel against Debian's Linux PAE kernel (docs/linux-anchor.md):
-# results/anchor/anchor.{json,md}.
+# Our kernel against Debian's Linux PAE kernel (docs/linux-anchor.md): the
+# anchor matrix and its report, in results/anchor-TIME/.
 anchor: build
-	@$(PY) scripts/anchor.py $(ARGS)
+	@$(MAKE) --no-print-directory run MATRIX=workloads/matrices/anchor.toml
 
 # Python: the tools' and the analysis's tests (synthetic and checked-in result sets).
 pytest: setup

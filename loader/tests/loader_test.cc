@@ -255,7 +255,8 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
   ASSERT_TRUE(mmlab::write_file_atomic(dir + "/myprog",
                                        "\x7f"
                                        "ELF-not-really"));
-  ASSERT_TRUE(mmlab::write_initrd_with(dir + "/base.cpio", dir + "/myprog", dir + "/out.cpio"));
+  ASSERT_TRUE(mmlab::write_initrd_with(
+      dir + "/base.cpio", {{"/bin/myprog", dir + "/myprog"}, {"/data/deep/x", dir + "/myprog"}}, dir + "/out.cpio"));
   const std::string out = *mmlab::read_file(dir + "/out.cpio");
   formats::CpioReader r(reinterpret_cast<const uint8_t*>(out.data()), static_cast<uint32_t>(out.size()));
   formats::CpioEntry e;
@@ -266,11 +267,16 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
     if (names.back() == "bin/myprog") prog.assign(reinterpret_cast<const char*>(e.data), e.size);
   }
   EXPECT_EQ(r.error(), nullptr);
-  EXPECT_EQ(names, (std::vector<std::string>{"init", "bin", "bin/myprog"}));
+  // The directories above each file come first, once each.
+  EXPECT_EQ(names, (std::vector<std::string>{"init", "bin", "bin/myprog", "data", "data/deep", "data/deep/x"}));
   EXPECT_EQ(prog,
             "\x7f"
             "ELF-not-really");
   EXPECT_EQ(mmlab::initrd_workloads(dir + "/out.cpio"), (std::vector<std::string>{"myprog"}));
+  // A guest path must be absolute and name a file.
+  EXPECT_FALSE(mmlab::write_initrd_with(dir + "/base.cpio", {{"bin/rel", dir + "/myprog"}}, dir + "/bad.cpio"));
+  EXPECT_FALSE(mmlab::write_initrd_with(dir + "/base.cpio", {{"/bin/", dir + "/myprog"}}, dir + "/bad.cpio"));
+  EXPECT_FALSE(mmlab::write_initrd_with(dir + "/base.cpio", {{"/bin/x", dir + "/missing"}}, dir + "/bad.cpio"));
   std::filesystem::remove_all(dir);
 }
 
