@@ -13,11 +13,11 @@ all: build
 help:
 	@echo "make run    build, run the default matrix (workloads/matrices/default.toml) through bin/mmlab into results/"
 	@echo "make test   build everything and run every test (unit, reference model, QEMU boot tests, TSan, -Wthread-safety)"
-	@echo "make boot   boot the kernel once with the test initrd: make boot ARGS='init=/hello'"
+	@echo "make boot   boot the kernel once: make boot ARGS='--init /hello' (build/bin/mmlab boot --help)"
 	@echo "make bench  the Google Benchmark microbenchmarks only"
-	@echo "make anchor lat_proc on our kernel and on Debian's Linux PAE, same binaries, same QEMU"
+	@echo "make anchor lat_proc on our kernel and on Debian's Linux PAE, same binaries, same QEMU (a matrix and its report)"
 	@echo "make lint   clang-format check"
-	@echo "make test-browser  render a report in headless Chromium (installs chromium)"
+	@echo "make test-browser  only the report rendered in headless Chromium (also part of make test)"
 
 setup:
 	@bash scripts/setup.sh
@@ -52,14 +52,16 @@ tsan: setup
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# One boot, console on the terminal: make boot ARGS='mm.pmd_prealloc=off init=/tests/t_exec'
+# One boot, console on the terminal, then the records:
+#   make boot ARGS='--toggle mm.pmd_prealloc=off --init /tests/t_exec'
+#   make boot ARGS='--kernel linux-pae -- lat_proc -n 20 fork'
 boot: build
-	@$(PY) scripts/mmboot.py --records -- $(ARGS)
+	@$(BUILD)/bin/mmlab boot --records $(ARGS)
 
-# Our kernel against Debian's Linux PAE kernel (docs/linux-anchor.md):
-# results/anchor/anchor.{json,md}.
+# Our kernel against Debian's Linux PAE kernel (docs/linux-anchor.md): the
+# anchor matrix and its report, in results/anchor-TIME/.
 anchor: build
-	@$(PY) scripts/anchor.py $(ARGS)
+	@$(MAKE) --no-print-directory run MATRIX=workloads/matrices/anchor.toml
 
 # Python: the tools' and the analysis's tests (synthetic and checked-in result sets).
 pytest: setup
@@ -78,10 +80,10 @@ fuzz: setup
 test-slurm: build
 	@bash loader/slurm/test_slurm.sh
 
-# The report rendered by a real browser (headless Chromium, installed here
-# because it is big): a screenshot that must not be blank. Not in `make test`.
+# The report rendered by a real browser (headless Chromium): a screenshot that
+# must not be blank. Part of `make pytest` (so of `make test`); this target
+# runs it alone.
 test-browser: setup
-	@bash scripts/setup.sh --browser
 	@$(PY) -m pytest -q -p no:cacheprovider analysis/tests/browser_test.py
 
 test: lint unit tsa tsan pytest test-slurm fuzz-smoke

@@ -11,16 +11,6 @@ from . import metrics as M
 from . import stats as S
 from .load import ResultSet
 
-# ARCHITECTURE.md's toggles, default first.
-TOGGLES = {
-    "mm.pmd_prealloc": ("on", "off"),
-    "mm.pgd_init": ("locked", "lockless"),
-    "mm.kernel_pmd": ("shared", "unshared"),
-    "mm.free_pgtables": ("vma", "full"),
-    "mm.ptlock": ("split", "mm"),
-    "mm.ptlock_alloc": ("inline", "dynamic"),
-}
-DEFAULTS = {k: v[0] for k, v in TOGGLES.items()}
 # A change smaller than this (%, or percentage points for an interaction) is not stated as a
 # finding even when significant (deterministic runs make a 0.1% change significant); the
 # tables list it.
@@ -110,12 +100,13 @@ def group_of(o: M.Observation) -> Group:
     return Group(o.kernel, o.workload, o.metric, o.unit, o.lower_is_better, o.vcpus, o.accel, o.time_unit)
 
 
-def swept_toggles(obs: list[M.Observation]) -> list[str]:
+def swept_toggles(obs: list[M.Observation], table: dict[str, tuple[str, str]]) -> list[str]:
+    """The toggles `obs` hold more than one value of, in the table's order."""
     seen: dict[str, set[str]] = {}
     for o in obs:
         for k, v in o.toggles:
             seen.setdefault(k, set()).add(v)
-    return [k for k in TOGGLES if len(seen.get(k, ())) > 1]
+    return [k for k in table if len(seen.get(k, ())) > 1]
 
 
 def scale_for(unit: str, magnitude: float) -> tuple[float, str]:
@@ -240,7 +231,8 @@ def analyze(rs: ResultSet) -> Analysis:
             + ", ".join(f"{a} ({'instructions' if t == 'guest_instructions' else 'ns'})" for a, t in sorted(accels))
             + ": each is analysed on its own, never pooled"
         )
-    swept = swept_toggles([o for o in obs if o.kernel == "mmlab"])
+    table, defaults = rs.toggles, rs.defaults
+    swept = swept_toggles([o for o in obs if o.kernel == "mmlab"], table)
 
     configs, effects, interactions = [], [], []
     for g, group_obs in sorted(
@@ -249,7 +241,7 @@ def analyze(rs: ResultSet) -> Analysis:
         by_config: dict[tuple, list[float]] = {}
         for o in group_obs:
             by_config.setdefault(o.toggles, []).append(o.value)
-        default_key = tuple(sorted((k, DEFAULTS[k]) for k, _ in next(iter(by_config)))) if g.kernel == "mmlab" else ()
+        default_key = tuple(sorted((k, defaults[k]) for k, _ in next(iter(by_config)))) if g.kernel == "mmlab" else ()
         base = by_config.get(default_key)
         for key, values in sorted(by_config.items()):
             vs = S.change(base, values) if base is not None and key != default_key else None
@@ -258,12 +250,12 @@ def analyze(rs: ResultSet) -> Analysis:
             continue
         rows = [(o.toggle_dict, o.value) for o in group_obs]
         for t in swept:
-            e = S.main_effect(rows, t, *TOGGLES[t], swept)
+            e = S.main_effect(rows, t, *table[t], swept)
             if e is not None:
                 effects.append(EffectRow(g, e))
         # An interaction is symmetric: a's effect at each value of b, each unordered pair once.
         for a, b in itertools.combinations(swept, 2):
-            i = S.interaction(rows, a, TOGGLES[a], b, TOGGLES[b], swept)
+            i = S.interaction(rows, a, table[a], b, table[b], swept)
             if i is not None:
                 interactions.append(InteractionRow(g, i))
     S.adjust([r.effect for r in effects])
@@ -274,7 +266,7 @@ def analyze(rs: ResultSet) -> Analysis:
         if g.kernel != "linux-pae":
             continue
         twin = Group("mmlab", g.workload, g.metric, g.unit, g.lower_is_better, g.vcpus, g.accel, g.time_unit)
-        ours = [o.value for o in groups.get(twin, []) if o.toggle_dict == {k: DEFAULTS[k] for k in o.toggle_dict}]
+        ours = [o.value for o in groups.get(twin, []) if o.toggle_dict == {k: defaults[k] for k in o.toggle_dict}]
         if ours:
             linux = [o.value for o in group_obs]
             kernels.append(

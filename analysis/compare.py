@@ -9,7 +9,7 @@ import html as html_lib
 import os
 
 from . import stats as S
-from .analyze import DEFAULTS, fmt_ci, fmt_pct, fmt_value
+from .analyze import fmt_ci, fmt_pct, fmt_value
 from .load import ResultSet
 from .metrics import observations
 
@@ -30,7 +30,7 @@ def rows(a: ResultSet, b: ResultSet) -> tuple[list[dict], list[str]]:
         ma, mb = meta[k][id(a)], meta[k][id(b)]
         kernel, workload, metric, vcpus, toggles = k
         label = f"{kernel}: {workload}: {metric}" + (f" ({vcpus} vCPUs)" if vcpus != 1 else "")
-        tog = ", ".join(f"{t.replace('mm.', '')}={v}" for t, v in toggles if DEFAULTS.get(t) != v) or (
+        tog = ", ".join(f"{t.replace('mm.', '')}={v}" for t, v in toggles if a.defaults.get(t) != v) or (
             "(defaults)" if toggles else ""
         )
         if ma[:2] != mb[:2]:

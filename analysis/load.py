@@ -45,6 +45,21 @@ class ResultSet:
     def name(self) -> str:
         return self.manifest.get("name") or os.path.basename(os.path.normpath(self.path))
 
+    @property
+    def toggle_table(self) -> list[dict]:
+        """The toggle table the set was run with (kernel_mm/mm/include/mm/toggles.h, via its manifest):
+        [{"key", "values", "default", "title", "question"}, ...] in the kernel's order."""
+        return self.manifest["toggle_table"]
+
+    @property
+    def toggles(self) -> dict[str, tuple[str, str]]:
+        """Each toggle's values, default first, in the table's order."""
+        return {t["key"]: tuple(t["values"]) for t in self.toggle_table}
+
+    @property
+    def defaults(self) -> dict[str, str]:
+        return {t["key"]: t["default"] for t in self.toggle_table}
+
 
 def check_cell(cell: object) -> str | None:
     """Why `cell` is not a valid schema-1 cell record, or None."""
@@ -78,6 +93,14 @@ def load(path: str, max_reasons: int = 5) -> ResultSet:
         raise ResultSetError(f"{path} is not a result set: no manifest.json") from None
     except json.JSONDecodeError as e:
         raise ResultSetError(f"{manifest_path} is not valid JSON: {e}") from None
+    table = manifest.get("toggle_table") if isinstance(manifest, dict) else None
+    if not isinstance(table, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("values"), list) for t in table
+    ):
+        raise ResultSetError(
+            f"{manifest_path} has no toggle table (sets written before 2026-12 lack it): run the matrix again, or add "
+            'the table `build/bin/mmlab toggles --json` prints as its "toggle_table"'
+        )
     cells, skipped, reasons = [], 0, []
     with open(cells_path, errors="replace") as f:
         for number, line in enumerate(f, 1):

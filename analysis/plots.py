@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import stats as S  # noqa: E402
-from .analyze import DEFAULTS, TOGGLES, Analysis, Group, fmt_value, scale_for, slug  # noqa: E402
+from .analyze import Analysis, Group, fmt_value, scale_for, slug  # noqa: E402
 
 COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 
@@ -77,12 +77,12 @@ def effects_figures(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
         div, unit = scale_for(g.unit, max(o.value for o in obs))
         fig, axes = plt.subplots(1, n, figsize=(2.4 * n + 1, 3.2), squeeze=False)
         for ax, t in zip(axes[0], a.swept):
-            values = [[o.value for o in obs if o.toggle_dict.get(t) == v] for v in TOGGLES[t]]
+            values = [[o.value for o in obs if o.toggle_dict.get(t) == v] for v in a.rs.toggles[t]]
             if not all(values):
                 ax.set_visible(False)
                 continue
             _bar(ax, [0, 1], values, [COLORS[0], COLORS[1]], div)
-            ax.set_xticks([0, 1], TOGGLES[t], fontsize=8)
+            ax.set_xticks([0, 1], a.rs.toggles[t], fontsize=8)
             ax.set_title(t, fontsize=9)
             ax.tick_params(axis="y", labelsize=7)
         axes[0][0].set_ylabel(unit, fontsize=8)
@@ -105,7 +105,7 @@ def scaling_figures(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
         if len(points) < 2:
             continue
         key = "mm.ptlock" if "page_fault" in workload else "mm.pgd_init"
-        lines = TOGGLES[key] if kernel == "mmlab" and key in a.swept else (None,)
+        lines = a.rs.toggles[key] if kernel == "mmlab" and key in a.swept else (None,)
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         xs = sorted(points)
         for i, v in enumerate(lines):
@@ -152,7 +152,7 @@ def counters_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
         obs = by_metric[name]
         x = np.arange(len(a.swept))
         for j in (0, 1):
-            vals = [[o.value for o in obs if o.toggle_dict.get(t) == TOGGLES[t][j]] or [0.0] for t in a.swept]
+            vals = [[o.value for o in obs if o.toggle_dict.get(t) == a.rs.toggles[t][j]] or [0.0] for t in a.swept]
             means = [float(np.mean(v)) for v in vals]
             ax.bar(
                 x + (j - 0.5) * 0.38, means, width=0.38, color=COLORS[j], label="default" if j == 0 else "other value"
@@ -214,4 +214,4 @@ def all_figures(a: Analysis, out_dir: str) -> list[Figure]:
     )
 
 
-__all__ = ["Figure", "all_figures", "provenance", "DEFAULTS", "Group", "fmt_value"]
+__all__ = ["Figure", "all_figures", "provenance", "Group", "fmt_value"]

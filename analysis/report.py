@@ -9,7 +9,7 @@ import os
 import jinja2
 
 from . import stats as S
-from .analyze import DEFAULTS, TOGGLES, Analysis, analyze, fmt_ci, fmt_pct, fmt_value
+from .analyze import Analysis, analyze, fmt_ci, fmt_pct, fmt_value
 from .load import ResultSet
 from .plots import all_figures, provenance
 
@@ -33,8 +33,8 @@ def _env() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(here), autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def _not_default(toggles: dict) -> str:
-    diff = [f"{k.replace('mm.', '')}={v}" for k, v in sorted(toggles.items()) if DEFAULTS.get(k) != v]
+def _not_default(toggles: dict, defaults: dict) -> str:
+    diff = [f"{k.replace('mm.', '')}={v}" for k, v in sorted(toggles.items()) if defaults.get(k) != v]
     return ", ".join(diff) if diff else "(defaults)" if toggles else "(Linux: no toggles)"
 
 
@@ -73,7 +73,9 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
         for k, v in c["toggles"].items():
             seen[k].add(v)
     toggles = [
-        {"key": k, "vals": [v for v in TOGGLES[k] if v in seen[k]], "swept": k in a.swept} for k in TOGGLES if seen[k]
+        {"key": k, "vals": [v for v in values if v in seen[k]], "swept": k in a.swept}
+        for k, values in a.rs.toggles.items()
+        if seen[k]
     ]
     statuses = collections.Counter(c["status"] for c in a.rs.cells)
     time_units = {c["time_unit"] for c in a.rs.cells}
@@ -130,7 +132,7 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
         g = r.group
         sections.setdefault(f"{g.kernel}: {g.label()} ({g.unit})", []).append(
             dict(
-                toggles=_not_default(r.toggles),
+                toggles=_not_default(r.toggles, a.rs.defaults),
                 n=r.summary.n,
                 median=fmt_value(r.summary.median),
                 min=fmt_value(r.summary.minimum),

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 #include "mm/toggles.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -15,16 +15,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   char buf[2048];
   const char* words[64];
   const char* err = nullptr;
-  const int n = kern::split_words(line.c_str(), static_cast<uint32_t>(line.size()), buf, sizeof buf, words, 64, &err);
+  const int n =
+      formats::split_words(line.c_str(), static_cast<uint32_t>(line.size()), buf, sizeof buf, words, 64, &err);
   if (n < 0) {
     if (!err) abort();
     return 0;
   }
   for (int i = 0; i < n; ++i)
     if (words[i] < buf || words[i] >= buf + sizeof buf) abort();
-  kern::BootArgs args;
-  if (kern::parse_boot_args(words, n, &args)) return 0;
-  if (!args.init || args.ntoggles > kern::kBootMaxToggles || args.ninit_args > kern::kBootMaxInitArgs) abort();
+  formats::BootArgs args;
+  if (formats::parse_boot_args(words, n, &args)) return 0;
+  if (!args.init || args.ntoggles > formats::kBootMaxToggles || args.ninit_args > formats::kBootMaxInitArgs) abort();
   mm::Toggles t;
   char why[128];
   for (int i = 0; i < args.ntoggles; ++i) {

@@ -1,15 +1,15 @@
-// The kernel's cpio (newc) reader on arbitrary bytes: every entry it hands
+// The cpio (newc) reader (lib/formats) on arbitrary bytes: every entry it hands
 // out lies inside the buffer, it always ends, and an error is final.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > (1u << 20)) return 0;
-  kern::CpioReader r(data, static_cast<uint32_t>(size));
-  kern::CpioEntry e;
+  formats::CpioReader r(data, static_cast<uint32_t>(size));
+  formats::CpioEntry e;
   uint32_t last = 0;
   for (size_t n = 0; r.next(&e); ++n) {
     const auto* name = reinterpret_cast<const uint8_t*>(e.name);

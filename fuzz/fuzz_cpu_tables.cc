@@ -1,4 +1,4 @@
-// The kernel's firmware-table parser (ACPI MADT, MP table) on arbitrary
+// The firmware-table parser of lib/formats (ACPI MADT, MP table) on arbitrary
 // bytes. The input is the physical memory from 0xE0000 (the BIOS area the
 // RSDP and the MP floating pointer are searched in) on; every other
 // address reads as absent, so a pointer the parser follows lands in the
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 namespace {
 
@@ -32,10 +32,10 @@ bool read(void* ctx, uint64_t pa, void* dst, uint32_t len) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > (1u << 20)) return 0;
   Memory m{data, size, 0};
-  kern::CpuTopology t;
-  const char* err = kern::find_cpus(read, &m, &t);
+  formats::CpuTopology t;
+  const char* err = formats::find_cpus(read, &m, &t);
   if (err && (t.count != 0 || err[0] == 0)) abort();
-  if (!err && (t.count == 0 || t.count > kern::kMaxCpuEntries)) abort();
+  if (!err && (t.count == 0 || t.count > formats::kMaxCpuEntries)) abort();
   for (uint32_t i = 0; i < t.count; ++i)
     for (uint32_t j = 0; j < i; ++j)
       if (t.apic_ids[i] == t.apic_ids[j]) abort();  // each CPU once

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Checks that the freestanding i386 mm core needs no runtime: every
-# undefined symbol must be one the kernel provides (mem* and the arch
-# hooks), the objects must be ELF32 i386, and nothing may need static
-# constructors. Fails the build otherwise.
+# Checks that a freestanding i386 archive (the mm core, lib/formats) needs
+# no runtime: every undefined symbol must be one the kernel provides (mem*
+# and the arch hooks), the objects must be ELF32 i386, and nothing may need
+# static constructors. Fails the build otherwise.
 set -euo pipefail
 lib="$1"
 fmt=$(objdump -f "$lib" | awk '/file format/ {print $NF}' | sort -u)

@@ -4,29 +4,49 @@
     /usr/bin/python3 scripts/reliability_figures.py            # the boot tests' 64 + 64 boots, totals as JSON
     /usr/bin/python3 scripts/reliability_figures.py --sweep N  # also N fault-injection boots at rates 1/5..1/60
 
-Needs `make build`. Every boot must end without a panic and with an all-zero leak record; the script says
-how many did not.
+Needs `make build`; boots through `build/bin/mmlab boot --json`. Every boot must end without a panic and with an
+all-zero leak record; the script says how many did not. (To become a matrix of its own, issue 15 part 4.)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "kernel_mm", "kernel", "tests"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-import mmboot  # noqa: E402
-from test_boot import FAULT_INJECTION_PROGRAMS, WORKLOAD_INITRD, combination, run_deltas  # noqa: E402
+from analysis.records import Boot, boots, read_records  # noqa: E402
+
+MMLAB = os.path.join(ROOT, "build", "bin", "mmlab")
+# The programs of the boot tests' fault-injection cases (kernel_mm/kernel/tests/boot_tests.toml).
+FAULT_INJECTION_PROGRAMS = (
+    "/tests/t_fork :: /tests/t_exec :: /tests/t_sh :: /tests/t_filemap :: /tests/t_threads :: "
+    "/bin/page_fault -s 256 -i 4 :: /bin/kmap_churn -r 8 :: /bin/exec_layout -n 3"
+)
 
 
-def words(index: int) -> str:
-    return " ".join(f"{k}={v}" for k, v in combination(index % 64).items())
+def toggle_words(index: int) -> list[str]:
+    """--toggle options for combination `index` as the kernel numbers them (bit i: toggle i's second value)."""
+    table = json.loads(subprocess.run([MMLAB, "toggles", "--json"], capture_output=True, text=True, check=True).stdout)
+    out = []
+    for i, t in enumerate(table):
+        out += ["--toggle", f"{t['key']}={t['values'][(index >> i) & 1]}"]
+    return out
 
 
-def bad(b: mmboot.Boot) -> bool:
+def boot(options: list[str], programs: str, timeout: int = 60) -> Boot:
+    cmd = [MMLAB, "boot", "--accel", "tcg", "--json", "--timeout", str(timeout), *options, "--", *programs.split()]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    records, bad = read_records(p.stdout)
+    if bad or not records:
+        raise SystemExit(f"reliability_figures: mmlab boot gave no records: {p.stderr}")
+    return boots(records)[0]
+
+
+def bad(b: Boot) -> bool:
     leak = b.of_type("leak")
     return bool(b.of_type("panic")) or not leak or not leak[0]["leak_free"] or b.status == "timeout"
 
@@ -38,36 +58,30 @@ def main() -> int:
     fz = dict(boots=0, syscalls=0, user_faults=0, signals_fatal=0, enosys=0, errors=0, calls_counted=0, bad=0)
     fi = dict(boots=0, injected=0, init_retries=0, statuses={}, bad=0)
     for index in range(64):
-        b = mmboot.boot(
-            f"{words(index)} init=/init -- sysfuzz -n 2000 -s {index + 1}", initrd=WORKLOAD_INITRD, timeout=120
-        )
+        b = boot(toggle_words(index) + ["--initrd", "workloads"], f"sysfuzz -n 2000 -s {index + 1}", timeout=120)
         fz["boots"] += 1
         fz["bad"] += bad(b)
-        res = [x for x in (json.loads(r["line"]) for r in b.of_type("result")) if x["workload"] == "sysfuzz"][0]
-        d = run_deltas(b, 0, "sysfuzz")
+        res = b.results("sysfuzz")[0]
+        d = b.window(0, "sysfuzz")
         for k in ("syscalls", "user_faults", "signals_fatal"):
             fz[k] += d["k." + k]
         fz["enosys"] += sum(b.of_type("counters")[-1]["enosys"].values())
         fz["errors"] += sum(res["errors"].values())
         fz["calls_counted"] += res["calls_counted"]
-        b = mmboot.boot(
-            f"{words(index)} mm.fail_alloc=40 mm.fail_alloc_seed={index + 1} init=/init -- {FAULT_INJECTION_PROGRAMS}"
-        )
+        injection = ["--kernel-arg", "mm.fail_alloc=40", "--kernel-arg", f"mm.fail_alloc_seed={index + 1}"]
+        b = boot(toggle_words(index) + injection, FAULT_INJECTION_PROGRAMS)
         fi["boots"] += 1
         fi["bad"] += bad(b)
         last = b.of_type("counters")[-1]
         fi["injected"] += last["mm"]["alloc_fail_injected"]
         fi["init_retries"] += last["kernel"]["init_oom_retries"]
-        for x in (json.loads(r["line"]) for r in b.of_type("result")):
-            if x["workload"] == "init":
-                fi["statuses"][x["status"]] = fi["statuses"].get(x["status"], 0) + 1
+        for x in b.results("init"):
+            fi["statuses"][x["status"]] = fi["statuses"].get(x["status"], 0) + 1
     sweep = dict(boots=0, bad=0)
     for seed in range(1, a.sweep + 1):
         one_in = (5, 10, 20, 60)[seed % 4]
-        b = mmboot.boot(
-            f"{words(seed)} mm.fail_alloc={one_in} mm.fail_alloc_seed={seed} init=/init -- {FAULT_INJECTION_PROGRAMS}",
-            timeout=60,
-        )
+        injection = ["--kernel-arg", f"mm.fail_alloc={one_in}", "--kernel-arg", f"mm.fail_alloc_seed={seed}"]
+        b = boot(toggle_words(seed % 64) + injection, FAULT_INJECTION_PROGRAMS)
         sweep["boots"] += 1
         sweep["bad"] += bad(b)
     print(json.dumps({"sysfuzz": fz, "fault_injection": fi, "sweep": sweep}, indent=1))

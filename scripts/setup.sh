@@ -31,12 +31,16 @@ PACKAGES=(
   python3-numpy python3-scipy python3-matplotlib python3-jinja2
   # hosted parser tests read an archive made by GNU cpio
   cpio file
+  # the report rendered by a real browser (analysis/tests/browser_test.py, in
+  # `make test`): headless Chromium, and the font its text is drawn in
+  chromium fonts-dejavu-core
 )
 
-# `setup.sh --browser` (make test-browser): Debian's Chromium too, for the
-# headless rendering test of the report. Not for every run: it is large.
-if [ "${1:-}" = "--browser" ]; then
-  PACKAGES=(chromium)
+# `setup.sh --list`: the packages, one a line (scripts/tests/test_setup.py
+# checks that every tool the suites run comes from one of them).
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
 fi
 
 missing=()

@@ -1,6 +1,7 @@
 """report.html in a real browser: headless Chromium renders it, and the screenshot is not blank.
 
-Run by `make test-browser`, which installs Debian's chromium first (too big for every `make test`).
+Part of `make test` (through `make pytest`); `make test-browser` runs it alone. scripts/setup.sh installs Debian's
+chromium for it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from analysis.tests.test_analysis import cell, factorial, write_set  # noqa: E40
 
 def test_report_renders_in_headless_chromium(tmp_path):
     chromium = shutil.which("chromium")
-    assert chromium, "make test-browser installs Debian's chromium"
+    assert chromium, "no chromium on PATH: scripts/setup.sh (run by every make target) installs Debian's chromium"
     cells = factorial(reps=3) + [cell(100 + i, {}, 2_400_000, kernel="linux-pae") for i in range(3)]
     html, _, _ = write_report(load(write_set(tmp_path / "set", cells)), str(tmp_path / "out"))
     shot = tmp_path / "shot.png"

@@ -2,11 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
+#include "formats/cpio_writer.h"
 #include "util.h"
 
 namespace mmlab {
@@ -26,6 +30,7 @@ GuestPaths paths_from_build() {
                         ? p.linux_kernel.substr(0, p.linux_kernel.size() - 7) + "version"
                         : p.linux_kernel + ".version";
   p.initrd = env_or("MMLAB_WORKLOAD_INITRD", build + "/workloads/initrd.cpio");
+  p.test_initrd = env_or("MMLAB_TEST_INITRD", build + "/workloads/test-initrd.cpio");
   return p;
 }
 
@@ -33,58 +38,79 @@ std::vector<std::string> initrd_workloads(const std::string& initrd) {
   std::vector<std::string> out;
   const auto data = read_file(initrd);
   if (!data) return out;
-  kern::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
+  formats::CpioEntry e;
   while (r.next(&e)) {
     const std::string name(e.name, e.name_len);
-    if (name.rfind("bin/", 0) == 0 && kern::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
+    if (name.rfind("bin/", 0) == 0 && formats::cpio_is_reg(e.mode) && name != "bin/sh" && name != "bin/busybox")
       out.push_back(name.substr(4));
   }
   return out;
 }
 
-namespace {
-
-// One newc entry (mkinitrd.py writes the same layout).
-void newc_entry(std::string* out, const std::string& name, uint32_t mode, const std::string& data, uint32_t ino) {
-  *out += fmt::format("070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}", ino, mode,
-                      0, 0, 1, 0, data.size(), 0, 0, 0, 0, name.size() + 1, 0);
-  *out += name;
-  *out += '\0';
-  while (out->size() % 4) *out += '\0';
-  *out += data;
-  while (out->size() % 4) *out += '\0';
-}
-
-}  // namespace
-
-bool write_initrd_with(const std::string& base, const std::string& binary, const std::string& out) {
+bool write_initrd_with(const std::string& base, const std::vector<ExtraFile>& files, const std::string& out) {
   auto archive = read_file(base);
-  auto program = read_file(binary);
-  if (!archive || !program) return false;
+  if (!archive) return false;
   // The base ends with its trailer; pad to 512 as cpio does, then a second archive.
   while (archive->size() % 512) *archive += '\0';
-  newc_entry(&*archive, "bin", 0040755, "", 900001);
-  newc_entry(&*archive, "bin/" + base_name(binary), 0100755, *program, 900002);
-  newc_entry(&*archive, "TRAILER!!!", 0, "", 0);
+  uint32_t ino = 900001;
+  std::set<std::string> dirs;
+  for (const ExtraFile& f : files) {
+    auto data = read_file(f.host);
+    if (!data) return false;
+    if (f.guest.empty() || f.guest[0] != '/' || f.guest.back() == '/') {
+      errno = EINVAL;
+      return false;
+    }
+    const std::string name = f.guest.substr(1);
+    for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1))
+      if (dirs.insert(name.substr(0, slash)).second)
+        formats::cpio_append(&*archive, name.substr(0, slash), 0040755, "", ino++);
+    formats::cpio_append(&*archive, name, 0100755, *data, ino++);
+  }
+  formats::cpio_append_trailer(&*archive);
   while (archive->size() % 512) *archive += '\0';
   return write_file_atomic(out, *archive);
 }
 
+namespace {
+
+// One word of the kernel command line: both kernels split at whitespace and
+// group with double quotes (no escapes), so a word with spaces is quoted and
+// one with a quote cannot be carried.
+std::string cmdline_word(const std::string& w) {
+  if (w.find('"') != std::string::npos)
+    throw std::invalid_argument(fmt::format("the kernel command line cannot carry a double quote: {}", w));
+  if (w.empty() || w.find_first_of(" \t\n\r") != std::string::npos) return "\"" + w + "\"";
+  return w;
+}
+
+}  // namespace
+
 std::vector<std::string> qemu_argv(const VmSpec& s) {
-  std::vector<std::string> a = {"qemu-system-i386", "-machine", "pc", "-display", "none", "-nodefaults", "-no-reboot"};
+  std::vector<std::string> a = {"qemu-system-i386", "-machine",  s.acpi ? "pc" : "pc,acpi=off", "-display", "none",
+                                "-nodefaults",      "-no-reboot"};
   if (s.kvm) {
-    a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
+    a.insert(a.end(), {"-accel", "kvm", "-cpu", s.cpu.empty() ? "host" : s.cpu});
   } else {
     // -icount needs one TCG thread (QEMU: "No MTTCG when icount is enabled"):
     // the vCPUs then take turns, which is what makes the run repeatable.
-    a.insert(a.end(), {"-accel", s.vcpus > 1 && !s.icount ? "tcg,thread=multi" : "tcg", "-cpu", "max"});
+    a.insert(a.end(),
+             {"-accel", s.vcpus > 1 && !s.icount ? "tcg,thread=multi" : "tcg", "-cpu", s.cpu.empty() ? "max" : s.cpu});
+    // sleep=off: when the guest idles, virtual time jumps to the next timer
+    // deadline instead of following the host's clock.
     if (s.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
   }
-  a.insert(a.end(), {"-smp", std::to_string(s.vcpus), "-m", std::to_string(s.memory_mb)});
+  std::string smp = std::to_string(s.vcpus);
+  if (s.sockets) {
+    if (s.vcpus % s.sockets)
+      throw std::invalid_argument(fmt::format("{} vCPUs do not divide into {} sockets", s.vcpus, s.sockets));
+    smp += fmt::format(",sockets={},cores={},threads=1", s.sockets, s.vcpus / s.sockets);
+  }
+  a.insert(a.end(), {"-smp", smp, "-m", std::to_string(s.memory_mb)});
   a.insert(a.end(), {"-serial", s.console_path == "stdio" ? "stdio" : "file:" + s.console_path});
   a.insert(a.end(), {"-serial", "file:" + s.records_path});
-  a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
+  if (s.debug_exit) a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
   std::vector<std::string> words;
   if (s.kernel == Kernel::kLinuxPae) {
     // docs/linux-anchor.md: console on COM1, /init from the initrd, quiet,
@@ -92,11 +118,12 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
     words = {"console=ttyS0", "rdinit=/init", "quiet", "panic=-1"};
   } else {
     for (const auto& [k, v] : s.toggles) words.push_back(k + "=" + v);
-    words.push_back("init=/init");
+    words.push_back("init=" + s.init);
   }
   words.insert(words.end(), s.kernel_args.begin(), s.kernel_args.end());
-  words.push_back("--");
-  words.insert(words.end(), s.init_args.begin(), s.init_args.end());
+  if (!s.init_args.empty()) words.push_back("--");
+  for (const std::string& w : s.init_args) words.push_back(w);
+  for (std::string& w : words) w = cmdline_word(w);
   a.insert(a.end(), {"-kernel", s.kernel_image, "-initrd", s.initrd, "-append", join(words, " ")});
   return a;
 }
@@ -149,15 +176,11 @@ json delta(const json& before, const json& after) {
 
 }  // namespace
 
-GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
-                             const std::string& records_text, const std::string& program, bool expect_result,
-                             uint32_t timeout_s) {
-  GuestOutcome o;
-  if (icount) o.time_unit = "guest_instructions";
-  std::vector<json> records;
+GuestRecords read_records(Kernel kernel, const std::string& console, const std::string& records_text) {
+  GuestRecords out;
   auto bad = [&](const std::string& why, const std::string& line) {
-    ++o.malformed_records;
-    if (o.malformed_examples.size() < 3) o.malformed_examples.push_back(why + ": " + line.substr(0, 160));
+    ++out.malformed;
+    if (out.malformed_examples.size() < 3) out.malformed_examples.push_back(why + ": " + line.substr(0, 160));
   };
   if (kernel == Kernel::kMmlab) {
     std::istringstream in(records_text);
@@ -168,7 +191,7 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
         bad("not a schema-1 record", line);
         continue;
       }
-      records.push_back(std::move(r));
+      out.records.push_back(std::move(r));
     }
   } else {
     // Linux has no record channel: the records are the programs' console lines.
@@ -176,7 +199,7 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
     for (std::string line; std::getline(in, line);) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.rfind(kResultPrefix, 0) == 0) {
-        records.push_back(json{{"v", 1}, {"type", "result"}, {"line", line.substr(13)}});
+        out.records.push_back(json{{"v", 1}, {"type", "result"}, {"line", line.substr(13)}});
       } else if (line.rfind(kCountersPrefix, 0) == 0) {
         json r = json::parse(line.substr(15), nullptr, false);
         if (r.is_discarded() || !r.is_object()) {
@@ -185,10 +208,26 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
         }
         r["v"] = 1;
         r["type"] = "counters";
-        records.push_back(std::move(r));
+        out.records.push_back(std::move(r));
       }
     }
   }
+  return out;
+}
+
+GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
+                             const std::string& records_text, const std::string& program, bool expect_result,
+                             uint32_t timeout_s) {
+  GuestOutcome o;
+  if (icount) o.time_unit = "guest_instructions";
+  GuestRecords read = read_records(kernel, console, records_text);
+  const std::vector<json>& records = read.records;
+  o.malformed_records = read.malformed;
+  o.malformed_examples = std::move(read.malformed_examples);
+  auto bad = [&](const std::string& why, const std::string& line) {
+    ++o.malformed_records;
+    if (o.malformed_examples.size() < 3) o.malformed_examples.push_back(why + ": " + line.substr(0, 160));
+  };
 
   json before, after;
   for (const json& r : records) {
@@ -243,7 +282,8 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
                                       int_of(o.init, "exit_code", -1), int_of(o.init, "wait_status", -1)));
   if (kernel == Kernel::kMmlab) {
     if (o.leak.is_null()) return fail("failed", "no leak record (the kernel did not shut down cleanly)");
-    if (!bool_of(o.leak, "leak_free", false)) return fail("failed", "the leak record reports leaks: " + o.leak.dump());
+    if (!bool_of(o.leak, "leak_free", false))
+      return fail("failed", "the leak record reports leaks: " + json_line(o.leak));
   }
   if (qemu_exit != 33) return fail("failed", "the guest reported failure (exit 35)");
   if (before.is_null() || after.is_null())

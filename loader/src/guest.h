@@ -15,34 +15,60 @@ struct GuestPaths {
   std::string mmlab_kernel;   // build/kernel/mmlab-kernel.elf
   std::string linux_kernel;   // build/third_party/linux-pae/vmlinuz
   std::string linux_version;  // its version file
-  std::string initrd;         // build/workloads/initrd.cpio
+  std::string initrd;         // build/workloads/initrd.cpio: /init, busybox, the workloads
+  std::string test_initrd;    // build/workloads/test-initrd.cpio: the same plus /tests/t_* and /data
 };
 // The build's paths, each overridable by the environment (MMLAB_KERNEL,
-// MMLAB_LINUX, MMLAB_INITRD), as scripts/mmboot.py does.
+// MMLAB_LINUX, MMLAB_WORKLOAD_INITRD, MMLAB_TEST_INITRD).
 GuestPaths paths_from_build();
 
 // The initrd's workloads: the programs under /bin (busybox's sh excluded).
 std::vector<std::string> initrd_workloads(const std::string& initrd);
 
-// An initrd holding `base` plus `binary` as /bin/NAME: a second newc
-// archive appended to a copy of the first (both kernels read concatenated
-// archives). Written to `out`; false with errno on failure.
-bool write_initrd_with(const std::string& base, const std::string& binary, const std::string& out);
+// A file to add to an initrd: `host` becomes the guest's `guest` (an
+// absolute path, mode 0755).
+struct ExtraFile {
+  std::string guest, host;
+};
+// An initrd holding `base` plus `files`: a second newc archive appended to a
+// copy of the first (both kernels read concatenated archives; a later entry
+// replaces an earlier one of the same name), with the directories above each
+// file. Written to `out`; false with errno on failure.
+bool write_initrd_with(const std::string& base, const std::vector<ExtraFile>& files, const std::string& out);
 
 struct VmSpec {
   Kernel kernel = Kernel::kMmlab;
   bool kvm = false;     // else TCG
   bool icount = false;  // -icount shift=0,sleep=off (TCG only)
   uint32_t vcpus = 1;
+  uint32_t sockets = 0;    // 0: QEMU's default topology; else vcpus/sockets cores per socket
+  bool acpi = true;        // false: no ACPI tables (the CPUs come from the MP table)
+  std::string cpu;         // "" : "host" under KVM, "max" under TCG
+  bool debug_exit = true;  // isa-debug-exit at 0xf4: the guest's pass/fail becomes QEMU's exit status
   uint32_t memory_mb = 256;
   std::map<std::string, std::string> toggles;  // mmlab only
   std::vector<std::string> kernel_args;        // extra words before "--"
-  std::vector<std::string> init_args;          // /init's arguments: the program and its arguments
+  std::string init = "/init";                  // mmlab's init= (Linux always runs /init)
+  std::vector<std::string> init_args;          // init's arguments (for /init: programs and their arguments)
   std::string kernel_image, initrd;
   std::string console_path;  // COM1; "stdio" for the terminal
   std::string records_path;  // COM2
 };
+// The QEMU command for `spec`. Throws std::invalid_argument for a word the
+// kernel command line cannot carry (one holding a double quote; words with
+// spaces are quoted) or a topology QEMU would refuse.
 std::vector<std::string> qemu_argv(const VmSpec& spec);
+
+// The records of one boot (docs/records.md), the one reader of them on the
+// host: mmlab's record channel (COM2, schema-1 JSON lines), or for Linux,
+// which has none, the MMLAB-RESULT / MMLAB-COUNTERS lines its programs print
+// on the console. Lines that are not records are counted, with examples.
+struct GuestRecords {
+  std::vector<nlohmann::json> records;
+  uint32_t malformed = 0;
+  std::vector<std::string> malformed_examples;  // the first three, with why
+};
+GuestRecords read_records(Kernel kernel, const std::string& console, const std::string& records_text);
 
 // What a finished (or killed) guest amounted to.
 struct GuestOutcome {

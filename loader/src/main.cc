@@ -1,13 +1,14 @@
 // mmlab: the lab's command line (docs/loader.md).
 //
-//   mmlab run MATRIX.toml [-o DIR] [--accel auto|kvm|tcg] [--deterministic] [-j N] [--resume] [--shard I/N] [--quiet]
-//   mmlab list MATRIX.toml
-//   mmlab doctor
-//   mmlab boot [--kernel mmlab|linux-pae] [--toggle K=V]... [--workload 'NAME ARGS'] [--accel ...] [--vcpus N]
-//   mmlab merge OUT DIR... [--force]                 (shards or hosts into one result set)
-//   mmlab report DIR | mmlab compare DIR_A DIR_B      (the analysis, analysis/)
+//   mmlab run MATRIX.toml [-o DIR] [--accel auto|kvm|tcg] [--[no-]deterministic] [-j N] [--resume] [--shard I/N]
+//   [--quiet] mmlab list MATRIX.toml mmlab doctor mmlab boot [--kernel mmlab|linux-pae] [--toggle K=V]... [--init PATH]
+//   [--vcpus N] [--json] ... [-- ARGS...] mmlab boot --test NAME [--json]                  (one case of the boot-test
+//   list, checked) mmlab tests [--json | --ctest FILE]              (the boot-test list, expanded) mmlab toggles
+//   [--json]                           (the toggle table) mmlab merge OUT DIR... [--force]                 (shards or
+//   hosts into one result set) mmlab report DIR | mmlab compare DIR_A DIR_B      (the analysis, analysis/)
 //
-// Exit codes: 0 all cells ok, 1 some not ok (or interrupted), 2 usage errors.
+// Exit codes: 0 all cells ok, 1 some not ok (or interrupted), 2 usage errors;
+// `mmlab boot` also 3 (killed at its deadline) and 4 (QEMU ended otherwise).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "boot_cmd.h"
 #include "guest.h"
 #include "host_counters.h"
 #include "matrix.h"
@@ -33,13 +35,6 @@ constexpr int kExitUsage = 2;
 std::string command_line(int argc, char** argv) {
   std::vector<std::string> a(argv, argv + argc);
   return join(a, " ");
-}
-
-std::optional<Accel> parse_accel(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  if (s == "auto") return Accel::kAuto;
-  if (s == "kvm") return Accel::kKvm;
-  return Accel::kTcg;
 }
 
 int cmd_list(const std::string& path) {
@@ -78,45 +73,6 @@ int cmd_doctor() {
   return 0;
 }
 
-int cmd_boot(const std::string& kernel, const std::vector<std::string>& toggles, const std::string& workload,
-             const std::string& accel, uint32_t vcpus, uint32_t memory, bool deterministic) {
-  const GuestPaths paths = paths_from_build();
-  VmSpec s{.vcpus = vcpus, .memory_mb = memory};
-  if (kernel == "linux-pae") {
-    s.kernel = Kernel::kLinuxPae;
-    if (!toggles.empty()) throw std::runtime_error("--toggle applies to the mmlab kernel only");
-  } else if (kernel != "mmlab") {
-    throw std::runtime_error(fmt::format("--kernel: unknown kernel '{}' (expected mmlab or linux-pae)", kernel));
-  }
-  for (const std::string& t : toggles) {
-    const size_t eq = t.find('=');
-    if (eq == std::string::npos) throw std::runtime_error(fmt::format("--toggle {}: expected KEY=VALUE", t));
-    // The kernel checks keys and values; an unknown one stops its boot with a message naming it.
-    s.toggles[t.substr(0, eq)] = t.substr(eq + 1);
-  }
-  const AccelChoice a = choose_accel(parse_accel(accel).value_or(Accel::kAuto), deterministic, paths, 3.0);
-  s.kvm = a.kvm;
-  s.icount = deterministic;
-  fmt::print(stderr, "mmlab: accel {}: {}\n", a.kvm ? "kvm" : "tcg", a.reason);
-  std::istringstream words(workload);
-  for (std::string w; words >> w;) s.init_args.push_back(w);
-  s.kernel_image = s.kernel == Kernel::kMmlab ? paths.mmlab_kernel : paths.linux_kernel;
-  s.initrd = paths.initrd;
-  s.console_path = "stdio";
-  const std::string records = fmt::format("/tmp/mmlab-boot-{}.jsonl", ::getpid());
-  s.records_path = records;
-  const pid_t pid = spawn(qemu_argv(s), "", {}, nullptr);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  fmt::print(stderr, "mmlab: QEMU exited {} ({}); records in {}\n", code,
-             code == 33   ? "success"
-             : code == 35 ? "failure"
-                          : "not through isa-debug-exit",
-             records);
-  return code == 33 ? 0 : 1;
-}
-
 int cmd_analysis(const std::vector<std::string>& args) {
   const std::string root = MMLAB_SOURCE_DIR;
   if (!std::filesystem::exists(root + "/analysis/__main__.py"))
@@ -152,7 +108,9 @@ int main(int argc, char** argv) {
   r->add_option("-o,--out", run.out_dir, "result set directory (default results/NAME-DATE)");
   r->add_option("--accel", accel, "auto, kvm or tcg (default: the matrix's)")
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
-  r->add_flag("--deterministic", run.deterministic, "TCG with -icount shift=0: time counts guest instructions");
+  bool det = false, no_det = false;
+  r->add_flag("--deterministic", det, "TCG with -icount shift=0: time counts guest instructions");
+  r->add_flag("--no-deterministic", no_det, "wall-clock time, whatever the matrix says")->excludes("--deterministic");
   r->add_option("-j,--jobs", run.jobs, "VMs at once (default: one per host CPU)")->check(CLI::Range(1u, 1024u));
   r->add_flag("--resume", run.resume, "finish the result set in DIR: run only the cells it lacks");
   r->add_option("--shard", shard, "I/N: run the I-th of N disjoint slices of the cells");
@@ -164,18 +122,21 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("doctor", "what this host can do: KVM for a PAE guest, perf events, PAPI, QEMU");
 
-  std::string boot_kernel = "mmlab", boot_workload, boot_accel;
-  std::vector<std::string> boot_toggles;
-  uint32_t boot_vcpus = 1, boot_memory = 256;
-  bool boot_det = false;
-  auto* b = app.add_subcommand("boot", "one interactive boot, console on the terminal");
-  b->add_option("--kernel", boot_kernel, "mmlab or linux-pae");
-  b->add_option("--toggle", boot_toggles, "KEY=VALUE, repeatable (mmlab)");
-  b->add_option("--workload", boot_workload, "what /init runs, e.g. 'lat_proc -n 20 exec'");
-  b->add_option("--accel", boot_accel)->check(CLI::IsMember({"auto", "kvm", "tcg"}));
-  b->add_option("--vcpus", boot_vcpus)->check(CLI::Range(1u, 16u));
-  b->add_option("--memory", boot_memory, "MiB")->check(CLI::Range(64u, 2048u));
-  b->add_flag("--deterministic", boot_det);
+  BootOptions boot;
+  auto* b = app.add_subcommand("boot", "one boot: the console on the terminal, or records as JSON; or a boot test");
+  add_boot_options(b, &boot);
+
+  std::string tests_list, tests_ctest, tests_python = "/usr/bin/python3";
+  bool tests_json = false;
+  auto* ts = app.add_subcommand("tests", "the boot-test cases (kernel_mm/kernel/tests/boot_tests.toml)");
+  ts->add_option("--list", tests_list, "another boot-test list");
+  ts->add_flag("--json", tests_json, "the expanded cases as JSON");
+  ts->add_option("--ctest", tests_ctest, "write a ctest include file with one test per case");
+  ts->add_option("--python", tests_python, "the Python that runs the pytest checks (with --ctest)");
+
+  bool toggles_json = false;
+  auto* tg = app.add_subcommand("toggles", "the toggle table (kernel_mm/mm/include/mm/toggles.h)");
+  tg->add_flag("--json", toggles_json, "as JSON");
 
   std::string merge_out;
   std::vector<std::string> merge_in;
@@ -202,6 +163,7 @@ int main(int argc, char** argv) {
       const GuestPaths paths = paths_from_build();
       const Matrix m = parse_matrix_text(text, run.matrix_path, initrd_workloads(paths.initrd));
       run.accel = parse_accel(accel);
+      if (det || no_det) run.deterministic = det;
       if (!shard.empty()) {
         unsigned i = 0, n = 0;
         char slash = 0;
@@ -225,7 +187,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (app.got_subcommand("doctor")) return cmd_doctor();
-    if (*b) return cmd_boot(boot_kernel, boot_toggles, boot_workload, boot_accel, boot_vcpus, boot_memory, boot_det);
+    if (*b) return cmd_boot(boot);
+    if (*ts) return cmd_tests(tests_list, tests_json, tests_ctest, tests_python);
+    if (*tg) return cmd_toggles(toggles_json);
     if (*rep) return cmd_analysis({"report", report_args[0]});
     if (*cmp) return cmd_analysis({"compare", compare_args[0], compare_args[1]});
   } catch (const MatrixError& e) {

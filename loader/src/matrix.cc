@@ -10,18 +10,11 @@
 #include <set>
 #include <sstream>
 
+#include "toggle_table.h"
+#include "toml_reader.h"
 #include "util.h"
 
 namespace mmlab {
-
-const ToggleSpec kToggles[6] = {
-    {"mm.pmd_prealloc", {"on", "off"}},
-    {"mm.pgd_init", {"locked", "lockless"}},
-    {"mm.kernel_pmd", {"shared", "unshared"}},
-    {"mm.free_pgtables", {"vma", "full"}},
-    {"mm.ptlock", {"split", "mm"}},
-    {"mm.ptlock_alloc", {"inline", "dynamic"}},
-};
 
 MatrixError::MatrixError(const std::string& f, uint32_t l, const std::string& what)
     : std::runtime_error(l ? fmt::format("{}:{}: {}", f, l, what) : fmt::format("{}: {}", f, what)), file(f), line(l) {}
@@ -39,6 +32,13 @@ const char* accel_name(Accel a) {
   return "?";
 }
 
+std::optional<Accel> parse_accel(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  if (s == "auto") return Accel::kAuto;
+  if (s == "kvm") return Accel::kKvm;
+  return Accel::kTcg;
+}
+
 std::string Cell::key() const {
   std::string k = fmt::format("kernel={}", kernel_name(kernel));
   for (const auto& [t, v] : toggles) k += fmt::format(" {}={}", t, v);
@@ -50,33 +50,15 @@ std::string Cell::key() const {
 
 namespace {
 
-const ToggleSpec* find_toggle(const std::string& key) {
-  for (const ToggleSpec& t : kToggles)
-    if (key == t.key) return &t;
-  return nullptr;
-}
-
-std::string toggle_list() {
-  std::string s;
-  for (const ToggleSpec& t : kToggles) s += (s.empty() ? "" : ", ") + std::string(t.key);
-  return s;
-}
-
 // Reads one matrix: every accessor throws MatrixError at the node's line.
-class Parser {
+class Parser : TomlReader {
  public:
-  Parser(std::string file, const std::vector<std::string>& known) : file_(std::move(file)), known_(known) {}
+  Parser(std::string file, const std::vector<std::string>& known) : TomlReader(std::move(file)), known_(known) {}
 
   Matrix parse(const std::string& text) {
-    toml::table root;
-    try {
-      root = toml::parse(text, file_);
-    } catch (const toml::parse_error& e) {
-      throw MatrixError(file_, static_cast<uint32_t>(e.source().begin.line),
-                        fmt::format("malformed TOML: {}", e.description()));
-    }
+    const toml::table root = parse_document(text);
     Matrix m;
-    m.file = file_;
+    m.file = file();
     static const std::set<std::string> kKeys = {"name",    "kernel",    "accel",     "deterministic", "repetitions",
                                                 "vcpus",   "memory_mb", "timeout_s", "seed",          "kernel_args",
                                                 "toggles", "workload",  "exclude",   "include"};
@@ -128,61 +110,23 @@ class Parser {
       if (!arr) fail(*n, "workload: expected [[workload]] tables");
       for (const toml::node& w : *arr) m.workloads.push_back(workload(w));
     }
-    if (m.workloads.empty()) throw MatrixError(file_, 0, "no [[workload]]: a matrix needs at least one");
+    if (m.workloads.empty()) throw MatrixError(file(), 0, "no [[workload]]: a matrix needs at least one");
     if (auto* n = root.get("exclude")) rules(*n, "exclude", &m.excludes);
     if (auto* n = root.get("include")) rules(*n, "include", &m.includes);
     if (m.deterministic && m.accel == Accel::kKvm)
-      throw MatrixError(file_, line(*root.get("accel")),
+      throw MatrixError(file(), line(*root.get("accel")),
                         "deterministic = true needs TCG (-icount): accel cannot be kvm");
     return m;
   }
 
  private:
-  [[noreturn]] void fail(const toml::node& n, const std::string& what) const {
-    throw MatrixError(file_, line(n), what);
-  }
-  static uint32_t line(const toml::node& n) { return static_cast<uint32_t>(n.source().begin.line); }
-
-  std::string str(const toml::node& n, const std::string& key) const {
-    if (auto v = n.value<std::string>(); v && n.is_string()) return *v;
-    fail(n, fmt::format("{}: expected a string", key));
-  }
-  bool boolean(const toml::node& n, const std::string& key) const {
-    if (auto v = n.as_boolean()) return v->get();
-    fail(n, fmt::format("{}: expected true or false", key));
-  }
-  uint32_t integer(const toml::node& n, const std::string& key, int64_t lo, int64_t hi) const {
-    const auto* v = n.as_integer();
-    if (!v) fail(n, fmt::format("{}: expected an integer", key));
-    if (v->get() < lo || v->get() > hi) fail(n, fmt::format("{}: {} is out of range {}..{}", key, v->get(), lo, hi));
-    return static_cast<uint32_t>(v->get());
-  }
-  // A value or an array of values, as a list.
-  std::vector<const toml::node*> list(const toml::node& n, const std::string& key) const {
-    std::vector<const toml::node*> out;
-    if (const toml::array* a = n.as_array()) {
-      for (const toml::node& e : *a) out.push_back(&e);
-    } else if (n.is_table()) {
-      fail(n, fmt::format("{}: expected a value or a list of values", key));
-    } else {
-      out.push_back(&n);
-    }
-    return out;
-  }
-  Kernel kernel(const toml::node& n) const {
-    const std::string k = str(n, "kernel");
-    if (k == "mmlab") return Kernel::kMmlab;
-    if (k == "linux-pae") return Kernel::kLinuxPae;
-    fail(n, fmt::format("kernel: unknown kernel '{}' (expected mmlab or linux-pae)", k));
-  }
-
   void toggles(const toml::node& n, Matrix* m) const {
     const toml::table* t = n.as_table();
     if (!t) fail(n, "toggles: expected a [toggles] table");
     for (const auto& [k, node] : *t) {
       const std::string key(k.str());
-      const ToggleSpec* spec = find_toggle(key);
-      if (!spec) fail(node, fmt::format("toggles: unknown toggle '{}' (expected one of: {})", key, toggle_list()));
+      const mm::ToggleSpec* spec = find_toggle(key);
+      if (!spec) fail(node, fmt::format("toggles: unknown toggle '{}' (expected one of: {})", key, toggle_keys()));
       std::vector<std::string> values;
       for (const toml::node* v : list(node, key)) {
         const std::string value = str(*v, key);
@@ -196,9 +140,9 @@ class Parser {
       if (values.empty()) fail(node, fmt::format("toggles: {} has no values", key));
       m->toggles.emplace_back(key, values);
     }
-    // Sweep order follows kToggles, whatever the file's order.
+    // Sweep order follows the table, whatever the file's order.
     std::sort(m->toggles.begin(), m->toggles.end(), [](const auto& a, const auto& b) {
-      return find_toggle(a.first) - kToggles < find_toggle(b.first) - kToggles;
+      return toggle_position(find_toggle(a.first)) < toggle_position(find_toggle(b.first));
     });
   }
 
@@ -218,7 +162,7 @@ class Parser {
         if (const std::string why = check_static_i386(w.binary); !why.empty())
           fail(node, fmt::format("workload.binary: {}: {}", w.binary, why));
       } else if (key == "args") {
-        for (const toml::node* a : list(node, "workload.args")) w.args.push_back(str(*a, "workload.args"));
+        w.args = strings(node, "workload.args");
       } else {
         fail(node, fmt::format("workload: unknown key '{}' (expected name, binary, args)", key));
       }
@@ -239,7 +183,7 @@ class Parser {
       Rule rule{.line = line(r)};
       for (const auto& [k, node] : *t) {
         const std::string key(k.str());
-        if (const ToggleSpec* spec = find_toggle(key)) {
+        if (const mm::ToggleSpec* spec = find_toggle(key)) {
           const std::string v = str(node, key);
           if (v != spec->values[0] && v != spec->values[1])
             fail(node, fmt::format("{}: unknown value '{}' for {}", what, v, key));
@@ -249,7 +193,7 @@ class Parser {
         } else if (key == "kernel") {
           rule.match[key] = kernel_name(kernel(node));
         } else if (key == "workload" || key == "args") {
-          rule.match[key] = key == "args" ? join(args_of(node), " ") : str(node, key);
+          rule.match[key] = key == "args" ? join(strings(node, "args"), " ") : str(node, key);
         } else {
           fail(node,
                fmt::format("{}: unknown key '{}' (expected a toggle, kernel, vcpus, workload or args)", what, key));
@@ -259,13 +203,7 @@ class Parser {
       out->push_back(rule);
     }
   }
-  std::vector<std::string> args_of(const toml::node& n) const {
-    std::vector<std::string> a;
-    for (const toml::node* e : list(n, "args")) a.push_back(str(*e, "args"));
-    return a;
-  }
 
-  std::string file_;
   const std::vector<std::string>& known_;
 };
 
@@ -285,12 +223,6 @@ bool matches(const Rule& r, const Cell& c) {
     }
   }
   return true;
-}
-
-std::map<std::string, std::string> default_toggles() {
-  std::map<std::string, std::string> t;
-  for (const ToggleSpec& s : kToggles) t[s.key] = s.values[0];
-  return t;
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ const char* kernel_name(Kernel k);
 
 enum class Accel { kAuto, kKvm, kTcg };
 const char* accel_name(Accel a);
+// "auto", "kvm" or "tcg" (checked by the command line); nullopt for "".
+std::optional<Accel> parse_accel(const std::string& s);
 
 // One program run by /init in the guest: a workload of the initrd (/bin/NAME)
 // or a user's own static i386 binary, packed into the initrd for its cells.
@@ -35,13 +37,6 @@ struct Workload {
   std::string binary;  // path on the host; empty for an initrd workload
   std::vector<std::string> args;
 };
-
-// The toggles of ARCHITECTURE.md with their values, default first.
-struct ToggleSpec {
-  const char* key;
-  const char* values[2];
-};
-extern const ToggleSpec kToggles[6];
 
 struct Cell {
   uint32_t index = 0;  // position in the expansion (before shuffling)
@@ -77,7 +72,7 @@ struct Matrix {
   // Linux parameters). Toggles go in [toggles], not here.
   std::vector<std::string> kernel_args;
   std::optional<uint64_t> seed;
-  // Swept toggles in kToggles order; a toggle not named stays at its default.
+  // Swept toggles in the table's order (toggle_table.h); a toggle not named stays at its default.
   std::vector<std::pair<std::string, std::vector<std::string>>> toggles;
   std::vector<Workload> workloads;
   std::vector<Rule> excludes;

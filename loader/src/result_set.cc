@@ -78,7 +78,7 @@ ResultSet::~ResultSet() {
 }
 
 void ResultSet::append(const json& cell) {
-  const std::string line = cell.dump() + "\n";
+  const std::string line = json_line(cell) + "\n";
   // One write of the whole line: a reader sees all of it or, if the
   // process dies mid-write, a half line that read_cells skips and counts.
   const off_t before = ::lseek(fd_, 0, SEEK_END);
@@ -98,7 +98,7 @@ void ResultSet::append(const json& cell) {
 }
 
 void ResultSet::write_manifest(const json& manifest) {
-  if (!write_file_atomic(dir_ + "/manifest.json", manifest.dump(2) + "\n"))
+  if (!write_file_atomic(dir_ + "/manifest.json", json_text(manifest, 2) + "\n"))
     throw std::runtime_error(fmt::format("cannot write {}/manifest.json: {}", dir_, std::strerror(errno)));
 }
 

@@ -17,8 +17,10 @@
 #include <random>
 #include <stdexcept>
 
+#include "boot.h"
 #include "host_counters.h"
 #include "result_set.h"
+#include "toggle_table.h"
 #include "util.h"
 
 namespace mmlab {
@@ -40,8 +42,8 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Waits for `pid` up to `deadline_s`; kills it then. QEMU's exit status, or
-// -1 if it was killed.
+}  // namespace
+
 int wait_with_deadline(pid_t pid, double deadline_s) {
   const double end = monotonic_s() + deadline_s;
   for (;;) {
@@ -56,6 +58,8 @@ int wait_with_deadline(pid_t pid, double deadline_s) {
     ::usleep(20000);
   }
 }
+
+namespace {
 
 std::string host_cpu_model() {
   if (auto info = read_file("/proc/cpuinfo")) {
@@ -124,17 +128,17 @@ AccelChoice choose_accel(Accel requested, bool deterministic, const GuestPaths& 
   ::close(fd);
   if (requested == Accel::kKvm) return {true, "KVM, as asked (not probed)"};
   // Boot a probe guest: some hosts open /dev/kvm but cannot run a 32-bit PAE guest.
-  const std::string dir = fmt::format("/tmp/mmlab-kvm-probe-{}", ::getpid());
-  std::filesystem::create_directories(dir);
-  VmSpec probe{.kvm = true, .memory_mb = 64, .init_args = {"/hello"}};
+  VmSpec probe{.kvm = true, .memory_mb = 64, .init = "/hello"};
   probe.kernel_image = paths.mmlab_kernel;
   probe.initrd = paths.initrd;
-  probe.console_path = dir + "/console.log";
-  probe.records_path = dir + "/records.jsonl";
-  const pid_t pid = spawn(qemu_argv(probe), dir + "/qemu.log", {}, nullptr);
-  const int code = pid < 0 ? -2 : wait_with_deadline(pid, probe_deadline_s);
-  const std::string qemu_log = trim(read_file(dir + "/qemu.log").value_or(""));
-  std::filesystem::remove_all(dir);
+  int code = -2;
+  std::string qemu_log;
+  try {
+    const BootResult r = boot_once(probe, probe_deadline_s, false);
+    code = r.qemu_exit;
+    qemu_log = r.qemu_stderr;
+  } catch (const std::exception&) {
+  }
   if (code == 33) return {true, fmt::format("KVM: a probe guest ran under KVM within {:.0f} s", probe_deadline_s)};
   std::string why;
   if (code == -1)
@@ -184,7 +188,7 @@ class Runner {
     shuffle_cells(&todo, seed);
     const uint32_t already = static_cast<uint32_t>(results_.done().size());
     total_ = static_cast<uint32_t>(todo.size());
-    const bool deterministic = o_.deterministic || m_.deterministic;
+    const bool deterministic = o_.deterministic.value_or(m_.deterministic);
     accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
     icount_ = deterministic;
     say(fmt::format("mmlab: {} cells ({} in the matrix{}{}), accel {}: {}", total_, all.size(),
@@ -224,7 +228,7 @@ class Runner {
       manifest_["interrupted"] = true;
       manifest_["interrupted_by"] = fmt::format("error: {}", e.what());
       write_file_atomic(results_.dir() + "/manifest.json",
-                        manifest_.dump(2) + "\n");  // may fail too: the error says enough
+                        json_text(manifest_, 2) + "\n");  // may fail too: the error says enough
       throw;
     }
     const bool interrupted = g_stop_signal != 0;
@@ -297,6 +301,7 @@ class Runner {
     const auto rev = capture({"git", "-C", src, "rev-parse", "HEAD"});
     const auto dirty = capture({"git", "-C", src, "status", "--porcelain", "--untracked-files=no"});
     j["git"] = {{"revision", rev ? trim(*rev) : "unknown"}, {"dirty", dirty ? !trim(*dirty).empty() : true}};
+    j["toggle_table"] = toggle_table_json();
     j["kernel"] = {{"mmlab", {{"path", paths_.mmlab_kernel}, {"build_id", elf_build_id(paths_.mmlab_kernel)}}},
                    {"initrd", {{"path", paths_.initrd}, {"fnv1a64", fnv1a64_file(paths_.initrd)}}}};
     if (std::find(m_.kernels.begin(), m_.kernels.end(), Kernel::kLinuxPae) != m_.kernels.end())
@@ -327,7 +332,8 @@ class Runner {
     std::string initrd = paths_.initrd;
     if (!c.workload.binary.empty()) {
       initrd = fmt::format("{}/initrd-{}.cpio", results_.dir(), fnv1a64_file(c.workload.binary));
-      if (!std::filesystem::exists(initrd) && !write_initrd_with(paths_.initrd, c.workload.binary, initrd))
+      if (!std::filesystem::exists(initrd) &&
+          !write_initrd_with(paths_.initrd, {{"/bin/" + base_name(c.workload.binary), c.workload.binary}}, initrd))
         throw std::runtime_error(fmt::format("cannot write {}: {}", initrd, std::strerror(errno)));
     }
     VmSpec s{.kernel = c.kernel, .kvm = accel_.kvm, .icount = icount_, .vcpus = c.vcpus, .memory_mb = m_.memory_mb};

@@ -32,12 +32,16 @@ AccelChoice choose_accel(Accel requested, bool deterministic, const GuestPaths& 
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<int>& cpus,
             const std::function<void(pid_t)>& before_exec);
 
+// Waits for `pid` up to `deadline_s` seconds and kills it then. Its exit
+// status (128 + the signal if a signal ended it), or -1 if it was killed.
+int wait_with_deadline(pid_t pid, double deadline_s);
+
 struct RunOptions {
   std::string matrix_path;
   std::string out_dir;
-  std::optional<Accel> accel;  // overrides the matrix
-  bool deterministic = false;  // or the matrix says so
-  uint32_t jobs = 0;           // 0: one per host CPU
+  std::optional<Accel> accel;         // overrides the matrix
+  std::optional<bool> deterministic;  // overrides the matrix
+  uint32_t jobs = 0;                  // 0: one per host CPU
   bool resume = false;
   bool quiet = false;
   uint32_t shard_index = 0, shard_count = 1;

@@ -159,6 +159,12 @@ std::optional<std::string> capture(const std::vector<std::string>& argv) {
   return out;
 }
 
+std::string json_line(const nlohmann::json& j) { return json_text(j, -1); }
+
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string now_iso8601() {
   const std::time_t t = std::time(nullptr);
   std::tm tm;

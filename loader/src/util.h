@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,12 @@ std::string elf_build_id(const std::string& path);
 // Runs argv (no shell) and returns its stdout, or nullopt if it could not run
 // or exited non-zero.
 std::optional<std::string> capture(const std::vector<std::string>& argv);
+
+// One JSON value on one line. Text from a guest may hold any bytes: invalid
+// UTF-8 becomes U+FFFD instead of an exception (nlohmann's default).
+std::string json_line(const nlohmann::json& j);
+// The same, indented.
+std::string json_text(const nlohmann::json& j, int indent);
 
 std::string now_iso8601();
 double monotonic_s();

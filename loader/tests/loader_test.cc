@@ -8,9 +8,10 @@
 #include <fstream>
 #include <set>
 
+#include "formats/cpio.h"
+#include "formats/cpio_writer.h"
 #include "guest.h"
 #include "host_counters.h"
-#include "kernel/cpio.h"
 #include "matrix.h"
 #include "result_set.h"
 #include "util.h"
@@ -248,25 +249,17 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
   std::filesystem::create_directories(dir);
   // A base archive with one file, as mkinitrd.py writes it.
   std::string base;
-  auto entry = [&](const std::string& name, uint32_t mode, const std::string& data) {
-    char h[111];
-    std::snprintf(h, sizeof h, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 1u, mode, 0u, 0u, 1u, 0u,
-                  static_cast<unsigned>(data.size()), 0u, 0u, 0u, 0u, static_cast<unsigned>(name.size() + 1), 0u);
-    base += std::string(h, 110) + name + '\0';
-    while (base.size() % 4) base += '\0';
-    base += data;
-    while (base.size() % 4) base += '\0';
-  };
-  entry("init", 0100755, "INIT");
-  entry("TRAILER!!!", 0, "");
+  formats::cpio_append(&base, "init", 0100755, "INIT", 1);
+  formats::cpio_append_trailer(&base);
   ASSERT_TRUE(mmlab::write_file_atomic(dir + "/base.cpio", base));
   ASSERT_TRUE(mmlab::write_file_atomic(dir + "/myprog",
                                        "\x7f"
                                        "ELF-not-really"));
-  ASSERT_TRUE(mmlab::write_initrd_with(dir + "/base.cpio", dir + "/myprog", dir + "/out.cpio"));
+  ASSERT_TRUE(mmlab::write_initrd_with(
+      dir + "/base.cpio", {{"/bin/myprog", dir + "/myprog"}, {"/data/deep/x", dir + "/myprog"}}, dir + "/out.cpio"));
   const std::string out = *mmlab::read_file(dir + "/out.cpio");
-  kern::CpioReader r(reinterpret_cast<const uint8_t*>(out.data()), static_cast<uint32_t>(out.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(reinterpret_cast<const uint8_t*>(out.data()), static_cast<uint32_t>(out.size()));
+  formats::CpioEntry e;
   std::vector<std::string> names;
   std::string prog;
   while (r.next(&e)) {
@@ -274,11 +267,16 @@ TEST(Initrd, AUsersBinaryIsAppendedAsASecondArchive) {
     if (names.back() == "bin/myprog") prog.assign(reinterpret_cast<const char*>(e.data), e.size);
   }
   EXPECT_EQ(r.error(), nullptr);
-  EXPECT_EQ(names, (std::vector<std::string>{"init", "bin", "bin/myprog"}));
+  // The directories above each file come first, once each.
+  EXPECT_EQ(names, (std::vector<std::string>{"init", "bin", "bin/myprog", "data", "data/deep", "data/deep/x"}));
   EXPECT_EQ(prog,
             "\x7f"
             "ELF-not-really");
   EXPECT_EQ(mmlab::initrd_workloads(dir + "/out.cpio"), (std::vector<std::string>{"myprog"}));
+  // A guest path must be absolute and name a file.
+  EXPECT_FALSE(mmlab::write_initrd_with(dir + "/base.cpio", {{"bin/rel", dir + "/myprog"}}, dir + "/bad.cpio"));
+  EXPECT_FALSE(mmlab::write_initrd_with(dir + "/base.cpio", {{"/bin/", dir + "/myprog"}}, dir + "/bad.cpio"));
+  EXPECT_FALSE(mmlab::write_initrd_with(dir + "/base.cpio", {{"/bin/x", dir + "/missing"}}, dir + "/bad.cpio"));
   std::filesystem::remove_all(dir);
 }
 

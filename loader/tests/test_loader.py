@@ -102,6 +102,10 @@ def test_four_cells_end_to_end(tmp_path):
     if m["accel"]["used"] == "tcg":
         assert "using TCG" in m["accel"]["why"] and "KVM" in m["accel"]["why"] or "kvm" in m["accel"]["why"]
     assert (out / "matrix.toml").read_text() == FOUR
+    # The toggle table travels with the set (the analysis reads it there), as `mmlab toggles --json` prints it.
+    table = json.loads(mmlab("toggles", "--json").stdout)
+    assert m["toggle_table"] == table and [t["key"] for t in table][0] == "mm.pmd_prealloc"
+    assert all(t["default"] == t["values"][0] and t["title"] and t["question"] for t in table), table
     for c in got:
         assert c["status"] == "ok", c.get("reason")
         assert c["kernel"] == "mmlab" and c["vcpus"] == 1 and c["rep"] == 0 and c["time_unit"] == "ns"
@@ -323,3 +327,63 @@ def test_merge_takes_every_cell_once_and_refuses_what_does_not_belong(tmp_path):
     assert p.returncode == 2 and "differ in kernel build id" in p.stderr
     p = mmlab("merge", tmp_path / "forced", *shards, "--force")
     assert p.returncode == 0 and manifest(tmp_path / "forced")["merge_forced"] is True
+
+
+def boot_json(*args, timeout=120) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`mmlab boot --accel tcg --json ARGS`: the process and its records (the vm record last)."""
+    p = mmlab("boot", "--accel", "tcg", "--json", *args, timeout=timeout)
+    return p, [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def test_boot_runs_one_guest_and_says_what_went_wrong(tmp_path):
+    """mmlab boot, the one launcher the tests use: records and a vm record, extra files, every outcome as its own
+    exit status, and clear usage errors."""
+    hello = os.path.join(BUILD, "workloads", "bin", "hello")
+    p, recs = boot_json("--add", f"/opt/again={hello}", "--toggle", "mm.ptlock=mm", "--init", "/opt/again")
+    assert p.returncode == 0, p.stderr
+    vm = recs[-1]
+    assert vm["type"] == "vm" and vm["status"] == "success" and vm["qemu_exit"] == 33, vm
+    assert "hello from a static i386 binary" in vm["console"]
+    (boot,) = [r for r in recs if r["type"] == "boot"]
+    assert boot["init"] == "/opt/again" and boot["toggles"]["mm.ptlock"] == "mm", boot
+    # A guest that never ends is killed at the deadline (exit 3); one that panics reports failure (exit 1); one
+    # without isa-debug-exit powers off (exit 0).
+    p, recs = boot_json("--kernel-arg", "mmlab.debug=hang", "--init", "/hello", "--timeout", "5")
+    assert p.returncode == 3 and recs[-1]["status"] == "timeout", (p.returncode, recs[-1]["status"])
+    p, recs = boot_json("--kernel-arg", "mmlab.debug=panic", "--init", "/hello")
+    assert p.returncode == 1 and recs[-1]["status"] == "failure" and any(r["type"] == "panic" for r in recs)
+    p, recs = boot_json("--no-debug-exit", "--init", "/hello")
+    assert p.returncode == 0 and recs[-1]["status"] == "poweroff", recs[-1]
+    # Usage errors name the problem, before any VM starts.
+    for args, says in (
+        (["--toggle", "mm.bogus=1"], "unknown toggle 'mm.bogus'"),
+        (["--toggle", "mm.ptlock=sometimes"], "unknown value 'sometimes' for mm.ptlock"),
+        (["--add", "relative=x"], "expected GUEST_PATH=HOST_FILE"),
+        (["--kernel", "linux-pae", "--init", "/hello"], "Linux always runs /init"),
+        (["--test", "no_such_case"], "no such case"),
+        (["--test", "hello", "--vcpus", "2"], "--test takes the boot from the list"),
+        (["--vcpus", "3", "--sockets", "2"], "3 vCPUs do not divide into 2 sockets"),
+        (["--", 'say "hi"'], "cannot carry a double quote"),
+    ):
+        p = mmlab("boot", "--accel", "tcg", *args)
+        assert p.returncode == 2 and says in p.stderr, (args, p.returncode, p.stderr)
+
+
+def test_boot_test_list_cases_run_through_mmlab(tmp_path):
+    """`mmlab tests` expands the list; `mmlab boot --test` runs a case and fails it, with the reasons, when an
+    expectation is not met."""
+    listed = json.loads(mmlab("tests", "--json").stdout)
+    names = {c["name"] for c in listed}
+    assert {"hello", "combination.0", "combination.63", "smp.16", "fault_injection.2.3"} <= names, len(names)
+    assert len(listed) >= 128
+    lst = write(
+        tmp_path,
+        '[good]\ninit = "/tests/t_fork"\npasses = 3\n[bad]\ninit = "/tests/t_fork"\npasses = 99\n'
+        'console = ["no such text"]\n',
+        "list.toml",
+    )
+    p = mmlab("boot", "--test", "good", "--tests", lst)
+    assert p.returncode == 0 and "boot.good [1/1]: ok" in p.stderr, p.stderr
+    p = mmlab("boot", "--test", "bad", "--tests", lst)
+    assert p.returncode == 1 and "FAILED" in p.stderr, p.stderr
+    assert "expected at least 99 PASS" in p.stderr and 'the console lacks "no such text"' in p.stderr, p.stderr

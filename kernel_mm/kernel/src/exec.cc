@@ -5,8 +5,8 @@
 // PGD: with mm.pmd_prealloc=off each forces a CR3 reload (the PAE PDPTE
 // effect the lab measures). The segments map the file's page cache, so
 // every exec of a program runs its text from the same frames.
+#include "formats/elf.h"
 #include "kernel/console.h"
-#include "kernel/elf.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
 #include "kernel/kstats.h"
@@ -50,7 +50,7 @@ int32_t status_errno(mm::Status s) {
   }
 }
 
-uint32_t vm_prot(const ElfSegment& s) {
+uint32_t vm_prot(const formats::ElfSegment& s) {
   return (s.read ? mm::kVmRead : 0u) | (s.write ? mm::kVmWrite : 0u) | (s.exec ? mm::kVmExec : 0u);
 }
 
@@ -61,10 +61,11 @@ uint32_t vm_prot(const ElfSegment& s) {
 // first page of a segment may be the last of the previous one (the parser
 // guarantees byte-disjoint, ascending segments): it is mapped once and gets
 // both protections; the two must then map the same file page.
-int32_t load_segments(mm::MmStruct* mm, const Inode* file, const ElfImage& img, uint32_t bias, uint32_t* image_end) {
+int32_t load_segments(mm::MmStruct* mm, const Inode* file, const formats::ElfImage& img, uint32_t bias,
+                      uint32_t* image_end) {
   uint32_t prev_end = 0, prev_prot = 0, prev_shift = 0;
   for (uint32_t i = 0; i < img.nsegs; ++i) {
-    const ElfSegment& s = img.segs[i];
+    const formats::ElfSegment& s = img.segs[i];
     const uint32_t vaddr = s.vaddr + bias;
     const uint32_t prot = vm_prot(s);
     // File offset minus virtual address, page aligned (the parser checked
@@ -124,8 +125,8 @@ struct AuxEntry {
 
 // Lays out argc, argv, envp, auxv and the strings (Linux's
 // create_elf_tables) at the top of the user stack; returns the new esp.
-int32_t setup_stack(mm::MmStruct* mm, const char* path, const ElfImage& img, uint32_t bias, const char* const* argv,
-                    uint32_t argc, const char* const* envp, uint32_t envc, uint32_t* sp_out) {
+int32_t setup_stack(mm::MmStruct* mm, const char* path, const formats::ElfImage& img, uint32_t bias,
+                    const char* const* argv, uint32_t argc, const char* const* envp, uint32_t envc, uint32_t* sp_out) {
   const uint32_t top = mm::kTaskSize;
   {
     mm::VirtAddr out;
@@ -214,9 +215,9 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   if (!file) return err;
   if (file->kind == InodeKind::kDir) return -EACCES;
   if (file->kind != InodeKind::kFile || !(file->mode & 0111)) return -EACCES;
-  if (!elf_has_magic(file->data, file->size)) return -ENOEXEC;
-  ElfImage img;
-  if (const char* why = elf_parse(file->data, file->size, mm::kTaskSize, &img)) {
+  if (!formats::elf_has_magic(file->data, file->size)) return -ENOEXEC;
+  formats::ElfImage img;
+  if (const char* why = formats::elf_parse(file->data, file->size, mm::kTaskSize, &img)) {
     kprintf("mmlab: exec %s: %s\n", path, why);
     return -ENOEXEC;
   }

@@ -1,6 +1,6 @@
 #include "kernel/fs.h"
 
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
 #include "kernel/system.h"
@@ -68,16 +68,16 @@ const char* fs_init(const uint8_t* initrd, uint32_t size) {
   add("dev/console", 11, kIfChr | 0620, InodeKind::kConsole, nullptr, 0);
   add("dev/null", 8, kIfChr | 0666, InodeKind::kNull, nullptr, 0);
   if (!initrd) return nullptr;
-  CpioReader reader(initrd, size);
-  CpioEntry e;
+  formats::CpioReader reader(initrd, size);
+  formats::CpioEntry e;
   while (reader.next(&e)) {
     if (e.name_len == 0 || (e.name_len == 1 && e.name[0] == '.')) continue;
     InodeKind kind;
-    if (cpio_is_dir(e.mode)) {
+    if (formats::cpio_is_dir(e.mode)) {
       kind = InodeKind::kDir;
-    } else if (cpio_is_reg(e.mode)) {
+    } else if (formats::cpio_is_reg(e.mode)) {
       kind = InodeKind::kFile;
-    } else if (cpio_is_symlink(e.mode)) {
+    } else if (formats::cpio_is_symlink(e.mode)) {
       kind = InodeKind::kSymlink;
     } else {
       continue;  // device nodes and fifos: the kernel provides its own

@@ -8,8 +8,8 @@
 #include <new>
 
 #include "arch/x86.h"
+#include "formats/cmdline.h"
 #include "kernel/clock.h"
-#include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/klib.h"
 #include "kernel/kstats.h"
@@ -58,7 +58,7 @@ alignas(mm::System) uint8_t system_storage[sizeof(mm::System)];
 char cmdline[1024];
 char word_buf[1024];
 const char* words[64];
-BootArgs args;
+formats::BootArgs args;
 const char* init_argv[40];
 
 struct Range {
@@ -150,9 +150,9 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   const MultibootInfo* mbi = phys<MultibootInfo>(mbi_phys);
   if (mbi->flags & (1u << 2)) kstrlcpy(cmdline, phys<const char>(mbi->cmdline), sizeof(cmdline));
   const char* err = nullptr;
-  const int nwords = split_words(cmdline, sizeof(cmdline), word_buf, sizeof(word_buf), words, 64, &err);
+  const int nwords = formats::split_words(cmdline, sizeof(cmdline), word_buf, sizeof(word_buf), words, 64, &err);
   if (nwords < 0) panic("bad command line: %s", err);
-  if ((err = parse_boot_args(words, nwords, &args))) panic("bad command line: %s", err);
+  if ((err = formats::parse_boot_args(words, nwords, &args))) panic("bad command line: %s", err);
   mm::SystemConfig config;
   for (int i = 0; i < args.ntoggles; ++i) {
     char why[128];
@@ -247,8 +247,8 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
           static_cast<unsigned long long>(tsc_hz / 1000), fs_inode_count());
   kprintf("mmlab: %s\n", toggles);
   boot_record(tsc_hz / 1000);
-  if (args.debug == BootDebug::kPanic) panic("mmlab.debug=panic: a panic on purpose");
-  if (args.debug == BootDebug::kHang) {
+  if (args.debug == formats::BootDebug::kPanic) panic("mmlab.debug=panic: a panic on purpose");
+  if (args.debug == formats::BootDebug::kHang) {
     kprintf("mmlab: mmlab.debug=hang: never ending, on purpose\n");
     for (;;) x86::halt_until_interrupt();
   }

@@ -22,7 +22,7 @@
 
 namespace kern {
 
-static_assert(x86::kMaxCpus <= kMaxCpuEntries);
+static_assert(x86::kMaxCpus <= formats::kMaxCpuEntries);
 
 namespace {
 
@@ -118,7 +118,7 @@ void smp_init(const SmpConfig& c) {
   const uint64_t t0 = x86::rdtsc();
   {
     PhysWindow window;
-    state.tables_error = find_cpus(read_phys, &window, &state.topology);
+    state.tables_error = formats::find_cpus(read_phys, &window, &state.topology);
   }
   if (state.tables_error) {
     kprintf("mmlab: one CPU: %s\n", state.tables_error);

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 namespace kern {
 
@@ -17,7 +17,7 @@ struct SmpConfig {
 
 // What bring-up found and did, for the boot record.
 struct SmpState {
-  CpuTopology topology;
+  formats::CpuTopology topology;
   const char* tables_error = nullptr;  // why no firmware table could be used (then one CPU)
   const char* start_error = nullptr;   // why bring-up stopped early (an AP that never came online)
   uint32_t online = 1;

@@ -1,5 +1,8 @@
-// The page-table design toggles (ARCHITECTURE.md), one table drives parsing,
-// printing and enumeration, so a new toggle is one line here.
+// The page-table design toggles (ARCHITECTURE.md): this table is the only
+// place they are written down. It drives the kernel's parsing and printing,
+// the hosted tests' enumeration, and, through `mmlab toggles --json` and every
+// result set's manifest, the loader's matrices, the boot tests and the
+// analysis's report. A new toggle is one row here (and its branches in mm/).
 #pragma once
 
 #include <cstdint>
@@ -21,15 +24,37 @@ inline constexpr uint32_t kNumToggleCombinations = 1u << kNumToggles;  // every 
 struct ToggleSpec {
   const char* key;
   const char* values[2];  // the default (mainline Linux) first
+  const char* title;      // the design choice, in the words of a report's first column
+  const char* question;   // what the two values decide, for the report's reader
 };
 
 inline constexpr ToggleSpec kToggleSpecs[kNumToggles] = {
-    {"mm.pmd_prealloc", {"on", "off"}},
-    {"mm.pgd_init", {"locked", "lockless"}},
-    {"mm.kernel_pmd", {"shared", "unshared"}},
-    {"mm.free_pgtables", {"vma", "full"}},
-    {"mm.ptlock", {"split", "mm"}},
-    {"mm.ptlock_alloc", {"inline", "dynamic"}},
+    {"mm.pmd_prealloc",
+     {"on", "off"},
+     "PMD preallocation",
+     "all user PMDs allocated with the PGD, or installed lazily, each install into a live PGD forcing a CR3 reload "
+     "(PAE loads the PDPTEs only at CR3 writes)"},
+    {"mm.pgd_init",
+     {"locked", "lockless"},
+     "pgd_list + pgd_lock vs lockless late PGD init",
+     "every PGD on pgd_list under pgd_lock, or the kernel part copied late after the mm is published, syncs "
+     "walking the task list"},
+    {"mm.kernel_pmd",
+     {"shared", "unshared"},
+     "shared vs unshared kernel PMD",
+     "one kernel PMD for every PGD, or a copy per PGD that every new kernel mapping must be synced into"},
+    {"mm.free_pgtables",
+     {"vma", "full"},
+     "VMA-guided vs full-range free_pgtables",
+     "teardown walks the VMAs with floor and ceiling, or clears the whole user range level by level"},
+    {"mm.ptlock",
+     {"split", "mm"},
+     "split page-table locks vs one mm lock",
+     "one lock per PTE and PMD table, or one page_table_lock per mm"},
+    {"mm.ptlock_alloc",
+     {"inline", "dynamic"},
+     "inline vs dynamically allocated split locks",
+     "the split lock inside the table's struct page, or allocated apart (a missed dtor then leaks it)"},
 };
 
 class Toggles {

@@ -1,8 +1,9 @@
 // CpioReader on hand-built newc archives (valid, each rejection, every
 // truncation, every single-byte corruption) and on archives made by GNU
-// cpio and by scripts/mkinitrd.py. Inputs live in exactly sized heap
-// buffers, so a read past the end is a heap overflow ASan reports.
-#include "kernel/cpio.h"
+// cpio and by scripts/mkinitrd.py; the cpio writer against mkinitrd.py and
+// the reader. Inputs live in exactly sized heap buffers, so a read past the
+// end is a heap overflow ASan reports.
+#include "formats/cpio.h"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "formats/cpio_writer.h"
 
 namespace {
 
@@ -67,9 +70,9 @@ struct Read {
 
 // Reads to the end; checks that every entry lies in the buffer.
 std::vector<Read> read_all(const Bytes& a, const char** error = nullptr) {
-  kern::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
+  formats::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
   std::vector<Read> out;
-  kern::CpioEntry e;
+  formats::CpioEntry e;
   while (r.next(&e)) {
     EXPECT_GE(reinterpret_cast<const uint8_t*>(e.name), a.data());
     EXPECT_LE(reinterpret_cast<const uint8_t*>(e.name) + e.name_len, a.data() + a.size());
@@ -107,35 +110,35 @@ TEST(CpioReader, ReadsDirFileSymlinkAndStopsAtTrailer) {
   ASSERT_EQ(got.size(), 6u);
   EXPECT_EQ(got[0].name, ".");
   EXPECT_EQ(got[1].name, "bin");
-  EXPECT_TRUE(kern::cpio_is_dir(got[1].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got[1].mode));
   EXPECT_EQ(got[2].name, "bin/sh");
-  EXPECT_TRUE(kern::cpio_is_reg(got[2].mode));
+  EXPECT_TRUE(formats::cpio_is_reg(got[2].mode));
   EXPECT_EQ(got[2].mode & 07777, 0755u);
   EXPECT_EQ(got[2].data, "#!x");
   EXPECT_EQ(got[3].name, "etc/motd");
   EXPECT_EQ(got[3].data, "hello\n");
   EXPECT_EQ(got[4].name, "bin/ls");
-  EXPECT_TRUE(kern::cpio_is_symlink(got[4].mode));
+  EXPECT_TRUE(formats::cpio_is_symlink(got[4].mode));
   EXPECT_EQ(got[4].data, "sh");
   EXPECT_EQ(got[5].name, "empty");
   EXPECT_EQ(got[5].data, "");
 }
 
 TEST(CpioReader, ModeHelpers) {
-  EXPECT_TRUE(kern::cpio_is_dir(040700));
-  EXPECT_FALSE(kern::cpio_is_dir(0100755));
-  EXPECT_TRUE(kern::cpio_is_reg(0100000));
-  EXPECT_FALSE(kern::cpio_is_reg(0120777));
-  EXPECT_TRUE(kern::cpio_is_symlink(0120777));
-  EXPECT_FALSE(kern::cpio_is_symlink(0140777));  // a socket shares bits with both
-  EXPECT_FALSE(kern::cpio_is_reg(0140777));
-  EXPECT_FALSE(kern::cpio_is_dir(020666));  // a character device
+  EXPECT_TRUE(formats::cpio_is_dir(040700));
+  EXPECT_FALSE(formats::cpio_is_dir(0100755));
+  EXPECT_TRUE(formats::cpio_is_reg(0100000));
+  EXPECT_FALSE(formats::cpio_is_reg(0120777));
+  EXPECT_TRUE(formats::cpio_is_symlink(0120777));
+  EXPECT_FALSE(formats::cpio_is_symlink(0140777));  // a socket shares bits with both
+  EXPECT_FALSE(formats::cpio_is_reg(0140777));
+  EXPECT_FALSE(formats::cpio_is_dir(020666));  // a character device
 }
 
 TEST(CpioReader, OffsetIsAfterTheTrailer) {
   const Bytes a = archive({{.name = "a", .data = "12345"}});
-  kern::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
+  formats::CpioEntry e;
   EXPECT_EQ(r.offset(), 0u);
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(r.offset(), 112u + 8u);  // 110 + "a\0" = 112, then 5 bytes padded to 8
@@ -173,8 +176,8 @@ TEST(CpioReader, EndsCleanlyWithoutATrailer) {
   EXPECT_EQ(err, nullptr);
   EXPECT_EQ(read_all(Bytes{}, &err).size(), 0u);
   EXPECT_EQ(err, nullptr);
-  kern::CpioReader r(nullptr, 0);
-  kern::CpioEntry e;
+  formats::CpioReader r(nullptr, 0);
+  formats::CpioEntry e;
   EXPECT_FALSE(r.next(&e));
   EXPECT_EQ(r.error(), nullptr);
 }
@@ -256,8 +259,8 @@ TEST(CpioReader, AnErrorIsFinalAndOffsetPointsAtTheBadHeader) {
   Bytes a = archive({{.name = "good", .data = "1"}}, /*trailer=*/false);
   const size_t second = a.size();
   add(&a, Entry{.name = "bad", .magic = "123456"});
-  kern::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(a.data(), static_cast<uint32_t>(a.size()));
+  formats::CpioEntry e;
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(std::string(e.name, e.name_len), "good");
   EXPECT_FALSE(r.next(&e));
@@ -325,14 +328,14 @@ TEST(CpioReader, ReadsAnArchiveMadeByGnuCpio) {
   for (const Read& r : read_all(a, &err)) got[r.name] = r;
   EXPECT_EQ(err, nullptr);
   ASSERT_EQ(got.size(), 6u);  // ".", dir, dir/hello.txt, dir/link, dir/sub, empty
-  EXPECT_TRUE(kern::cpio_is_dir(got["."].mode));
-  EXPECT_TRUE(kern::cpio_is_dir(got["dir"].mode));
-  EXPECT_TRUE(kern::cpio_is_dir(got["dir/sub"].mode));
-  EXPECT_TRUE(kern::cpio_is_reg(got["dir/hello.txt"].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got["."].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got["dir"].mode));
+  EXPECT_TRUE(formats::cpio_is_dir(got["dir/sub"].mode));
+  EXPECT_TRUE(formats::cpio_is_reg(got["dir/hello.txt"].mode));
   EXPECT_EQ(got["dir/hello.txt"].data, "hello\n");
-  EXPECT_TRUE(kern::cpio_is_symlink(got["dir/link"].mode));
+  EXPECT_TRUE(formats::cpio_is_symlink(got["dir/link"].mode));
   EXPECT_EQ(got["dir/link"].data, "hello.txt");
-  EXPECT_TRUE(kern::cpio_is_reg(got["empty"].mode));
+  EXPECT_TRUE(formats::cpio_is_reg(got["empty"].mode));
   EXPECT_EQ(got["empty"].data, "");
 }
 
@@ -349,6 +352,52 @@ TEST(CpioReader, ReadsAnArchiveMadeByMkinitrd) {
   EXPECT_EQ(got[1].mode, 0100755u);
   EXPECT_EQ(got[1].data, std::string(hello.begin(), hello.end()));
   EXPECT_EQ(got[4].data, "hello\n");
+}
+
+// The writer and scripts/mkinitrd.py write the same bytes for the same
+// entries (modes as mkinitrd.py chose them from the host files).
+TEST(CpioWriter, WritesWhatMkinitrdWrites) {
+  const Bytes a = read_file(MMLAB_TEST_MKINITRD_CPIO);
+  const Bytes hello = read_file(MMLAB_TEST_STATIC_BINARY);
+  const std::vector<Read> got = read_all(a);
+  ASSERT_EQ(got.size(), 5u);
+  std::string w;
+  formats::cpio_append(&w, "bin", 040755, "", 1);
+  formats::cpio_append(&w, "bin/hello", got[1].mode, std::string(hello.begin(), hello.end()), 2);
+  formats::cpio_append(&w, "etc", 040755, "", 3);
+  formats::cpio_append(&w, "etc/dir", 040755, "", 4);
+  formats::cpio_append(&w, "etc/dir/hello.txt", got[4].mode, "hello\n", 5);
+  formats::cpio_append_trailer(&w);
+  EXPECT_EQ(w, std::string(a.begin(), a.end()));
+}
+
+// Names and data of every length modulo 4 read back as written, appended
+// after another archive as the loader does.
+TEST(CpioWriter, EveryPaddingReadsBack) {
+  std::string w;
+  formats::cpio_append(&w, "first", 0100644, "1", 1);
+  formats::cpio_append_trailer(&w);
+  w.resize(512, '\0');
+  std::vector<Read> want = {{"first", 0100644, "1"}};
+  uint32_t ino = 2;
+  for (const std::string name : {"a", "ab", "abc", "abcd"}) {
+    for (const std::string data : {"", "x", "xy", "xyz", "wxyz"}) {
+      want.push_back({name + "/" + std::to_string(data.size()), 0100755, data});
+      formats::cpio_append(&w, want.back().name, 0100755, data, ino++);
+    }
+  }
+  formats::cpio_append(&w, "dir", 040755, "", ino);
+  want.push_back({"dir", 040755, ""});
+  formats::cpio_append_trailer(&w);
+  const char* err = "unset";
+  const std::vector<Read> got = read_all(Bytes(w.begin(), w.end()), &err);
+  EXPECT_EQ(err, nullptr);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].name, want[i].name);
+    EXPECT_EQ(got[i].mode, want[i].mode);
+    EXPECT_EQ(got[i].data, want[i].data);
+  }
 }
 
 }  // namespace

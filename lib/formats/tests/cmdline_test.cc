@@ -1,7 +1,7 @@
 // split_words and parse_boot_args: the splitting rules, each error, exact
 // buffer fits, every prefix of an unterminated line (no read past max_len),
 // and Linux's rules for sorting the words.
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 
 #include <gtest/gtest.h>
 
@@ -26,7 +26,7 @@ Split split(const char* s, uint32_t max_len, uint32_t buf_len = 256, int argc_ma
   std::vector<const char*> argv(static_cast<size_t>(argc_max));
   const char* err = nullptr;
   Split out;
-  out.n = kern::split_words(s, max_len, buf.data(), buf_len, argv.data(), argc_max, &err);
+  out.n = formats::split_words(s, max_len, buf.data(), buf_len, argv.data(), argc_max, &err);
   if (out.n < 0) {
     EXPECT_EQ(out.n, -1);
     EXPECT_NE(err, nullptr);
@@ -83,7 +83,7 @@ TEST(SplitWords, Errors) {
   // A null err is allowed: the count alone says it failed.
   char buf[4];
   const char* argv[1];
-  EXPECT_EQ(kern::split_words("a b", 100, buf, sizeof(buf), argv, 1, nullptr), -1);
+  EXPECT_EQ(formats::split_words("a b", 100, buf, sizeof(buf), argv, 1, nullptr), -1);
 }
 
 TEST(SplitWords, ExactFits) {
@@ -116,12 +116,12 @@ TEST(SplitWords, EveryPrefixWithoutANul) {
 
 // The words are kept (for the whole test program) so that the returned
 // BootArgs may point into them.
-kern::BootArgs boot(const Words& words, std::string* err = nullptr) {
+formats::BootArgs boot(const Words& words, std::string* err = nullptr) {
   static std::deque<std::string> storage;
   std::vector<const char*> p;
   for (const std::string& w : words) p.push_back(storage.emplace_back(w).c_str());
-  kern::BootArgs a;
-  const char* e = kern::parse_boot_args(p.data(), static_cast<int>(p.size()), &a);
+  formats::BootArgs a;
+  const char* e = formats::parse_boot_args(p.data(), static_cast<int>(p.size()), &a);
   if (err) {
     *err = e ? e : "";
   } else {
@@ -133,19 +133,19 @@ kern::BootArgs boot(const Words& words, std::string* err = nullptr) {
 Words list(const char* const* v, int n) { return Words(v, v + n); }
 
 // The words live in this static storage for the returned BootArgs.
-kern::BootArgs boot_line(const char* line) {
+formats::BootArgs boot_line(const char* line) {
   static char buf[1024];
   static const char* words[64];
   const char* err = nullptr;
-  const int n = kern::split_words(line, 1024, buf, sizeof(buf), words, 64, &err);
+  const int n = formats::split_words(line, 1024, buf, sizeof(buf), words, 64, &err);
   EXPECT_GE(n, 0) << err;
-  kern::BootArgs a;
-  EXPECT_EQ(kern::parse_boot_args(words, n, &a), nullptr);
+  formats::BootArgs a;
+  EXPECT_EQ(formats::parse_boot_args(words, n, &a), nullptr);
   return a;
 }
 
 TEST(BootArgs, SortsAQemuCommandLineTheLinuxWay) {
-  const kern::BootArgs a = boot_line(
+  const formats::BootArgs a = boot_line(
       "build/kernel/mmlab-kernel.elf mm.ptlock=mm init=/bin/sh HOME=/root -c \"/a && /b\" mm.pmd_prealloc=off -- "
       "mm.x=1 init=/y -- z");
   EXPECT_STREQ(a.init, "/bin/sh");
@@ -156,13 +156,13 @@ TEST(BootArgs, SortsAQemuCommandLineTheLinuxWay) {
 }
 
 TEST(BootArgs, Defaults) {
-  const kern::BootArgs a = boot({});
+  const formats::BootArgs a = boot({});
   EXPECT_STREQ(a.init, "/init");
   EXPECT_EQ(a.ntoggles, 0);
   EXPECT_EQ(a.nenv, 0);
   EXPECT_EQ(a.ninit_args, 0);
   // Only the kernel's path: skipped.
-  const kern::BootArgs b = boot({"/boot/kernel"});
+  const formats::BootArgs b = boot({"/boot/kernel"});
   EXPECT_STREQ(b.init, "/init");
   EXPECT_EQ(b.ninit_args, 0);
 }
@@ -173,25 +173,25 @@ TEST(BootArgs, OnlyAFirstWordWithoutEqualsIsTheKernelsPath) {
   EXPECT_STREQ(boot({"init=/x", "arg"}).init, "/x");
   EXPECT_EQ(boot({"A=1"}).nenv, 1);
   // "--" first is the separator, not a path.
-  const kern::BootArgs a = boot({"--", "mm.ptlock=mm"});
+  const formats::BootArgs a = boot({"--", "mm.ptlock=mm"});
   EXPECT_EQ(a.ntoggles, 0);
   EXPECT_EQ(list(a.init_args, a.ninit_args), (Words{"mm.ptlock=mm"}));
   // Whatever the first word looks like, and only the first.
-  const kern::BootArgs b = boot({"kernel", "/hello", "world.txt"});
+  const formats::BootArgs b = boot({"kernel", "/hello", "world.txt"});
   EXPECT_EQ(list(b.init_args, b.ninit_args), (Words{"/hello", "world.txt"}));
 }
 
 TEST(BootArgs, InitAndToggles) {
   EXPECT_STREQ(boot({"k", "init=/a", "init=/b"}).init, "/b");  // the last wins
   EXPECT_STREQ(boot({"k", "init=/a=b"}).init, "/a=b");         // only the first '=' splits
-  const kern::BootArgs a = boot({"k", "init", "mm.bare", "initx=1"});
+  const formats::BootArgs a = boot({"k", "init", "mm.bare", "initx=1"});
   EXPECT_EQ(list(a.init_args, a.ninit_args), (Words{"init"}));
   EXPECT_EQ(list(a.toggles, a.ntoggles), (Words{"mm.bare"}));  // the toggle parser judges it
   EXPECT_EQ(list(a.env, a.nenv), (Words{"initx=1"}));
 }
 
 TEST(BootArgs, EnvironmentReplacesByKey) {
-  const kern::BootArgs a = boot({"k", "A=1", "B=2", "AB=3", "A=4", "=5", "mod.param=6", "=7"});
+  const formats::BootArgs a = boot({"k", "A=1", "B=2", "AB=3", "A=4", "=5", "mod.param=6", "=7"});
   // A later A= replaces the earlier in place; the key is all before the first '='.
   EXPECT_EQ(list(a.env, a.nenv), (Words{"A=4", "B=2", "AB=3", "=7", "mod.param=6"}));
 }
@@ -202,7 +202,7 @@ TEST(BootArgs, Errors) {
   EXPECT_EQ(err, "empty init=");
 
   Words w = {"k"};
-  for (int i = 0; i < kern::kBootMaxToggles; ++i) w.push_back("mm.t" + std::to_string(i) + "=1");
+  for (int i = 0; i < formats::kBootMaxToggles; ++i) w.push_back("mm.t" + std::to_string(i) + "=1");
   boot(w, &err);
   EXPECT_EQ(err, "");
   w.push_back("mm.last=1");
@@ -210,7 +210,7 @@ TEST(BootArgs, Errors) {
   EXPECT_EQ(err, "too many toggles");
 
   w = {"k"};
-  for (int i = 0; i < kern::kBootMaxEnv; ++i) w.push_back("K" + std::to_string(i) + "=1");
+  for (int i = 0; i < formats::kBootMaxEnv; ++i) w.push_back("K" + std::to_string(i) + "=1");
   w.push_back("K0=again");  // a replacement needs no new slot
   boot(w, &err);
   EXPECT_EQ(err, "");
@@ -221,7 +221,7 @@ TEST(BootArgs, Errors) {
   for (const bool after_dashes : {false, true}) {
     w = {"k"};
     if (after_dashes) w.push_back("--");
-    for (int i = 0; i < kern::kBootMaxInitArgs; ++i) w.push_back("a" + std::to_string(i));
+    for (int i = 0; i < formats::kBootMaxInitArgs; ++i) w.push_back("a" + std::to_string(i));
     boot(w, &err);
     EXPECT_EQ(err, "") << after_dashes;
     w.push_back("one-more");
@@ -236,25 +236,25 @@ namespace {
 
 TEST(BootArgs, DebugOptionsForTheLoadersTests) {
   const char* panic_words[] = {"k", "mmlab.debug=panic", "init=/x"};
-  kern::BootArgs a;
-  ASSERT_EQ(kern::parse_boot_args(panic_words, 3, &a), nullptr);
-  EXPECT_EQ(a.debug, kern::BootDebug::kPanic);
+  formats::BootArgs a;
+  ASSERT_EQ(formats::parse_boot_args(panic_words, 3, &a), nullptr);
+  EXPECT_EQ(a.debug, formats::BootDebug::kPanic);
   const char* hang_words[] = {"k", "mmlab.debug=hang"};
-  ASSERT_EQ(kern::parse_boot_args(hang_words, 2, &a), nullptr);
-  EXPECT_EQ(a.debug, kern::BootDebug::kHang);
+  ASSERT_EQ(formats::parse_boot_args(hang_words, 2, &a), nullptr);
+  EXPECT_EQ(a.debug, formats::BootDebug::kHang);
   const char* none[] = {"k", "init=/x"};
-  ASSERT_EQ(kern::parse_boot_args(none, 2, &a), nullptr);
-  EXPECT_EQ(a.debug, kern::BootDebug::kNone);
+  ASSERT_EQ(formats::parse_boot_args(none, 2, &a), nullptr);
+  EXPECT_EQ(a.debug, formats::BootDebug::kNone);
   for (const char* bad : {"mmlab.debug=crash", "mmlab.debug", "mmlab.foo=1"}) {
     const char* w[] = {"k", bad};
-    const char* err = kern::parse_boot_args(w, 2, &a);
+    const char* err = formats::parse_boot_args(w, 2, &a);
     ASSERT_NE(err, nullptr) << bad;
     EXPECT_NE(std::string(err).find("mmlab.debug=panic or hang"), std::string::npos) << err;
   }
   // After "--" it is init's argument like any other word.
   const char* after[] = {"k", "--", "mmlab.debug=panic"};
-  ASSERT_EQ(kern::parse_boot_args(after, 3, &a), nullptr);
-  EXPECT_EQ(a.debug, kern::BootDebug::kNone);
+  ASSERT_EQ(formats::parse_boot_args(after, 3, &a), nullptr);
+  EXPECT_EQ(a.debug, formats::BootDebug::kNone);
   EXPECT_EQ(a.ninit_args, 1);
 }
 

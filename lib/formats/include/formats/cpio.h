@@ -20,7 +20,7 @@
 
 #include <cstdint>
 
-namespace kern {
+namespace formats {
 
 struct CpioEntry {
   // Into the archive: without the leading "./" and "/" prefixes (repeated
@@ -63,4 +63,4 @@ inline bool cpio_is_dir(uint32_t mode) { return (mode & kCpioTypeMask) == 004000
 inline bool cpio_is_reg(uint32_t mode) { return (mode & kCpioTypeMask) == 0100000; }
 inline bool cpio_is_symlink(uint32_t mode) { return (mode & kCpioTypeMask) == 0120000; }
 
-}  // namespace kern
+}  // namespace formats

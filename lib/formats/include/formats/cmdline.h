@@ -27,7 +27,7 @@
 
 #include <cstdint>
 
-namespace kern {
+namespace formats {
 
 // Splits the string at s into words: it ends at its NUL or after max_len
 // bytes, whichever comes first. Words are separated by runs of spaces,
@@ -67,4 +67,4 @@ struct BootArgs {
 // 1000000000", "mm.fail_alloc_seed wants a number".
 [[nodiscard]] const char* parse_boot_args(const char* const* words, int n, BootArgs* out);
 
-}  // namespace kern
+}  // namespace formats

@@ -1,8 +1,8 @@
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 #include <cstring>
 
-namespace kern {
+namespace formats {
 namespace {
 
 // Tables longer than this are refused (a real MADT for 256 CPUs is ~2 KiB).
@@ -200,4 +200,4 @@ const char* find_cpus(PhysRead read, void* ctx, CpuTopology* out) {
   return "no ACPI RSDP and no MP floating pointer";
 }
 
-}  // namespace kern
+}  // namespace formats

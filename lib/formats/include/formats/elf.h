@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-namespace kern {
+namespace formats {
 
 // One PT_LOAD with memsz > 0 (empty ones are skipped, as Linux does).
 struct ElfSegment {
@@ -54,4 +54,4 @@ bool elf_has_magic(const uint8_t* data, uint32_t size);
 // re-checks [bias + vaddr, bias + vaddr + memsz) with its bias.
 [[nodiscard]] const char* elf_parse(const uint8_t* data, uint32_t size, uint32_t user_limit, ElfImage* out);
 
-}  // namespace kern
+}  // namespace formats

@@ -2,7 +2,7 @@
 // ACPI MADT through an RSDT and through an XSDT, the MP table, the fallback
 // from a broken MADT to the MP table, and the rejections. The real tables
 // (QEMU's SeaBIOS) are read by the boot tests (cpus online = -smp N).
-#include "kernel/cpu_tables.h"
+#include "formats/cpu_tables.h"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,8 @@
 
 namespace {
 
-using kern::CpuTopology;
-using kern::find_cpus;
+using formats::CpuTopology;
+using formats::find_cpus;
 
 // 2 MiB of physical memory; reads outside it are refused, so a parser that
 // follows a bad pointer gets an error instead of reading host memory.
@@ -221,12 +221,12 @@ TEST(CpuTables, ABrokenMadtFallsBackToTheMpTable) {
 TEST(CpuTables, MoreCpusThanSlotsAreCountedAsDropped) {
   Phys p;
   std::vector<MadtEntry> cpus;
-  for (uint32_t i = 0; i < kern::kMaxCpuEntries + 5; ++i) cpus.push_back({0, i, true});
+  for (uint32_t i = 0; i < formats::kMaxCpuEntries + 5; ++i) cpus.push_back({0, i, true});
   write_madt(p, cpus);
   write_acpi(p, false);
   CpuTopology t;
   ASSERT_EQ(find_cpus(Phys::read, &p, &t), nullptr);
-  EXPECT_EQ(t.count, kern::kMaxCpuEntries);
+  EXPECT_EQ(t.count, formats::kMaxCpuEntries);
   EXPECT_EQ(t.dropped, 5u);
 }
 

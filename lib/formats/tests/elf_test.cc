@@ -2,7 +2,7 @@
 // truncation, every single-byte corruption) and on real i386 binaries from
 // gcc -m32 (static, static-pie, dynamic). Inputs live in exactly sized heap
 // buffers, so a read past the end is a heap overflow ASan reports.
-#include "kernel/elf.h"
+#include "formats/elf.h"
 
 #include <gtest/gtest.h>
 
@@ -75,21 +75,21 @@ Image minimal() {
   return im;
 }
 
-std::string why(const Bytes& b, uint32_t limit = kLimit, kern::ElfImage* img_out = nullptr) {
-  kern::ElfImage img;
-  const char* e = kern::elf_parse(b.data(), static_cast<uint32_t>(b.size()), limit, &img);
+std::string why(const Bytes& b, uint32_t limit = kLimit, formats::ElfImage* img_out = nullptr) {
+  formats::ElfImage img;
+  const char* e = formats::elf_parse(b.data(), static_cast<uint32_t>(b.size()), limit, &img);
   if (img_out) *img_out = img;
   return e ? e : "";
 }
 std::string why(const Image& im, uint32_t limit = kLimit) { return why(im.build(), limit); }
 
 // What a successful parse promises, checked against the file itself.
-void expect_invariants(const Bytes& b, const kern::ElfImage& img, uint32_t limit) {
+void expect_invariants(const Bytes& b, const formats::ElfImage& img, uint32_t limit) {
   ASSERT_GE(img.nsegs, 1u);
-  ASSERT_LE(img.nsegs, kern::kElfMaxSegments);
+  ASSERT_LE(img.nsegs, formats::kElfMaxSegments);
   bool entry_ok = false;
   for (uint32_t i = 0; i < img.nsegs; ++i) {
-    const kern::ElfSegment& s = img.segs[i];
+    const formats::ElfSegment& s = img.segs[i];
     EXPECT_GT(s.memsz, 0u);
     EXPECT_LE(s.filesz, s.memsz);
     EXPECT_LE(uint64_t{s.offset} + s.filesz, b.size());
@@ -106,7 +106,7 @@ void expect_invariants(const Bytes& b, const kern::ElfImage& img, uint32_t limit
 
 TEST(ElfParse, ParsesAMinimalExecutable) {
   const Bytes b = minimal().build();
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(b, kLimit, &img), "");
   expect_invariants(b, img, kLimit);
   EXPECT_EQ(img.entry, 0x08048080u);
@@ -116,13 +116,13 @@ TEST(ElfParse, ParsesAMinimalExecutable) {
   EXPECT_EQ(img.phent, 32u);
   EXPECT_EQ(img.phdr_vaddr, 0x08048000u + 52);  // the text segment maps the table
   ASSERT_EQ(img.nsegs, 2u);
-  const kern::ElfSegment& t = img.segs[0];
+  const formats::ElfSegment& t = img.segs[0];
   EXPECT_EQ(t.vaddr, 0x08048000u);
   EXPECT_EQ(t.memsz, 0x100u);
   EXPECT_EQ(t.offset, 0u);
   EXPECT_EQ(t.filesz, 0x100u);
   EXPECT_TRUE(t.read && t.exec && !t.write);
-  const kern::ElfSegment& d = img.segs[1];
+  const formats::ElfSegment& d = img.segs[1];
   EXPECT_EQ(d.vaddr, 0x08049100u);
   EXPECT_EQ(d.memsz, 0x1000u);
   EXPECT_EQ(d.offset, 0x100u);
@@ -132,11 +132,11 @@ TEST(ElfParse, ParsesAMinimalExecutable) {
 
 TEST(ElfParse, HasMagic) {
   const Bytes b = minimal().build();
-  EXPECT_TRUE(kern::elf_has_magic(b.data(), 4));
-  EXPECT_FALSE(kern::elf_has_magic(b.data(), 3));
-  EXPECT_FALSE(kern::elf_has_magic(nullptr, 0));
+  EXPECT_TRUE(formats::elf_has_magic(b.data(), 4));
+  EXPECT_FALSE(formats::elf_has_magic(b.data(), 3));
+  EXPECT_FALSE(formats::elf_has_magic(nullptr, 0));
   const uint8_t script[] = {'#', '!', '/', 'b'};
-  EXPECT_FALSE(kern::elf_has_magic(script, 4));
+  EXPECT_FALSE(formats::elf_has_magic(script, 4));
 }
 
 TEST(ElfParse, PtPhdrGivesTheTableAddress) {
@@ -144,7 +144,7 @@ TEST(ElfParse, PtPhdrGivesTheTableAddress) {
   Phdr ph = other(kPtPhdr);
   ph.vaddr = 0x08048034;
   im.phdrs.insert(im.phdrs.begin(), ph);
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(im.build(), kLimit, &img), "");
   EXPECT_EQ(img.phdr_vaddr, 0x08048034u);
   EXPECT_EQ(img.phnum, 4u);
@@ -154,7 +154,7 @@ TEST(ElfParse, TableNotWhollyInASegmentIsNotMapped) {
   Image im = minimal();
   // The text segment's file bytes end inside the table: no AT_PHDR.
   im.phdrs[0] = load(0, 0x08048000, 60, 0x100, kR | kX);
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(im.build(), kLimit, &img), "");
   EXPECT_EQ(img.phdr_vaddr, 0u);
   // ...and with the file bytes starting after it, neither.
@@ -167,7 +167,7 @@ TEST(ElfParse, TableNotWhollyInASegmentIsNotMapped) {
 TEST(ElfParse, ExecutableStackFromPtGnuStack) {
   Image im = minimal();
   im.phdrs[2].flags = kR | kW | kX;
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(im.build(), kLimit, &img), "");
   EXPECT_TRUE(img.exec_stack);
   im.phdrs.pop_back();  // none: not executable
@@ -180,7 +180,7 @@ TEST(ElfParse, StaticPieIsEtDynWithoutInterp) {
   im.type = 3;  // ET_DYN
   im.entry = 0x80;
   im.phdrs = {load(0, 0, 0x100, 0x100, kR | kX), load(0x100, 0x1100, 0x40, 0x80, kR | kW)};
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(im.build(), kLimit, &img), "");
   EXPECT_TRUE(img.pie);
   EXPECT_EQ(img.segs[0].vaddr, 0u);
@@ -197,7 +197,7 @@ TEST(ElfParse, SkipsEmptyLoadsAndOtherTypes) {
   im.phdrs.push_back(other(kPtNull));
   im.phdrs.push_back(other(0x6474E552));  // PT_GNU_RELRO
   im.size = 0x200;
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(im.build(), kLimit, &img), "");
   EXPECT_EQ(img.nsegs, 2u);
   EXPECT_EQ(img.phnum, 7u);
@@ -226,7 +226,7 @@ TEST(ElfParse, SixteenLoadsFitSeventeenDoNot) {
   im.phdrs.pop_back();
   im.size = 0x1000;
   for (uint32_t i = 2; i < 16; ++i) im.phdrs.push_back(load(0x200, 0x08050200 + i * 0x1000, 0x10, 0x10, kR));
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(im.build(), kLimit, &img), "");
   EXPECT_EQ(img.nsegs, 16u);
   im.phdrs.push_back(load(0x200, 0x08070200, 0x10, 0x10, kR));
@@ -314,7 +314,7 @@ TEST(ElfParse, EverySingleByteCorruptionIsSafe) {
     for (const uint8_t v : {0x00, 0x01, 0x03, 0x08, 0x10, 0x7F, 0x80, 0xC0, 0xFF}) {
       Bytes b = full;
       b[i] = v;
-      kern::ElfImage img;
+      formats::ElfImage img;
       if (why(b, kLimit, &img).empty()) expect_invariants(b, img, kLimit);
     }
   }
@@ -340,7 +340,7 @@ std::vector<Phdr> loads_of(const Bytes& b) {
   return out;
 }
 
-void expect_matches_file(const Bytes& b, const kern::ElfImage& img) {
+void expect_matches_file(const Bytes& b, const formats::ElfImage& img) {
   const std::vector<Phdr> ref = loads_of(b);
   ASSERT_EQ(img.nsegs, ref.size());
   for (uint32_t i = 0; i < img.nsegs; ++i) {
@@ -361,7 +361,7 @@ void expect_matches_file(const Bytes& b, const kern::ElfImage& img) {
   ASSERT_NE(img.phdr_vaddr, 0u);
   bool found = false;
   for (uint32_t i = 0; i < img.nsegs; ++i) {
-    const kern::ElfSegment& s = img.segs[i];
+    const formats::ElfSegment& s = img.segs[i];
     if (img.phdr_vaddr >= s.vaddr && img.phdr_vaddr - s.vaddr < s.filesz) {
       EXPECT_EQ(s.offset + (img.phdr_vaddr - s.vaddr), phoff);
       found = true;
@@ -373,7 +373,7 @@ void expect_matches_file(const Bytes& b, const kern::ElfImage& img) {
 TEST(ElfParse, ARealStaticBinary) {
   const Bytes b = read_file(MMLAB_TEST_STATIC_BINARY);
   ASSERT_GT(b.size(), 4096u) << MMLAB_TEST_STATIC_BINARY;
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(b, kLimit, &img), "");
   expect_invariants(b, img, kLimit);
   expect_matches_file(b, img);
@@ -384,7 +384,7 @@ TEST(ElfParse, ARealStaticBinary) {
 
 TEST(ElfParse, ARealStaticPieBinary) {
   const Bytes b = read_file(MMLAB_TEST_STATIC_PIE_BINARY);
-  kern::ElfImage img;
+  formats::ElfImage img;
   ASSERT_EQ(why(b, kLimit, &img), "");
   expect_invariants(b, img, kLimit);
   expect_matches_file(b, img);
@@ -406,7 +406,7 @@ TEST(ElfParse, TruncationsOfARealBinary) {
   for (const Phdr& ph : loads_of(full)) file_end = std::max<uint64_t>(file_end, uint64_t{ph.offset} + ph.filesz);
   for (size_t n = 0; n < full.size(); n += n < 4096 ? 1 : 509) {
     const Bytes b(full.begin(), full.begin() + static_cast<ptrdiff_t>(n));
-    kern::ElfImage img;
+    formats::ElfImage img;
     const std::string e = why(b, kLimit, &img);
     if (n < file_end) {
       EXPECT_NE(e, "") << n;

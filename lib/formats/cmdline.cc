@@ -1,6 +1,6 @@
-#include "kernel/cmdline.h"
+#include "formats/cmdline.h"
 
-namespace kern {
+namespace formats {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -125,4 +125,4 @@ const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
   return nullptr;
 }
 
-}  // namespace kern
+}  // namespace formats

@@ -1,6 +1,6 @@
-#include "kernel/cpio.h"
+#include "formats/cpio.h"
 
-namespace kern {
+namespace formats {
 namespace {
 
 constexpr uint32_t kMagicLen = 6;
@@ -95,4 +95,4 @@ bool CpioReader::next(CpioEntry* out) {
   return true;
 }
 
-}  // namespace kern
+}  // namespace formats

@@ -1,6 +1,6 @@
-#include "kernel/elf.h"
+#include "formats/elf.h"
 
-namespace kern {
+namespace formats {
 namespace {
 
 // The file layouts (System V ABI, "ELF Header" and "Program Header"), all
@@ -117,4 +117,4 @@ const char* elf_parse(const uint8_t* data, uint32_t size, uint32_t user_limit, E
   return nullptr;
 }
 
-}  // namespace kern
+}  // namespace formats

@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-namespace kern {
+namespace formats {
 
 inline constexpr uint32_t kMaxCpuEntries = 32;
 
@@ -44,4 +44,4 @@ using PhysRead = bool (*)(void* ctx, uint64_t pa, void* dst, uint32_t len);
 // (`out` then holds nothing).
 const char* find_cpus(PhysRead read, void* ctx, CpuTopology* out);
 
-}  // namespace kern
+}  // namespace formats

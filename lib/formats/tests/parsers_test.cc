@@ -1,49 +1,40 @@
-// The kernel's parsers on hosted builds: valid input, each class of bad
+// The parsers of lib/formats on hosted builds: valid input, each class of bad
 // input, and every truncation of a valid input (no crash, no read past the
 // end: the buffers are exactly sized, so ASan/valgrind would see it).
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
-#include "kernel/cmdline.h"
-#include "kernel/cpio.h"
-#include "kernel/elf.h"
+#include "formats/cmdline.h"
+#include "formats/cpio.h"
+#include "formats/cpio_writer.h"
+#include "formats/elf.h"
 
 namespace {
 
-std::string newc_entry(const std::string& name, uint32_t mode, const std::string& data) {
-  char h[111];
-  std::snprintf(h, sizeof(h), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 1u, mode, 0u, 0u, 1u, 0u,
-                static_cast<unsigned>(data.size()), 0u, 0u, 0u, 0u, static_cast<unsigned>(name.size() + 1), 0u);
-  std::string s(h, 110);
-  s += name;
-  s.push_back('\0');
-  while (s.size() % 4) s.push_back('\0');
-  s += data;
-  while (s.size() % 4) s.push_back('\0');
-  return s;
-}
-
 std::string sample_archive() {
-  return newc_entry("bin", 040755, "") + newc_entry("./bin/sh", 0100755, "#!x") +
-         newc_entry("data", 0100644, "hello\n") + newc_entry("TRAILER!!!", 0, "");
+  std::string a;
+  formats::cpio_append(&a, "bin", 040755, "", 1);
+  formats::cpio_append(&a, "./bin/sh", 0100755, "#!x", 1);
+  formats::cpio_append(&a, "data", 0100644, "hello\n", 1);
+  formats::cpio_append_trailer(&a);
+  return a;
 }
 
 TEST(Cpio, ReadsEntriesAndStopsAtTrailer) {
   const std::string a = sample_archive();
   std::vector<uint8_t> buf(a.begin(), a.end());
-  kern::CpioReader r(buf.data(), static_cast<uint32_t>(buf.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(buf.data(), static_cast<uint32_t>(buf.size()));
+  formats::CpioEntry e;
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(std::string(e.name, e.name_len), "bin");
-  EXPECT_TRUE(kern::cpio_is_dir(e.mode));
+  EXPECT_TRUE(formats::cpio_is_dir(e.mode));
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(std::string(e.name, e.name_len), "bin/sh");  // "./" stripped
-  EXPECT_TRUE(kern::cpio_is_reg(e.mode));
+  EXPECT_TRUE(formats::cpio_is_reg(e.mode));
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(e.data), e.size), "#!x");
   ASSERT_TRUE(r.next(&e));
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(e.data), e.size), "hello\n");
@@ -55,15 +46,15 @@ TEST(Cpio, RejectsBadMagicAndNonHex) {
   std::string a = sample_archive();
   a[0] = 'X';
   std::vector<uint8_t> buf(a.begin(), a.end());
-  kern::CpioReader r(buf.data(), static_cast<uint32_t>(buf.size()));
-  kern::CpioEntry e;
+  formats::CpioReader r(buf.data(), static_cast<uint32_t>(buf.size()));
+  formats::CpioEntry e;
   EXPECT_FALSE(r.next(&e));
   ASSERT_NE(r.error(), nullptr);
   EXPECT_NE(std::string(r.error()).find("magic"), std::string::npos);
   a = sample_archive();
   a[20] = 'g';
   buf.assign(a.begin(), a.end());
-  kern::CpioReader r2(buf.data(), static_cast<uint32_t>(buf.size()));
+  formats::CpioReader r2(buf.data(), static_cast<uint32_t>(buf.size()));
   EXPECT_FALSE(r2.next(&e));
   EXPECT_NE(std::string(r2.error()).find("hex"), std::string::npos);
 }
@@ -72,8 +63,8 @@ TEST(Cpio, EveryTruncationEndsCleanlyOrWithAnError) {
   const std::string a = sample_archive();
   for (size_t n = 0; n < a.size(); ++n) {
     std::vector<uint8_t> buf(a.begin(), a.begin() + static_cast<long>(n));
-    kern::CpioReader r(buf.data(), static_cast<uint32_t>(n));
-    kern::CpioEntry e;
+    formats::CpioReader r(buf.data(), static_cast<uint32_t>(n));
+    formats::CpioEntry e;
     int entries = 0;
     while (r.next(&e)) {
       ASSERT_LE(e.data + e.size, buf.data() + n);
@@ -90,8 +81,8 @@ std::vector<uint8_t> read_file(const char* path) {
 TEST(Elf, ParsesARealStaticI386Binary) {
   const std::vector<uint8_t> bin = read_file(MMLAB_TEST_STATIC_BINARY);
   ASSERT_GT(bin.size(), 1000u) << MMLAB_TEST_STATIC_BINARY;
-  kern::ElfImage img;
-  const char* err = kern::elf_parse(bin.data(), static_cast<uint32_t>(bin.size()), 0xC0000000u, &img);
+  formats::ElfImage img;
+  const char* err = formats::elf_parse(bin.data(), static_cast<uint32_t>(bin.size()), 0xC0000000u, &img);
   ASSERT_EQ(err, nullptr) << err;
   EXPECT_FALSE(img.pie);
   EXPECT_GE(img.nsegs, 2u);
@@ -108,9 +99,9 @@ TEST(Elf, ParsesARealStaticI386Binary) {
 
 TEST(Elf, RejectsWithAReason) {
   std::vector<uint8_t> bin = read_file(MMLAB_TEST_STATIC_BINARY);
-  kern::ElfImage img;
+  formats::ElfImage img;
   auto why = [&](std::vector<uint8_t> b, uint32_t limit = 0xC0000000u) {
-    const char* e = kern::elf_parse(b.data(), static_cast<uint32_t>(b.size()), limit, &img);
+    const char* e = formats::elf_parse(b.data(), static_cast<uint32_t>(b.size()), limit, &img);
     return std::string(e ? e : "");
   };
   EXPECT_EQ(why({'a', 'b'}), "not an ELF file");
@@ -125,27 +116,27 @@ TEST(Elf, RejectsWithAReason) {
 
 TEST(Elf, EveryTruncationIsRejectedNotCrashed) {
   const std::vector<uint8_t> bin = read_file(MMLAB_TEST_STATIC_BINARY);
-  kern::ElfImage img;
+  formats::ElfImage img;
   // Headers and the first segment's start: every prefix length up to 4 KiB.
   for (size_t n = 0; n < 4096 && n < bin.size(); ++n) {
     std::vector<uint8_t> b(bin.begin(), bin.begin() + static_cast<long>(n));
-    EXPECT_NE(kern::elf_parse(b.data(), static_cast<uint32_t>(n), 0xC0000000u, &img), nullptr) << n;
+    EXPECT_NE(formats::elf_parse(b.data(), static_cast<uint32_t>(n), 0xC0000000u, &img), nullptr) << n;
   }
 }
 
-kern::BootArgs parse(const char* line) {
+formats::BootArgs parse(const char* line) {
   static char buf[512];
   static const char* words[64];
   const char* err = nullptr;
-  const int n = kern::split_words(line, 512, buf, sizeof(buf), words, 64, &err);
+  const int n = formats::split_words(line, 512, buf, sizeof(buf), words, 64, &err);
   EXPECT_GE(n, 0) << err;
-  kern::BootArgs a;
-  EXPECT_EQ(kern::parse_boot_args(words, n, &a), nullptr);
+  formats::BootArgs a;
+  EXPECT_EQ(formats::parse_boot_args(words, n, &a), nullptr);
   return a;
 }
 
 TEST(Cmdline, SortsWordsTheLinuxWay) {
-  const kern::BootArgs a =
+  const formats::BootArgs a =
       parse("build/kernel/mmlab-kernel.elf mm.ptlock=mm init=/bin/sh FOO=bar -c \"/a && /b\" -- x=y");
   EXPECT_STREQ(a.init, "/bin/sh");
   ASSERT_EQ(a.ntoggles, 1);
@@ -163,15 +154,15 @@ TEST(Cmdline, Errors) {
   char buf[16];
   const char* words[4];
   const char* err = nullptr;
-  EXPECT_EQ(kern::split_words("a \"b", 64, buf, sizeof(buf), words, 4, &err), -1);
+  EXPECT_EQ(formats::split_words("a \"b", 64, buf, sizeof(buf), words, 4, &err), -1);
   EXPECT_STREQ(err, "unterminated quote");
-  EXPECT_EQ(kern::split_words("a b c d e", 64, buf, sizeof(buf), words, 4, &err), -1);
+  EXPECT_EQ(formats::split_words("a b c d e", 64, buf, sizeof(buf), words, 4, &err), -1);
   EXPECT_STREQ(err, "too many words");
-  EXPECT_EQ(kern::split_words("aaaaaaaaaaaaaaaaaaaaaaaa", 64, buf, sizeof(buf), words, 4, &err), -1);
+  EXPECT_EQ(formats::split_words("aaaaaaaaaaaaaaaaaaaaaaaa", 64, buf, sizeof(buf), words, 4, &err), -1);
   EXPECT_STREQ(err, "command line too long");
   const char* w[] = {"k", "init="};
-  kern::BootArgs a;
-  EXPECT_STREQ(kern::parse_boot_args(w, 2, &a), "empty init=");
+  formats::BootArgs a;
+  EXPECT_STREQ(formats::parse_boot_args(w, 2, &a), "empty init=");
 }
 
 }  // namespace
