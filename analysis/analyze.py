@@ -231,6 +231,15 @@ def analyze(rs: ResultSet) -> Analysis:
             + ", ".join(f"{a} ({'instructions' if t == 'guest_instructions' else 'ns'})" for a, t in sorted(accels))
             + ": each is analysed on its own, never pooled"
         )
+    over = [c for c in rs.cells if c.get("oversubscribed")]
+    if over:
+        mixed.append(
+            f"{len(over)} of {len(rs.cells)} cells ran oversubscribed ({over[0]['oversubscribed']}): their wall-clock "
+            "figures measure the host's sharing as much as the kernel"
+        )
+    busy = [c for c in rs.cells if c.get("host_busy") and c["time_unit"] == "ns"]
+    if busy:
+        mixed.append(f"{len(busy)} wall-clock cells ran while other work loaded the host ({busy[0]['host_busy']})")
     table, defaults = rs.toggles, rs.defaults
     swept = swept_toggles([o for o in obs if o.kernel == "mmlab"], table)
 

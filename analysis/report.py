@@ -194,6 +194,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def summary_md(ctx: dict) -> str:
     parts = [f"# mmlab report: {ctx['name']}", "", f"_{ctx['footer']}_", ""]
+    parts += [f"**Warning:** {m}" for m in ctx["mixed"]] + ([""] if ctx["mixed"] else [])
     parts += ["## Findings", ""] + ([f"- {f}" for f in ctx["findings"]] or ["- no clear toggle effect"]) + [""]
     if ctx["kernel_rows"]:
         parts += ["## Our kernel against Linux PAE", ""]

@@ -176,9 +176,12 @@ void add_boot_options(CLI::App* b, BootOptions* o) {
   b->add_option("--kernel", o->kernel, "mmlab or linux-pae")->check(CLI::IsMember({"mmlab", "linux-pae"}));
   b->add_option("--kernel-image", o->kernel_image, "a kernel image other than the build's");
   b->add_option("--initrd", o->initrd, "tests (default: the workloads plus /tests), workloads, or a path");
-  b->add_option("--add", o->add, "GUEST=HOST: add a host file to the initrd, e.g. /bin/prog=./prog (repeatable)");
-  b->add_option("--toggle", o->toggles, "KEY=VALUE, checked against the toggle table (repeatable)");
-  b->add_option("--kernel-arg", o->kernel_args, "a kernel command-line word, passed unchecked (repeatable)");
+  b->add_option("--add", o->add, "GUEST=HOST: add a host file to the initrd, e.g. /bin/prog=./prog (repeatable)")
+      ->allow_extra_args(false);
+  b->add_option("--toggle", o->toggles, "KEY=VALUE, checked against the toggle table (repeatable)")
+      ->allow_extra_args(false);
+  b->add_option("--kernel-arg", o->kernel_args, "a kernel command-line word, passed unchecked (repeatable)")
+      ->allow_extra_args(false);
   b->add_option("--init", o->init, "mmlab: the program run as PID 1 (default /init)");
   b->add_option("--vcpus", o->vcpus)->check(CLI::Range(1u, 16u));
   b->add_option("--sockets", o->sockets, "spread the vCPUs over this many sockets")->check(CLI::Range(1u, 16u));

@@ -95,11 +95,16 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   } else {
     // -icount needs one TCG thread (QEMU: "No MTTCG when icount is enabled"):
     // the vCPUs then take turns, which is what makes the run repeatable.
-    a.insert(a.end(),
-             {"-accel", s.vcpus > 1 && !s.icount ? "tcg,thread=multi" : "tcg", "-cpu", s.cpu.empty() ? "max" : s.cpu});
+    std::string cpu = s.cpu.empty() ? "max" : s.cpu;
+    // Deterministic runs see nothing of the host: RDRAND and RDSEED would
+    // hand the guest host entropy (Linux then forks differently every run),
+    // and the RTC follows virtual time from a fixed date instead of the
+    // host's clock.
+    if (s.icount) cpu += ",-rdrand,-rdseed";
+    a.insert(a.end(), {"-accel", s.vcpus > 1 && !s.icount ? "tcg,thread=multi" : "tcg", "-cpu", cpu});
     // sleep=off: when the guest idles, virtual time jumps to the next timer
     // deadline instead of following the host's clock.
-    if (s.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
+    if (s.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off", "-rtc", "base=2000-01-01T00:00:00,clock=vm"});
   }
   std::string smp = std::to_string(s.vcpus);
   if (s.sockets) {

@@ -1,11 +1,16 @@
-// mmlab: the lab's command line (docs/loader.md).
+// mmlab: the lab's command line (docs/loader.md). Each line below is one
+// subcommand:
 //
-//   mmlab run MATRIX.toml [-o DIR] [--accel auto|kvm|tcg] [--[no-]deterministic] [-j N] [--resume] [--shard I/N]
-//   [--quiet] mmlab list MATRIX.toml mmlab doctor mmlab boot [--kernel mmlab|linux-pae] [--toggle K=V]... [--init PATH]
-//   [--vcpus N] [--json] ... [-- ARGS...] mmlab boot --test NAME [--json]                  (one case of the boot-test
-//   list, checked) mmlab tests [--json | --ctest FILE]              (the boot-test list, expanded) mmlab toggles
-//   [--json]                           (the toggle table) mmlab merge OUT DIR... [--force]                 (shards or
-//   hosts into one result set) mmlab report DIR | mmlab compare DIR_A DIR_B      (the analysis, analysis/)
+//   mmlab run MATRIX.toml [-o DIR] [--accel A] [--[no-]deterministic] [-j N] [--oversubscribe] [--resume] ...
+//   mmlab list MATRIX.toml
+//   mmlab doctor
+//   mmlab boot [--kernel K] [--toggle K=V]... [--init PATH] [--vcpus N] [--json] ... [-- ARGS...]
+//   mmlab boot --test NAME [--json]    (one case of the boot-test list, checked)
+//   mmlab tests [--json | --ctest F]   (the boot-test list, expanded)
+//   mmlab toggles [--json]             (the toggle table)
+//   mmlab merge OUT DIR... [--force]   (shards or hosts into one result set)
+//   mmlab report DIR
+//   mmlab compare DIR_A DIR_B          (the analysis, analysis/)
 //
 // Exit codes: 0 all cells ok, 1 some not ok (or interrupted), 2 usage errors;
 // `mmlab boot` also 3 (killed at its deadline) and 4 (QEMU ended otherwise).
@@ -40,7 +45,12 @@ std::string command_line(int argc, char** argv) {
 int cmd_list(const std::string& path) {
   const GuestPaths paths = paths_from_build();
   const Matrix m = parse_matrix_file(path, initrd_workloads(paths.initrd));
-  const std::vector<Cell> cells = expand(m);
+  std::vector<Cell> cells = expand(m);
+  std::vector<std::string> verified;
+  if (m.deterministic && m.repetitions > 1) {
+    cells = once_per_configuration(cells, kVerifyEvery, &verified);
+    fmt::print(stderr, "mmlab: deterministic: each configuration once, {} of them twice to check\n", verified.size());
+  }
   for (const Cell& c : cells) fmt::print("c{:05} {}\n", c.index, c.key());
   fmt::print(stderr, "mmlab: {} cells\n", cells.size());
   return 0;
@@ -111,7 +121,10 @@ int main(int argc, char** argv) {
   bool det = false, no_det = false;
   r->add_flag("--deterministic", det, "TCG with -icount shift=0: time counts guest instructions");
   r->add_flag("--no-deterministic", no_det, "wall-clock time, whatever the matrix says")->excludes("--deterministic");
-  r->add_option("-j,--jobs", run.jobs, "VMs at once (default: one per host CPU)")->check(CLI::Range(1u, 1024u));
+  r->add_option("-j,--jobs", run.jobs, "VMs at once (default: host CPUs / the largest vCPU count)")
+      ->check(CLI::Range(1u, 1024u));
+  r->add_flag("--oversubscribe", run.oversubscribe,
+              "allow more wall-clock vCPUs than host CPUs at once (recorded; every figure says so)");
   r->add_flag("--resume", run.resume, "finish the result set in DIR: run only the cells it lacks");
   r->add_option("--shard", shard, "I/N: run the I-th of N disjoint slices of the cells");
   r->add_flag("--quiet", run.quiet, "no progress lines (errors and the summary still print)");

@@ -48,6 +48,11 @@ std::string Cell::key() const {
   return k;
 }
 
+std::string Cell::config_key() const {
+  const std::string k = key();
+  return k.substr(0, k.rfind(" rep="));
+}
+
 namespace {
 
 // Reads one matrix: every accessor throws MatrixError at the node's line.
@@ -297,6 +302,27 @@ std::vector<Cell> expand(const Matrix& m) {
     if (!any) throw MatrixError(m.file, r.line, "include: names no workload of this matrix");
   }
   return cells;
+}
+
+std::vector<Cell> once_per_configuration(const std::vector<Cell>& all, uint32_t verify_every,
+                                         std::vector<std::string>* verified) {
+  std::vector<std::string> configs;  // in expansion order
+  std::set<std::string> seen;
+  for (const Cell& c : all)
+    if (seen.insert(c.config_key()).second) configs.push_back(c.config_key());
+  std::set<std::string> twice;
+  for (size_t i = 0; i < configs.size(); ++i)
+    if (i % std::max(1u, verify_every) == 0 || i < 2) twice.insert(configs[i]);
+  std::set<std::string> with_second;
+  for (const Cell& c : all)
+    if (c.rep == 1) with_second.insert(c.config_key());
+  std::vector<Cell> out;
+  for (const Cell& c : all) {
+    const std::string k = c.config_key();
+    if (c.rep == 0 || (c.rep == 1 && twice.count(k))) out.push_back(c);
+    if (c.rep == 0 && twice.count(k) && with_second.count(k)) verified->push_back(k);
+  }
+  return out;
 }
 
 void shuffle_cells(std::vector<Cell>* cells, uint64_t seed) {

@@ -48,6 +48,8 @@ struct Cell {
   // A stable identity: the same configuration gives the same key in every
   // expansion, so --resume and merge can tell which cells are done.
   std::string key() const;
+  // The key without the repetition: what the repetitions of a configuration share.
+  std::string config_key() const;
 };
 
 // An exclude or include rule: keys are toggle names, "kernel", "vcpus",
@@ -95,6 +97,16 @@ Matrix parse_matrix_text(const std::string& text, const std::string& file,
 // unless the expansion already has that cell. In a fixed order; the run
 // order comes from shuffle_cells.
 std::vector<Cell> expand(const Matrix& m);
+
+// Deterministic cells (-icount) are exact: every repetition of a
+// configuration gives the same counts, bit for bit. So each configuration
+// runs once (its rep 0), and a sample of them twice (rep 0 and rep 1) to
+// check that they are: every `verify_every`-th configuration in expansion
+// order, and at least two. Returns the cells to run; `verified` gets the
+// config keys run twice.
+inline constexpr uint32_t kVerifyEvery = 8;
+std::vector<Cell> once_per_configuration(const std::vector<Cell>& all, uint32_t verify_every,
+                                         std::vector<std::string>* verified);
 
 // The run order: a seeded shuffle, so host drift spreads over every
 // configuration and a configuration's repetitions interleave with others.

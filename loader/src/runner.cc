@@ -164,6 +164,7 @@ struct Running {
   std::vector<double> load_before;
   std::string started_at;
   std::unique_ptr<HostCounters> counters;
+  double others_cpu_seconds = 0;  // host CPU time spent on other work while it ran
 };
 
 class Runner {
@@ -182,38 +183,40 @@ class Runner {
     const uint64_t seed = m_.seed.value_or(o_.resume && results_.previous_manifest().contains("seed")
                                                ? results_.previous_manifest()["seed"].get<uint64_t>()
                                                : std::random_device{}());
+    const bool deterministic = o_.deterministic.value_or(m_.deterministic);
+    const size_t in_matrix = all.size();
+    if (deterministic && m_.repetitions > 1) all = once_per_configuration(all, kVerifyEvery, &verify_);
     std::vector<Cell> todo;
     for (const Cell& c : all)
       if (c.index % o_.shard_count == o_.shard_index && !results_.done().count(c.key())) todo.push_back(c);
     shuffle_cells(&todo, seed);
     const uint32_t already = static_cast<uint32_t>(results_.done().size());
     total_ = static_cast<uint32_t>(todo.size());
-    const bool deterministic = o_.deterministic.value_or(m_.deterministic);
     accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
     icount_ = deterministic;
-    say(fmt::format("mmlab: {} cells ({} in the matrix{}{}), accel {}: {}", total_, all.size(),
-                    o_.shard_count > 1 ? fmt::format(", shard {}/{}", o_.shard_index, o_.shard_count) : "",
-                    already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg",
-                    accel_.reason),
+    plan_placement(todo);
+    say(fmt::format(
+            "mmlab: {} cells ({} in the matrix{}{}{}), accel {}: {}", total_, in_matrix,
+            all.size() < in_matrix
+                ? fmt::format(", deterministic: each configuration once, {} of them twice to check", verify_.size())
+                : "",
+            o_.shard_count > 1 ? fmt::format(", shard {}/{}", o_.shard_index, o_.shard_count) : "",
+            already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg", accel_.reason),
         true);
+    say(fmt::format("mmlab: {} at a time, {}", jobs_, placement_), true);
     if (results_.skipped_lines())
       say(fmt::format("mmlab: {} malformed line(s) in {}/cells.jsonl skipped (a killed run's half line)",
                       results_.skipped_lines(), results_.dir()),
           true);
-    manifest_ = make_manifest(seed, all.size());
+    manifest_ = make_manifest(seed, in_matrix);
+    if (all.size() < in_matrix)
+      manifest_["repetitions"] = {
+          {"matrix", m_.repetitions},
+          {"run", 1},
+          {"why", "deterministic (-icount): a configuration's repetitions are bit-identical, so each runs once"},
+          {"verify", {{"configurations", verify_.size()}, {"every", kVerifyEvery}}}};
     results_.write_manifest(manifest_);
     write_file_atomic(results_.dir() + "/matrix.toml", text_);
-
-    jobs_ = o_.jobs ? o_.jobs : std::max(1u, static_cast<uint32_t>(::sysconf(_SC_NPROCESSORS_ONLN)));
-    const uint32_t host_cpus = static_cast<uint32_t>(::sysconf(_SC_NPROCESSORS_ONLN));
-    uint32_t max_vcpus = 1;
-    for (const Cell& c : todo) max_vcpus = std::max(max_vcpus, c.vcpus);
-    pin_ = jobs_ * max_vcpus <= host_cpus;
-    placement_ = pin_ ? fmt::format("pinned: each VM to its own {} host CPU(s) ({} jobs x {} vCPUs <= {} host CPUs)",
-                                    max_vcpus, jobs_, max_vcpus, host_cpus)
-                      : fmt::format("unpinned: {} jobs x {} vCPUs > {} host CPUs", jobs_, max_vcpus, host_cpus);
-    slots_.assign(jobs_, false);
-    max_vcpus_ = max_vcpus;
 
     install_stop_handlers();
     start_ = monotonic_s();
@@ -237,6 +240,8 @@ class Runner {
     manifest_["interrupted"] = interrupted;
     if (interrupted) manifest_["interrupted_by"] = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
     manifest_["cells_this_run"] = {{"ok", ok_}, {"not_ok", done_ - ok_}, {"not_run", total_ - done_}};
+    manifest_["host_load"]["after"] = load_average();
+    manifest_["placement"] = {{"jobs", jobs_}, {"pinned", pin_}, {"what", placement_}};
     results_.write_manifest(manifest_);
     say(fmt::format("mmlab: {} cell(s) run, {} ok, {} not ok{}; results in {}", done_, ok_, done_ - ok_,
                     interrupted ? fmt::format(", interrupted ({} not run: --resume runs them)", total_ - done_) : "",
@@ -251,6 +256,7 @@ class Runner {
     size_t next = 0;
     while ((next < todo.size() || !running.empty()) && !g_stop_signal) {
       while (running.size() < jobs_ && next < todo.size() && !g_stop_signal) running.push_back(launch(todo[next++]));
+      sample_host_load(running);
       for (auto it = running.begin(); it != running.end();) {
         int status;
         const pid_t r = ::waitpid(it->pid, &status, WNOHANG);
@@ -266,6 +272,85 @@ class Runner {
         ++it;
       }
       ::usleep(20000);
+    }
+  }
+
+  // How many VMs at once, and on which host CPUs. Wall-clock cells never
+  // share a host CPU unless asked (--oversubscribe): -j defaults to the host
+  // CPUs over the largest vCPU count, each VM pinned to CPUs of its own. A
+  // deterministic VM runs its vCPUs in turn on one host thread, and its time
+  // counts instructions, so it takes one CPU and is not disturbed by load.
+  void plan_placement(const std::vector<Cell>& todo) {
+    host_cpus_ = static_cast<uint32_t>(::sysconf(_SC_NPROCESSORS_ONLN));
+    max_vcpus_ = 1;
+    for (const Cell& c : todo) max_vcpus_ = std::max(max_vcpus_, c.vcpus);
+    slot_cpus_ = icount_ ? 1 : max_vcpus_;
+    const uint32_t fit = std::max(1u, host_cpus_ / slot_cpus_);
+    jobs_ = o_.jobs ? o_.jobs : fit;
+    if (!icount_ && jobs_ > fit && !o_.oversubscribe)
+      throw std::runtime_error(fmt::format(
+          "-j {} with {}-vCPU cells needs {} host CPUs and this host has {}: the cells' wall-clock times would "
+          "measure each other; use -j {}, or --oversubscribe to measure that on purpose",
+          jobs_, max_vcpus_, jobs_ * max_vcpus_, host_cpus_, fit));
+    pin_ = jobs_ * slot_cpus_ <= host_cpus_;
+    oversubscribed_ = !icount_ && jobs_ * max_vcpus_ > host_cpus_;
+    placement_ = pin_ ? fmt::format("pinned: each VM to its own {} host CPU(s) ({} x {} <= {} host CPUs)", slot_cpus_,
+                                    jobs_, slot_cpus_, host_cpus_)
+                      : fmt::format("unpinned: {} VMs x {} CPU(s) > {} host CPUs{}", jobs_, slot_cpus_, host_cpus_,
+                                    o_.oversubscribe ? " (--oversubscribe)" : "");
+    slots_.assign(jobs_, false);
+  }
+
+  // Why a cell's wall-clock time is not its own, or "" (deterministic cells
+  // count instructions, which no load changes).
+  std::string oversubscription(const Cell& c) const {
+    if (icount_) return "";
+    if (c.vcpus > host_cpus_)
+      return fmt::format(
+          "{} vCPUs on {} host CPUs: the vCPUs take turns, so this measures lock-holder preemption "
+          "as much as the locks",
+          c.vcpus, host_cpus_);
+    if (oversubscribed_)
+      return fmt::format("--oversubscribe: {} VMs of up to {} vCPUs shared {} host CPUs", jobs_, max_vcpus_,
+                         host_cpus_);
+    return "";
+  }
+
+  // CPU time the host spent on anything but this run's VMs and this process,
+  // sampled twice a second and shared out over the cells running then: a
+  // cell whose others averaged more than kBusyCpus was run on a busy host.
+  void sample_host_load(std::vector<Running>& running) {
+    const double now = monotonic_s();
+    if (now - last_sample_ < 0.5) return;
+    const double busy = host_busy_cpu_seconds();
+    double ours = process_cpu_seconds(::getpid());
+    for (const Running& r : running) ours += process_cpu_seconds(r.pid);
+    if (last_sample_ > 0 && !running.empty()) {
+      const double others = std::max(0.0, (busy - last_busy_) - (ours - last_ours_));
+      for (Running& r : running) r.others_cpu_seconds += others;
+    }
+    last_sample_ = now;
+    last_busy_ = busy;
+    last_ours_ = ours;
+  }
+
+  // A deterministic configuration run twice: its second cell must say what
+  // its first said, to the count.
+  void check_determinism(const Cell& c, const json& cell) {
+    const std::string k = c.config_key();
+    if (std::find(verify_.begin(), verify_.end(), k) == verify_.end() || cell["status"] != "ok") return;
+    json exact = {{"metrics", cell["metrics"]}, {"guest_counters", cell["guest_counters"]}};
+    if (cell.contains("leak")) exact["leak"] = cell["leak"];
+    auto [it, first] = first_of_pair_.emplace(k, exact);
+    if (first) return;
+    json& check = manifest_["determinism_check"];
+    if (check.is_null()) check = {{"compared", 0}, {"identical", 0}, {"differed", json::array()}};
+    check["compared"] = check["compared"].get<int>() + 1;
+    if (it->second == exact) {
+      check["identical"] = check["identical"].get<int>() + 1;
+    } else {
+      check["differed"].push_back(k);
+      say(fmt::format("mmlab: NOT deterministic: two runs of {} differ (the manifest lists it)", k), true);
     }
   }
 
@@ -321,6 +406,8 @@ class Runner {
                  {"kernel", std::string(u.sysname) + " " + u.release},
                  {"hostname", u.nodename}};
     j["host_capabilities"] = host_capabilities();
+    j["oversubscribe"] = o_.oversubscribe;
+    j["host_load"] = {{"before", load_average()}};
     j["interrupted"] = false;
     return j;
   }
@@ -353,8 +440,8 @@ class Runner {
         break;
       }
     if (pin_)
-      for (uint32_t k = 0; k < max_vcpus_; ++k)
-        cpus.push_back(r.slot * static_cast<int>(max_vcpus_) + static_cast<int>(k));
+      for (uint32_t k = 0; k < slot_cpus_; ++k)
+        cpus.push_back(r.slot * static_cast<int>(slot_cpus_) + static_cast<int>(k));
     r.load_before = load_average();
     r.started_at = now_iso8601();
     r.counters = std::make_unique<HostCounters>();
@@ -414,8 +501,14 @@ class Runner {
     cell["started"] = r.started_at;
     cell["duration_s"] = duration;
     cell["host_load"] = {{"before", r.load_before}, {"after", load_average()}};
+    const double others = duration > 0 ? r.others_cpu_seconds / duration : 0;
+    cell["host_others_cpus"] = others;
+    if (others > kBusyCpus)
+      cell["host_busy"] = fmt::format("other work used {:.2f} host CPUs on average while this cell ran", others);
     cell["placement"] = placement_;
+    if (const std::string why = oversubscription(c); !why.empty()) cell["oversubscribed"] = why;
     results_.append(cell);
+    check_determinism(c, cell);
     ++done_;
     if (g.status == "ok") ++ok_;
     progress(r.id, c, g);
@@ -446,8 +539,12 @@ class Runner {
   ResultSet results_;
   AccelChoice accel_;
   bool icount_ = false;
-  bool pin_ = false;
-  uint32_t jobs_ = 1, max_vcpus_ = 1;
+  static constexpr double kBusyCpus = 0.25;  // other work above this many host CPUs flags a cell
+  bool pin_ = false, oversubscribed_ = false;
+  uint32_t jobs_ = 1, max_vcpus_ = 1, slot_cpus_ = 1, host_cpus_ = 1;
+  std::vector<std::string> verify_;
+  std::map<std::string, json> first_of_pair_;
+  double last_sample_ = 0, last_busy_ = 0, last_ours_ = 0;
   std::vector<bool> slots_;
   std::string placement_;
   json manifest_;

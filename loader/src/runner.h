@@ -41,7 +41,8 @@ struct RunOptions {
   std::string out_dir;
   std::optional<Accel> accel;         // overrides the matrix
   std::optional<bool> deterministic;  // overrides the matrix
-  uint32_t jobs = 0;                  // 0: one per host CPU
+  uint32_t jobs = 0;                  // 0: host CPUs / the largest vCPU count (deterministic: host CPUs)
+  bool oversubscribe = false;         // allow more wall-clock vCPUs than host CPUs at once
   bool resume = false;
   bool quiet = false;
   uint32_t shard_index = 0, shard_count = 1;

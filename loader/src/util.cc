@@ -178,6 +178,35 @@ double monotonic_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+double host_busy_cpu_seconds() {
+  const auto stat = read_file("/proc/stat");
+  if (!stat) return 0;
+  std::istringstream in(stat->substr(0, stat->find('\n')));
+  std::string cpu;
+  uint64_t v[8] = {};
+  in >> cpu;
+  for (uint64_t& x : v) in >> x;
+  // user nice system idle iowait irq softirq steal
+  const uint64_t busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return static_cast<double>(busy) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double process_cpu_seconds(int pid) {
+  const auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return 0;
+  // The fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const size_t close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 > stat->size()) return 0;
+  std::istringstream in(stat->substr(close + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 std::vector<double> load_average() {
   std::vector<double> v;
   if (auto s = read_file("/proc/loadavg")) {

@@ -42,5 +42,10 @@ std::string now_iso8601();
 double monotonic_s();
 // /proc/loadavg's three averages.
 std::vector<double> load_average();
+// CPU time the whole host has spent busy (all CPUs, /proc/stat: everything
+// but idle and iowait), and that a process has used (/proc/PID/stat utime +
+// stime, children excluded), in seconds; 0 when unreadable.
+double host_busy_cpu_seconds();
+double process_cpu_seconds(int pid);
 
 }  // namespace mmlab

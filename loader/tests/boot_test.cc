@@ -66,6 +66,9 @@ TEST(QemuArgv, TopologyFirmwareCpuAndExitDevice) {
   const auto b = mmlab::qemu_argv(d);
   EXPECT_EQ(arg_after(b, "-accel"), "tcg");
   EXPECT_EQ(arg_after(b, "-icount"), "shift=0,sleep=off");
+  // Nothing of the host reaches a deterministic guest: no RDRAND/RDSEED, an RTC on virtual time.
+  EXPECT_EQ(arg_after(b, "-cpu"), "max,-rdrand,-rdseed");
+  EXPECT_EQ(arg_after(b, "-rtc"), "base=2000-01-01T00:00:00,clock=vm");
   // Linux: its own command line, /init always.
   VmSpec l{.kernel = mmlab::Kernel::kLinuxPae, .init_args = {"lat_proc", "-n", "3", "fork"}};
   EXPECT_EQ(arg_after(mmlab::qemu_argv(l), "-append"),

@@ -125,6 +125,41 @@ vcpus = 4
   for (size_t i = 0; i < cells.size(); ++i) EXPECT_EQ(cells[i].key(), again[i].key());
 }
 
+TEST(Matrix, DeterministicConfigurationsRunOnceAndASampleTwice) {
+  const Matrix m = parse(R"(
+repetitions = 3
+[toggles]
+"mm.pmd_prealloc" = ["on", "off"]
+"mm.pgd_init" = ["locked", "lockless"]
+"mm.ptlock" = ["split", "mm"]
+[[workload]]
+name = "lat_proc"
+args = ["fork"]
+[[workload]]
+name = "exec_layout"
+)");
+  const std::vector<Cell> all = mmlab::expand(m);
+  ASSERT_EQ(all.size(), 8u * 2 * 3);
+  std::vector<std::string> verified;
+  const std::vector<Cell> run = mmlab::once_per_configuration(all, 8, &verified);
+  // 16 configurations: each once, the 1st, 2nd and 9th (every 8th, and at least two) twice.
+  EXPECT_EQ(run.size(), 16u + 3);
+  EXPECT_EQ(verified.size(), 3u);
+  std::set<std::string> configs;
+  for (const Cell& c : run) {
+    EXPECT_LE(c.rep, 1u);
+    if (c.rep == 1) EXPECT_NE(std::find(verified.begin(), verified.end(), c.config_key()), verified.end());
+    configs.insert(c.config_key());
+  }
+  EXPECT_EQ(configs.size(), 16u);
+  EXPECT_EQ(all[0].config_key() + " rep=0", all[0].key());
+  // One repetition: nothing to check.
+  verified.clear();
+  const Matrix one = parse("[[workload]]\nname = \"lat_proc\"\n");
+  EXPECT_EQ(mmlab::once_per_configuration(mmlab::expand(one), 8, &verified).size(), 1u);
+  EXPECT_TRUE(verified.empty());
+}
+
 TEST(Matrix, ShuffleIsSeededAndKeepsEveryCell) {
   const Matrix m = parse(std::string("repetitions = 5\n[toggles]\n\"mm.ptlock\" = [\"split\", \"mm\"]\n") + kMinimal);
   std::vector<Cell> a = mmlab::expand(m), b = a, c = a;

@@ -339,6 +339,10 @@ def test_boot_runs_one_guest_and_says_what_went_wrong(tmp_path):
     """mmlab boot, the one launcher the tests use: records and a vm record, extra files, every outcome as its own
     exit status, and clear usage errors."""
     hello = os.path.join(BUILD, "workloads", "bin", "hello")
+    # A repeatable option right before "--" takes one word: the rest go to init.
+    p, recs = boot_json("--kernel-arg", "mm.fail_alloc=100000", "--", "/hello", "extra")
+    append = recs[-1]["command"][recs[-1]["command"].index("-append") + 1]
+    assert p.returncode == 0 and append.endswith("mm.fail_alloc=100000 -- /hello extra"), (p.stderr, append)
     p, recs = boot_json("--add", f"/opt/again={hello}", "--toggle", "mm.ptlock=mm", "--init", "/opt/again")
     assert p.returncode == 0, p.stderr
     vm = recs[-1]
@@ -387,3 +391,62 @@ def test_boot_test_list_cases_run_through_mmlab(tmp_path):
     p = mmlab("boot", "--test", "bad", "--tests", lst)
     assert p.returncode == 1 and "FAILED" in p.stderr, p.stderr
     assert "expected at least 99 PASS" in p.stderr and 'the console lacks "no such text"' in p.stderr, p.stderr
+
+
+def test_deterministic_cells_run_once_and_a_sample_twice_to_check(tmp_path):
+    """-icount cells are exact: each configuration of a 3-repetition matrix runs once, two of them twice, and the
+    manifest says the pairs were identical."""
+    text = FOUR.replace('name = "four"', 'name = "det"\ndeterministic = true\nrepetitions = 3')
+    out = tmp_path / "d"
+    p = mmlab("run", write(tmp_path, text), "-o", out, "-j", "2")
+    assert p.returncode == 0, p.stderr
+    assert "each configuration once, 2 of them twice to check" in p.stderr, p.stderr
+    got = cells(out)
+    assert sorted(c["rep"] for c in got) == [0, 0, 0, 0, 1, 1], [c["key"] for c in got]
+    m = manifest(out)
+    assert m["cells_in_matrix"] == 12 and m["repetitions"]["matrix"] == 3 and m["repetitions"]["run"] == 1
+    assert m["determinism_check"] == {"compared": 2, "identical": 2, "differed": []}, m["determinism_check"]
+    assert all(c["deterministic"] and "oversubscribed" not in c for c in got)
+    p = mmlab("list", write(tmp_path, text, "det2.toml"))
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 6, p.stdout
+
+
+def test_wall_clock_cells_never_share_host_cpus_unless_asked(tmp_path):
+    """-j defaults to host CPUs / vCPUs; a -j that would oversubscribe is refused without --oversubscribe, and with it
+    every cell says so; a cell with more vCPUs than the host has CPUs says so too. The manifest records the host's
+    load before and after, and each cell the CPU time other work took while it ran."""
+    host = os.cpu_count()
+    vcpus = min(host, 16)
+    one = f'name = "wide"\nvcpus = [{vcpus}]\ntimeout_s = 120\n[[workload]]\nname = "lat_proc"\nargs = ["-n", "3", "fork"]\n'
+    p = mmlab("run", write(tmp_path, one), "-o", tmp_path / "refused", "-j", "2")
+    assert p.returncode == 2 and "--oversubscribe" in p.stderr and f"this host has {host}" in p.stderr, p.stderr
+    out = tmp_path / "over"
+    p = mmlab("run", write(tmp_path, one), "-o", out, "-j", "2", "--oversubscribe")
+    assert p.returncode == 0, p.stderr
+    (c,) = cells(out)
+    assert "--oversubscribe" in c["oversubscribed"], c.get("oversubscribed")
+    m = manifest(out)
+    assert m["oversubscribe"] is True and m["placement"]["jobs"] == 2 and m["placement"]["pinned"] is False
+    assert len(m["host_load"]["before"]) == 3 and len(m["host_load"]["after"]) == 3
+    assert c["host_others_cpus"] >= 0
+    if host < 16:
+        more = one.replace(f"vcpus = [{vcpus}]", f"vcpus = [{host + 1}]")
+        out = tmp_path / "more"
+        p = mmlab("run", write(tmp_path, more, "more.toml"), "-o", out)
+        assert p.returncode == 0, p.stderr
+        (c,) = cells(out)
+        assert "lock-holder preemption" in c["oversubscribed"] and manifest(out)["placement"]["jobs"] == 1, c
+    # Other work on every host CPU during the run: the cells say the host was busy.
+    hogs = [subprocess.Popen(["/usr/bin/python3", "-c", "while True: pass"]) for _ in range(host)]
+    try:
+        out = tmp_path / "busy"
+        p = mmlab("run", write(tmp_path, FOUR, "busy.toml"), "-o", out, "-j", "1")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert p.returncode == 0, p.stderr
+    flagged = [c for c in cells(out) if c.get("host_busy")]
+    assert len(flagged) >= 3 and "other work used" in flagged[0]["host_busy"], [
+        c["host_others_cpus"] for c in cells(out)
+    ]
