@@ -310,6 +310,23 @@ def test_the_command_line(tmp_path):
     assert p.returncode == 0 and os.path.exists(tmp_path / "cmp" / "compare.html"), p.stderr
 
 
+def test_real_aa_calls_nothing():
+    """An A/A on real wall-clock cells (fixtures/real-aa, README there): mm.ptlock_alloc swept with mm.ptlock=mm, where
+    the kernel never reads it. No effect of it and no interaction with it is called, on the latency or on any
+    counter; the counters that repeat exactly show an exact zero."""
+    a = analyze(L.load(os.path.join(FIXTURES, "real-aa")))
+    assert a.swept == ["mm.pmd_prealloc", "mm.ptlock_alloc"]
+    null = [r.effect for r in a.effects if r.effect.toggle == "mm.ptlock_alloc"]
+    assert null and not any(e.significant for e in null), [e for e in null if e.significant]
+    (lat,) = [
+        r.effect for r in a.effects if r.effect.toggle == "mm.ptlock_alloc" and r.group.metric == "latency (median)"
+    ]
+    assert lat.mode == S.TESTED and lat.p > 0.05 and lat.ci[0] < 0 < lat.ci[1], lat
+    assert not any(r.interaction.real for r in a.interactions)
+    assert all(e.diff == 0 for e in null if e.mode == S.EXACT)
+    assert not any("ptlock_alloc" in f for f in a.findings), a.findings
+
+
 def deterministic(cells: list[dict]) -> list[dict]:
     return [dict(c, time_unit="guest_instructions", deterministic=True) for c in cells]
 
