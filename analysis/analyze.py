@@ -364,17 +364,22 @@ def analyze(rs: ResultSet) -> Analysis:
         # headline metric; the counters' interactions stay in the table.
         if i.real and r.group.headline and i.in_points and abs(i.diff) >= MIN_FINDING_PCT:
             findings.append(interaction_sentence(r.group, i))
-    # Non-determinism is a finding of its own: a deterministic run that did not repeat.
-    by_group: dict[Group, list[NonDeterminism]] = {}
-    for n in nondeterministic:
-        by_group.setdefault(n.group, []).append(n)
-    for g, ns in by_group.items():
-        total = sum(1 for c in configs if c.group == g)
-        first = ns[0]
+    # Non-determinism is a finding of its own, one per kernel: a deterministic run that did not repeat.
+    for kernel in sorted({n.group.kernel for n in nondeterministic}):
+        mine = [n for n in nondeterministic if n.group.kernel == kernel]
+        worst = max(mine, key=lambda n: _relative_spread(n.values))
+        metrics = {n.group for n in mine}
+        total = {c.group for c in configs if c.group.kernel == kernel and deterministic[c.group]}
+        who, then = (
+            ("our kernel", "no effect on those metrics is called")
+            if kernel == "mmlab"
+            else (kernel.replace("linux-pae", "Linux PAE"), "the comparisons with it there are tested, not exact")
+        )
         findings.append(
-            f"not deterministic: {g.kernel}: {g.label()}: the repetitions of {len(ns)} of {total} deterministic "
-            f"configuration(s) differ (e.g. {_config_label(first.toggles, defaults)}: "
-            f"{', '.join(fmt_value(v, g.unit) for v in first.values)}); no effect on it is called"
+            f"not deterministic: {who}: the repetitions of {len(mine)} deterministic configuration(s) differ, in "
+            f"{len(metrics)} of {len(total)} metrics, by up to {100 * _relative_spread(worst.values):.2g}% "
+            f"({worst.group.label()}, {_config_label(worst.toggles, defaults)}: "
+            f"{', '.join(f'{v:,.7g}' for v in worst.values)} {worst.group.unit}); {then}"
         )
     for r in kernels:
         ci = r.ratio_ci
@@ -404,6 +409,11 @@ def analyze(rs: ResultSet) -> Analysis:
         M.unavailable_counters(rs.cells),
         mixed,
     )
+
+
+def _relative_spread(values: list[float]) -> float:
+    mid = abs(float(np.median(values)))
+    return (max(values) - min(values)) / mid if mid else float("inf")
 
 
 def _config_label(toggles: dict, defaults: dict) -> str:
