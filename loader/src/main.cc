@@ -75,6 +75,8 @@ int cmd_doctor() {
       {"perf_cycles_guest", "perf_event cycles, guest only"},
       {"perf_cycles_host", "perf_event cycles, host only"},
       {"perf_instructions_guest", "perf_event instructions, guest only"},
+      {"perf_dtlb_misses_guest", "perf_event dTLB misses, guest only"},
+      {"page_walk_events", "guest page walks (libpfm4 events)"},
       {"kvm_exit_tracepoint", "kvm:kvm_exit tracepoint"},
       {"papi", "PAPI hardware counters"}};
   for (const auto& [key, what] : names)
