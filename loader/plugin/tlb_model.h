@@ -146,13 +146,18 @@ class TlbModel {
 
  private:
   // One translation through L1 `l1`; counts the access and the misses.
-  void translate(SetAssocTlb& l1, uint64_t vpn, Count& accesses, Count& misses);
+  // `last`: the page l1 translated last, which is its most recently used
+  // entry, so a repeat is a hit that changes nothing (the common case, made
+  // cheap); a flush forgets it.
+  void translate(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& accesses, Count& misses);
   void walk(uint64_t vpn);
   bool global(uint64_t vpn) const { return config_.kernel_global && (vpn << kPageShift) >= kGlobalBase; }
 
   Config config_;
   SetAssocTlb itlb_, dtlb_, stlb_;
   SetAssocTlb pde_;  // unused when config_.pde_cache == 0
+  static constexpr uint64_t kNoPage = ~uint64_t{0};
+  uint64_t itlb_last_ = kNoPage, dtlb_last_ = kNoPage;
 #define MMLAB_X(name) Count name##_;
   MMLAB_TLB_MODEL_COUNTS(MMLAB_X)
 #undef MMLAB_X
