@@ -130,23 +130,17 @@ void TlbModel::walk(uint64_t vpn) {
   walk_refs_.add(refs);
 }
 
-void TlbModel::cr3_write() {
+void TlbModel::flush(bool globals_too) {
   itlb_last_ = dtlb_last_ = kNoPage;
-  itlb_.flush_nonglobal();
-  dtlb_.flush_nonglobal();
-  stlb_.flush_nonglobal();
-  pde_.flush_all();
+  for (SetAssocTlb* t : {&itlb_, &dtlb_, &stlb_}) globals_too ? t->flush_all() : t->flush_nonglobal();
+  pde_.flush_all();  // the paging-structure caches know no global entries
 }
+
+void TlbModel::cr3_write() { flush(false); }
 
 void TlbModel::invlpg() { pde_.flush_all(); }
 
-void TlbModel::cr4_write() {
-  itlb_last_ = dtlb_last_ = kNoPage;
-  itlb_.flush_all();
-  dtlb_.flush_all();
-  stlb_.flush_all();
-  pde_.flush_all();
-}
+void TlbModel::cr4_write() { flush(true); }
 
 Stats TlbModel::stats() const {
   Stats s;

@@ -151,6 +151,8 @@ class TlbModel {
   // cheap); a flush forgets it.
   void translate(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& accesses, Count& misses);
   void walk(uint64_t vpn);
+  // Drops every TLB entry (or every non-global one) and the PDE cache.
+  void flush(bool globals_too);
   bool global(uint64_t vpn) const { return config_.kernel_global && (vpn << kPageShift) >= kGlobalBase; }
 
   Config config_;
