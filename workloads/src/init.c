@@ -36,6 +36,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "mmlab.h"
@@ -164,6 +165,11 @@ static int run(int index, char** argv) {
 
 /* Linux: the same exit statuses as the mmlab kernel (33 pass, 35 fail). */
 static void leave_linux(int ok) {
+  /* The console's last lines may still sit in the serial driver's buffer:
+   * wait until they are sent, or QEMU exits with the last MMLAB-COUNTERS
+   * line cut short (seen once in boot.smp_tlb_shootdown_linux). */
+  fflush(stdout);
+  tcdrain(STDOUT_FILENO);
   sync();
   if (ioperm(0xf4, 1, 1) == 0) outb(ok ? 0x10 : 0x11, 0xf4);  // QEMU exits with (value << 1) | 1
   reboot(RB_POWER_OFF);
