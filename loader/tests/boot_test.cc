@@ -72,7 +72,7 @@ TEST(QemuArgv, TopologyFirmwareCpuAndExitDevice) {
   // Linux: its own command line, /init always.
   VmSpec l{.kernel = mmlab::Kernel::kLinuxPae, .init_args = {"lat_proc", "-n", "3", "fork"}};
   EXPECT_EQ(arg_after(mmlab::qemu_argv(l), "-append"),
-            "console=ttyS0 rdinit=/init quiet panic=-1 -- lat_proc -n 3 fork");
+            "console=ttyS0 rdinit=/init quiet panic=-1 cryptomgr.notests noisapnp -- lat_proc -n 3 fork");
 }
 
 TEST(Records, OneReaderForBothKernels) {
