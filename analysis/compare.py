@@ -20,7 +20,12 @@ from .analyze import MIN_FINDING_PCT, fmt_ci, fmt_pct, fmt_value
 from .load import ResultSet
 from .metrics import observations
 
-REGRESSION, IMPROVEMENT, BELOW_FLOOR, NO_CHANGE = "regression", "improvement", "below the noise floor", "no clear change"
+REGRESSION, IMPROVEMENT, BELOW_FLOOR, NO_CHANGE = (
+    "regression",
+    "improvement",
+    "below the noise floor",
+    "no clear change",
+)
 ORDER = (REGRESSION, IMPROVEMENT, BELOW_FLOOR, NO_CHANGE)
 
 
@@ -135,7 +140,9 @@ def write_compare(a: ResultSet, b: ResultSet, out_dir: str | None = None) -> tup
     table, incomparable = rows(a, b)
     floor, median_cv = noise_floor(table)
     by = {v: [r for r in table if r["verdict"] == v] for v in ORDER}
-    counts = ", ".join(f"{len(by[v])} {v}{'s' if v in (REGRESSION, IMPROVEMENT) and len(by[v]) != 1 else ''}" for v in ORDER)
+    counts = ", ".join(
+        f"{len(by[v])} {v}{'s' if v in (REGRESSION, IMPROVEMENT) and len(by[v]) != 1 else ''}" for v in ORDER
+    )
     floor_text = (
         f"Noise floor: {floor:.1f}% (twice the median run-to-run coefficient of variation, {median_cv:.2f}%, and at "
         f"least {MIN_FINDING_PCT:.0f}%): a significant change smaller than that is listed apart, not as a regression "
@@ -143,7 +150,12 @@ def write_compare(a: ResultSet, b: ResultSet, out_dir: str | None = None) -> tup
         "any one is real, however small, and they are sorted by size."
     )
     md = ["# mmlab comparison", "", f"A: {a.path} ({a.name}); B: {b.path} ({b.name})", ""]
-    md += [f"{len(table)} configurations in both sets: {counts}; {len(incomparable)} not comparable.", "", floor_text, ""]
+    md += [
+        f"{len(table)} configurations in both sets: {counts}; {len(incomparable)} not comparable.",
+        "",
+        floor_text,
+        "",
+    ]
     sections = (
         (REGRESSION, "Regressions (B worse than A), largest first"),
         (IMPROVEMENT, "Improvements (B better than A), largest first"),
@@ -159,14 +171,14 @@ def write_compare(a: ResultSet, b: ResultSet, out_dir: str | None = None) -> tup
     def html_table(rs: list[dict], cls: str) -> str:
         if not rs:
             return "<p>none</p>"
-        body = "".join(
-            "<tr>" + "".join(f"<td class='{cls}'>{esc(str(r[c]))}</td>" for c in COLS) + "</tr>" for r in rs
-        )
+        body = "".join("<tr>" + "".join(f"<td class='{cls}'>{esc(str(r[c]))}</td>" for c in COLS) + "</tr>" for r in rs)
         return "<table><tr>" + "".join(f"<th>{h}</th>" for h in HEADS) + "</tr>" + body + "</table>"
 
     parts = []
     for v, title in sections:
-        inner = f"<h2 id='{v.replace(' ', '-')}'>{esc(title)} ({len(by[v])})</h2>" + html_table(by[v], v.replace(" ", "-"))
+        inner = f"<h2 id='{v.replace(' ', '-')}'>{esc(title)} ({len(by[v])})</h2>" + html_table(
+            by[v], v.replace(" ", "-")
+        )
         if v in (BELOW_FLOOR, NO_CHANGE) and by[v]:
             inner = (
                 f"<h2 id='{v.replace(' ', '-')}'>{esc(title)} ({len(by[v])})</h2><details><summary>show</summary>"
@@ -182,7 +194,9 @@ def write_compare(a: ResultSet, b: ResultSet, out_dir: str | None = None) -> tup
         "</style></head><body>"
         f"<h1>mmlab comparison</h1><p>A: {esc(a.path)} ({esc(a.name)})<br>B: {esc(b.path)} ({esc(b.name)})</p>"
         f"<p>{len(table)} configurations in both sets: {esc(counts)}; {len(incomparable)} not comparable.</p>"
-        f"<p>{esc(floor_text)}</p>" + "".join(parts) + "<h2>Not comparable</h2><ul>"
+        f"<p>{esc(floor_text)}</p>"
+        + "".join(parts)
+        + "<h2>Not comparable</h2><ul>"
         + "".join(f"<li>{esc(x)}</li>" for x in incomparable or ["none"])
         + "</ul></body></html>"
     )

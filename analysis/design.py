@@ -59,6 +59,7 @@ class CostItem:
     source: str
     rows: list[EffectRow]
     cases: int  # workload cases that have this metric at all
+    noun: str = "workloads"  # "workload x vCPU cases" when the set has several vCPU counts
 
     @property
     def saves(self) -> bool:
@@ -78,8 +79,8 @@ class CostItem:
         if len(self.rows) == 1:
             e = self.rows[0].effect
             levels = f"{fmt_value(e.base_mean, self.unit)} to {fmt_value(e.alt_mean, self.unit)}"
-            return f"{self.metric} {change} ({levels}; 1 of {self.cases} workloads, {evidence(self.rows)})"
-        return f"{self.metric} {change} ({len(self.rows)} of {self.cases} workloads, {evidence(self.rows)})"
+            return f"{self.metric} {change} ({levels}; 1 of {self.cases} {self.noun}, {evidence(self.rows)})"
+        return f"{self.metric} {change} ({len(self.rows)} of {self.cases} {self.noun}, {evidence(self.rows)})"
 
 
 @dataclasses.dataclass
@@ -93,6 +94,7 @@ class DesignRow:
     costs: dict[str, list[str]]
     workloads: list[str]  # where anything changes
     all_workloads: int
+    everywhere: bool  # every workload (at every vCPU count) shows a change
     verdict: str
     verdict_class: str  # better | worse | mixed | none | untested
     better: list[EffectRow]  # the workload metrics it improves (>= 1%), largest first
@@ -143,7 +145,9 @@ def design_rows(a: Analysis) -> list[DesignRow]:
         cost_items = []
         for (source, metric, unit, _), rs_ in items.items():
             cases = len({(g.workload, g.vcpus) for g in ours if g.metric == metric and g.source == source})
-            cost_items.append(CostItem(metric, unit, source, rs_, cases))
+            cost_items.append(
+                CostItem(metric, unit, source, rs_, cases, "workload x vCPU cases" if several else "workloads")
+            )
         cost_items.sort(key=lambda c: (M.SOURCES.index(c.source), -len(c.rows), c.metric))
         saves: dict[str, list[str]] = {}
         costs: dict[str, list[str]] = {}
@@ -169,8 +173,9 @@ def design_rows(a: Analysis) -> list[DesignRow]:
                 alt,
                 saves,
                 costs,
-                [f"{w}" + (f" ({v} vCPUs)" if several else "") for w, v in where],
-                len(workloads),
+                _where(where, several),
+                len(workloads) if not several else len({w for w, _ in workloads}),
+                len(where) == len(workloads),
                 verdict,
                 cls,
                 better,
@@ -183,6 +188,14 @@ def design_rows(a: Analysis) -> list[DesignRow]:
             )
         )
     return out
+
+
+def _where(cases: list[tuple[str, int]], several: bool) -> list[str]:
+    """Workloads, each with its vCPU counts when the set has several: `fork_scale -w 1,2 (1, 2, 4 vCPUs)`."""
+    by: dict[str, list[int]] = {}
+    for w, v in cases:
+        by.setdefault(w, []).append(v)
+    return [w + (f" ({', '.join(map(str, vs))} vCPUs)" if several else "") for w, vs in by.items()]
 
 
 def _is_better(r: EffectRow) -> bool:

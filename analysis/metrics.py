@@ -34,7 +34,6 @@ class Observation:
     deterministic: bool = False  # ran under -icount: repetitions must be bit-identical
     source: str = WORKLOAD  # where the number comes from: see SOURCES
 
-
     @property
     def toggle_dict(self) -> dict:
         return dict(self.toggles)

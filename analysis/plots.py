@@ -51,8 +51,15 @@ def _wrap(title: str, fig) -> str:
 
 
 def _save(fig, out_dir: str, name: str, title: str, kind: str, panels: int, footer: str, toggle: str = "") -> Figure:
-    fig.text(0.005, 0.003, "\n".join(textwrap.wrap(footer, int(fig.get_figwidth() * 19))), fontsize=6,
-             color="#555555", ha="left", va="bottom")
+    fig.text(
+        0.005,
+        0.003,
+        "\n".join(textwrap.wrap(footer, int(fig.get_figwidth() * 19))),
+        fontsize=6,
+        color="#555555",
+        ha="left",
+        va="bottom",
+    )
     wrapped = _wrap(title, fig)
     fig.suptitle(wrapped, fontsize=11)
     # Room for the title's lines at the top and the footer at the bottom, in inches; bbox "tight" keeps anything

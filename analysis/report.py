@@ -48,9 +48,11 @@ def _design_context(a: Analysis, rows, figures, out_dir: str) -> dict:
     table, sections = [], []
     for r in rows:
         where = (
-            f"all {r.all_workloads} workloads"
-            if len(r.workloads) == r.all_workloads
-            else ", ".join(r.workloads) if r.workloads else "none"
+            f"all {r.all_workloads} workloads" + (" at every vCPU count" if several else "")
+            if r.everywhere
+            else ", ".join(r.workloads)
+            if r.workloads
+            else "none"
         )
         table.append(
             dict(
@@ -404,17 +406,50 @@ def write_csvs(a: Analysis, out_dir: str) -> list[str]:
 
     with open(paths[0], "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(group_cols + ["toggle", "default", "other", "default_level", "other_level", "pct", "diff",
-                                 "ci_low", "ci_high", "p", "q", "mode", "significant"])
+        w.writerow(
+            group_cols
+            + [
+                "toggle",
+                "default",
+                "other",
+                "default_level",
+                "other_level",
+                "pct",
+                "diff",
+                "ci_low",
+                "ci_high",
+                "p",
+                "q",
+                "mode",
+                "significant",
+            ]
+        )
         for r in a.effects:
             e = r.effect
             ci = e.ci or (None, None)
-            w.writerow(gcols(r.group) + [e.toggle, e.default, e.alt, e.base_mean, e.alt_mean, e.pct, e.diff, ci[0],
-                                          ci[1], e.p, e.q, e.mode, e.significant])
+            w.writerow(
+                gcols(r.group)
+                + [
+                    e.toggle,
+                    e.default,
+                    e.alt,
+                    e.base_mean,
+                    e.alt_mean,
+                    e.pct,
+                    e.diff,
+                    ci[0],
+                    ci[1],
+                    e.p,
+                    e.q,
+                    e.mode,
+                    e.significant,
+                ]
+            )
     with open(paths[1], "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(group_cols + ["a", "b", "effect_at", "diff", "in_points", "ci_low", "ci_high", "p", "q", "mode",
-                                 "real"])
+        w.writerow(
+            group_cols + ["a", "b", "effect_at", "diff", "in_points", "ci_low", "ci_high", "p", "q", "mode", "real"]
+        )
         for r in a.interactions:
             i = r.interaction
             ci = i.ci or (None, None)
@@ -422,14 +457,28 @@ def write_csvs(a: Analysis, out_dir: str) -> list[str]:
             w.writerow(gcols(r.group) + [i.a, i.b, at, i.diff, i.in_points, ci[0], ci[1], i.p, i.q, i.mode, i.real])
     with open(paths[2], "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(group_cols + ["toggles", "n", "median", "min", "ci_low", "ci_high", "cv", "exact", "vs_default_pct",
-                                 "vs_default_p"])
+        w.writerow(
+            group_cols
+            + ["toggles", "n", "median", "min", "ci_low", "ci_high", "cv", "exact", "vs_default_pct", "vs_default_p"]
+        )
         for r in a.configs:
             t = ";".join(f"{k}={v}" for k, v in sorted(r.toggles.items()))
             vs = r.vs_default
-            w.writerow(gcols(r.group) + [t, r.summary.n, r.summary.median, r.summary.minimum, r.summary.ci[0],
-                                          r.summary.ci[1], r.summary.cv, r.exact, vs.pct if vs else None,
-                                          vs.p if vs else None])
+            w.writerow(
+                gcols(r.group)
+                + [
+                    t,
+                    r.summary.n,
+                    r.summary.median,
+                    r.summary.minimum,
+                    r.summary.ci[0],
+                    r.summary.ci[1],
+                    r.summary.cv,
+                    r.exact,
+                    vs.pct if vs else None,
+                    vs.p if vs else None,
+                ]
+            )
     return paths
 
 

@@ -451,9 +451,13 @@ def test_the_default_summary_is_a_mail_that_opens_with_the_design_questions(defa
     with open(out / "effects.csv") as f:
         assert len(f.read().splitlines()) == len(a.effects) + 1
     # In the HTML the design table comes first, one row per swept toggle, and the details come after the sections.
-    assert html.index('<section id="design">') < html.index('<section id="kernels">') < html.index(
-        '<section id="questions">'
-    ) < html.index('<section id="details">') < html.index('<section id="configs">')
+    assert (
+        html.index('<section id="design">')
+        < html.index('<section id="kernels">')
+        < html.index('<section id="questions">')
+        < html.index('<section id="details">')
+        < html.index('<section id="configs">')
+    )
     assert html.count('<tr class="design-row"') == len(a.swept)
     # Each toggle's section has its figure (the change on every workload metric).
     assert {f.toggle for f in figures if f.kind == "toggle-effect"} == set(a.swept)
