@@ -65,10 +65,10 @@ def _save(fig, out_dir: str, name: str, title: str, kind: str, panels: int, foot
     # Room for the title's lines at the top and the footer at the bottom, in inches; bbox "tight" keeps anything
     # that still sticks out (a long tick label) inside the image.
     lines = wrapped.count("\n") + 1
-    fig.set_figheight(fig.get_figheight() + 0.22 * lines + 0.3)  # the axes keep their height
+    fig.set_figheight(fig.get_figheight() + 0.18 * lines + 0.2)  # the axes keep their height
     h = fig.get_figheight()
-    top = 1 - (0.2 * lines + 0.08) / h
-    fig.tight_layout(rect=(0, 0.25 / h, 1, top))
+    top = 1 - (0.18 * lines + 0.02) / h
+    fig.tight_layout(rect=(0, 0.25 / h, 1, top), pad=0.6)
     png, svg = os.path.join(out_dir, name + ".png"), os.path.join(out_dir, name + ".svg")
     fig.savefig(png, dpi=110, bbox_inches="tight", pad_inches=0.08)
     fig.savefig(svg, bbox_inches="tight", pad_inches=0.08)
@@ -263,7 +263,7 @@ def _effect_chart(a: Analysis, row, out_dir: str, footer: str) -> Figure | None:
     pad = 0.15 * (hi - lo)
     ax.set_xlim(lo - pad, hi + pad)
     unit_note = "time in guest instructions" if rows[0].group.time_unit == "guest_instructions" else "wall-clock time"
-    ax.set_xlabel(f"change of the metric with {row.alt} against {row.default} (%; {unit_note})", fontsize=8)
+    ax.set_xlabel(f"change of the metric with {row.alt} against {row.default} (%)\n({unit_note})", fontsize=8)
     ax.set_ylabel("workload metric", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     title = f"{row.title}: {row.alt} against {row.default} (green better, red worse, grey no clear effect)"
@@ -315,7 +315,7 @@ def _scaling_chart(a: Analysis, row, out_dir: str, footer: str) -> Figure | None
     ax.set_xlabel("workers (processes or threads)", fontsize=8)
     ax.set_ylabel(unit, fontsize=8)
     ax.set_xticks(xs)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)  # room above the highest line
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, title="median, 95% interval", title_fontsize=7, loc="lower right")
     title = f"{row.title}: {workload}: {what} rate over workers" + (f" ({vcpus} vCPUs)" if vcpus != 1 else "")
