@@ -180,13 +180,31 @@ def design_rows(a: Analysis) -> list[DesignRow]:
                 cls,
                 better,
                 worse,
-                [case_label(r.group, several) for r in no_effect],
+                _collapse(no_effect, head, several),
                 NO_EFFECT_EXACT if no_effect and all(r.effect.mode == S.EXACT for r in no_effect) else NO_EFFECT,
                 [case_label(r.group, several) for r in untested],
                 cost_items,
                 inter,
             )
         )
+    return out
+
+
+def _collapse(rows: list[EffectRow], head: list[EffectRow], several: bool) -> list[str]:
+    """The workload metrics in `rows`, a workload whose every metric is there as one entry (`fork_scale -w 1,2 -i
+    32 (all 6 metrics)`), the others one by one."""
+    total: dict[str, int] = {}
+    for r in head:
+        total[r.group.workload] = total.get(r.group.workload, 0) + 1
+    mine: dict[str, list[EffectRow]] = {}
+    for r in rows:
+        mine.setdefault(r.group.workload, []).append(r)
+    out = []
+    for w, rs_ in mine.items():
+        if len(rs_) == total[w] and len(rs_) > 1:
+            out.append(f"{w} ({'both' if len(rs_) == 2 else f'all {len(rs_)}'} metrics)")
+        else:
+            out += [case_label(r.group, several) for r in rs_]
     return out
 
 

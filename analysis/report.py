@@ -63,6 +63,7 @@ def _design_context(a: Analysis, rows, figures, out_dir: str) -> dict:
                 saves=[(src, items) for src, items in r.saves.items()],
                 costs=[(src, items) for src, items in r.costs.items()],
                 where=where,
+                where_list=[where] if r.everywhere or not r.workloads else r.workloads,
                 verdict=r.verdict,
                 cls=r.verdict_class,
                 nothing=r.nothing,
