@@ -5,7 +5,8 @@ first, each with its % change and 95% interval; then the noise floor and what st
 Per configuration present in both sets (kernel, workload, metric, vCPUs, toggles): both medians, the % change from A
 to B with its bootstrap interval, the exact Mann-Whitney U p and its Benjamini-Hochberg q over the comparison; exact,
 without interval or p, when both sides are deterministic and repeat exactly. A change is significant when exact and
-non-zero, or q < 0.05 with an interval that excludes zero and at least the noise floor. Configurations measured under
+non-zero, or q < 0.05 with an interval that excludes zero; it is listed as a regression or improvement when it is
+at least the noise floor (1% or more), and apart when smaller. Configurations measured under
 different accels or time units are listed as not comparable, never pooled."""
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def rows(a: ResultSet, b: ResultSet) -> tuple[list[dict], list[str]]:
             significant = c.new != c.base
         if not significant:
             r["verdict"] = NO_CHANGE
-        elif not c.exact and c.pct is not None and abs(c.pct) < floor:
+        elif c.pct is not None and abs(c.pct) < floor:
             r["verdict"] = BELOW_FLOOR
         else:
             up = c.pct if c.pct is not None else c.new - c.base
@@ -146,8 +147,8 @@ def write_compare(a: ResultSet, b: ResultSet, out_dir: str | None = None) -> tup
     floor_text = (
         f"Noise floor: {floor:.1f}% (twice the median run-to-run coefficient of variation, {median_cv:.2f}%, and at "
         f"least {MIN_FINDING_PCT:.0f}%): a significant change smaller than that is listed apart, not as a regression "
-        "or improvement. Exact changes (deterministic on both sides, every repetition identical) have no noise and no floor: "
-        "any one is real, however small, and they are sorted by size."
+        "or improvement. Exact changes (deterministic on both sides, every repetition identical) have no noise: "
+        "under the floor they are real but small, and are listed there too."
     )
     md = ["# mmlab comparison", "", f"A: {a.path} ({a.name}); B: {b.path} ({b.name})", ""]
     md += [
@@ -159,7 +160,7 @@ def write_compare(a: ResultSet, b: ResultSet, out_dir: str | None = None) -> tup
     sections = (
         (REGRESSION, "Regressions (B worse than A), largest first"),
         (IMPROVEMENT, "Improvements (B better than A), largest first"),
-        (BELOW_FLOOR, "Significant, but below the noise floor"),
+        (BELOW_FLOOR, "Significant or exact, but below the noise floor"),
         (NO_CHANGE, "No clear change"),
     )
     for v, title in sections:

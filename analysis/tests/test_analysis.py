@@ -395,7 +395,12 @@ def test_compare_of_deterministic_sets_is_exact(tmp_path):
     b = L.load(write_set(tmp_path / "b", deterministic([cell(i, toggles_with(), 500_500) for i in range(3)])))
     table, _ = compare_rows(a, b)
     (lat,) = [r for r in table if "latency" in r["config"]]
-    assert lat["verdict"] == "regression" and lat["p"] == "exact (deterministic)" and lat["ci"] == "", lat
+    # +0.1%: exact, so real, but under the 1% floor: listed apart, not as a regression.
+    assert lat["verdict"] == "below the noise floor" and lat["p"] == "exact (deterministic)" and lat["ci"] == "", lat
+    c = L.load(write_set(tmp_path / "c", deterministic([cell(i, toggles_with(), 510_000) for i in range(3)])))
+    table, _ = compare_rows(a, c)
+    (lat,) = [r for r in table if "latency" in r["config"]]
+    assert lat["verdict"] == "regression" and lat["change"] == "+2.0%" and lat["p"] == "exact (deterministic)", lat
 
 
 # ---- the report's first screen (issue 17) --------------------------------------------------------------------------
@@ -572,7 +577,9 @@ def test_compare_reads_like_a_regression_report(tmp_path):
 
     _, md = write_compare(a, b, str(tmp_path / "cmp"))
     text = open(md).read()
-    order = [text.index(h) for h in ("## Regressions", "## Improvements", "## Significant, but below", "## No clear")]
+    order = [
+        text.index(h) for h in ("## Regressions", "## Improvements", "## Significant or exact, but", "## No clear")
+    ]
     assert order == sorted(order)
     assert "Noise floor: 1.0%" in text and "1 below the noise floor" in text and "2 regressions" in text
     assert text.index("| mmlab: lat_proc exec: latency (median)") < text.index("| mmlab: lat_proc sh: latency")
