@@ -9,6 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
+# Where a metric comes from. The report labels every cost with its source and never pools two: a modelled TLB
+# miss (the TCG plugin, docs/tlb-model.md) and a measured one (the host PMU under KVM) are different metrics.
+WORKLOAD = "workload"  # the workload's own result: its latency or rate (time or guest instructions)
+GUEST = "guest counter"  # our kernel's event counters, per operation
+MODELLED = "modelled"  # priced by a model of the hardware (the TLB model)
+MEASURED = "measured"  # counted by the host's PMU
+SOURCES = (WORKLOAD, GUEST, MODELLED, MEASURED)
+
 
 @dataclasses.dataclass(frozen=True)
 class Observation:
@@ -24,6 +32,7 @@ class Observation:
     time_unit: str
     cell: str  # the cell id
     deterministic: bool = False  # ran under -icount: repetitions must be bit-identical
+    source: str = WORKLOAD  # where the number comes from: see SOURCES
 
     @property
     def toggle_dict(self) -> dict:
@@ -51,7 +60,11 @@ def _per(num: float | None, den: float | None) -> float | None:
 
 
 def counter_metrics(cell: dict) -> list[tuple[str, str, float]]:
-    """Per-operation costs from our kernel's counters: (metric, unit, value); nothing for Linux."""
+    """Per-operation costs from our kernel's counters: (metric, unit, value); nothing for Linux.
+
+    A function that adds metrics of another source (the TLB model's, the PMU's) returns
+    (metric, unit, value, source) instead, source one of MODELLED or MEASURED: observations() takes
+    both forms, and the report files a metric under its source."""
     gc = cell.get("guest_counters") or {}
     mm, k = gc.get("mm"), gc.get("kernel")
     if not mm or not k:
@@ -108,6 +121,23 @@ def workload_metrics(cell: dict) -> list[tuple[str, str, bool, float]]:
     return out
 
 
+# The per-operation cost functions, each (cell) -> [(metric, unit, value)] or [(metric, unit, value, source)].
+COST_FUNCTIONS = [counter_metrics]
+
+
+def extra_metrics(cell: dict) -> list[tuple[str, str, float, str]]:
+    """Every cost metric of a cell with its source (GUEST when a function gives none)."""
+    out = []
+    for f in COST_FUNCTIONS:
+        for m in f(cell):
+            name, unit, value = m[:3]
+            source = m[3] if len(m) > 3 else GUEST
+            if source not in SOURCES or source == WORKLOAD:
+                raise ValueError(f"metric {name!r}: unknown source {source!r} (one of {SOURCES[1:]})")
+            out.append((name, unit, value, source))
+    return out
+
+
 def observations(cells: list[dict]) -> list[Observation]:
     """Every metric of every ok cell."""
     obs = []
@@ -126,8 +156,10 @@ def observations(cells: list[dict]) -> list[Observation]:
         )
         for metric, unit, lower, value in workload_metrics(c):
             obs.append(Observation(metric=metric, unit=unit, lower_is_better=lower, value=value, **common))
-        for metric, unit, value in counter_metrics(c):
-            obs.append(Observation(metric=metric, unit=unit, lower_is_better=True, value=value, **common))
+        for metric, unit, value, source in extra_metrics(c):
+            obs.append(
+                Observation(metric=metric, unit=unit, lower_is_better=True, value=value, source=source, **common)
+            )
     return obs
 
 

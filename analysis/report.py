@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import base64
 import collections
+import csv
 import os
 
 import jinja2
 
 from . import stats as S
 from .analyze import Analysis, analyze, effect_evidence, fmt_ci, fmt_pct, fmt_value
+from .design import SOURCE_LABEL, case_label, design_rows, one_effect
 from .load import ResultSet
 from .plots import all_figures, provenance
 
-SECTIONS = (
+# The first screen, then the details (every section below "details" is inside it).
+FIRST_SCREEN = ("design", "kernels", "questions")
+SECTIONS = FIRST_SCREEN + (
+    "details",
     "provenance",
     "toggles",
     "findings",
-    "kernels",
     "effects",
     "interactions",
     "plots",
@@ -38,7 +42,91 @@ def _not_default(toggles: dict, defaults: dict) -> str:
     return ", ".join(diff) if diff else "(defaults)" if toggles else "(Linux: no toggles)"
 
 
-def context(a: Analysis, figures, out_dir: str) -> dict:
+def _design_context(a: Analysis, rows, figures, out_dir: str) -> dict:
+    """The first screen: the design-question table, the toggles with no effect at all, one section per toggle."""
+    several = len({g.vcpus for g in a.groups if g.kernel == "mmlab"}) > 1
+    table, sections = [], []
+    for r in rows:
+        where = (
+            f"all {r.all_workloads} workloads" + (" at every vCPU count" if several else "")
+            if r.everywhere
+            else ", ".join(r.workloads)
+            if r.workloads
+            else "none"
+        )
+        table.append(
+            dict(
+                toggle=r.toggle,
+                title=r.title,
+                question=r.question,
+                choice=f"{r.default} → {r.alt}",
+                saves=[(src, items) for src, items in r.saves.items()],
+                costs=[(src, items) for src, items in r.costs.items()],
+                where=where,
+                where_list=[where] if r.everywhere or not r.workloads else r.workloads,
+                verdict=r.verdict,
+                cls=r.verdict_class,
+                nothing=r.nothing,
+            )
+        )
+        effect_rows = []
+        worse = {id(x) for x in r.worse}
+        for e_row in r.worse + r.better:
+            e, g = e_row.effect, e_row.group
+            size, how = one_effect(e)
+            effect_rows.append(
+                dict(
+                    case=case_label(g, several),
+                    base=fmt_value(e.base_mean, g.unit),
+                    alt=fmt_value(e.alt_mean, g.unit),
+                    change=size,
+                    how=how,
+                    cls="bad" if id(e_row) in worse else "good",
+                )
+            )
+        figs = []
+        for f in figures:
+            if f.toggle == r.toggle:
+                figs.append(_embed(f, out_dir))
+        sections.append(
+            dict(
+                id="q-" + r.toggle.replace(".", "-").replace("_", "-"),
+                toggle=r.toggle,
+                title=r.title,
+                question=r.question,
+                default=r.default,
+                alt=r.alt,
+                effect_rows=effect_rows,
+                no_effect=r.no_effect,
+                no_effect_label=r.no_effect_label,
+                untested=r.untested,
+                per_op=[
+                    dict(
+                        kind="saves" if c.saves else "costs",
+                        source=SOURCE_LABEL.get(c.source, c.source),
+                        text=c.text(),
+                        cls="good" if c.saves else "bad",
+                    )
+                    for c in r.cost_items
+                ],
+                interactions=r.interactions,
+                figures=figs,
+            )
+        )
+    return dict(
+        design=table,
+        design_nothing=[f"{r.toggle} ({r.title})" for r in rows if r.nothing],
+        questions=sections,
+    )
+
+
+def _embed(f, out_dir: str) -> dict:
+    with open(f.png, "rb") as fh:
+        data = base64.b64encode(fh.read()).decode()
+    return dict(title=f.title, data=data, svg=os.path.relpath(f.svg, out_dir), kind=f.kind)
+
+
+def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
     m = a.rs.manifest
     accel = m.get("accel") or {}
     prov = [
@@ -153,13 +241,12 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
                 p=("exact" if r.vs_default.exact else S.format_p(r.vs_default.p)) if r.vs_default else "",
             )
         )
-    figs = []
-    for f in figures:
-        with open(f.png, "rb") as fh:
-            figs.append(
-                dict(title=f.title, data=base64.b64encode(fh.read()).decode(), svg=os.path.relpath(f.svg, out_dir))
-            )
+    figs = [_embed(f, out_dir) for f in figures if not f.toggle and f.kind != "kernels"]
+    rows = design_rows(a) if rows is None else rows
+    kernel_figs = [_embed(f, out_dir) for f in figures if f.kind == "kernels"]
     return dict(
+        **_design_context(a, rows, figures, out_dir),
+        kernel_figures=kernel_figs,
         name=a.rs.name,
         footer=provenance(a),
         provenance=prov,
@@ -204,10 +291,50 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _cell(items: list[tuple[str, list[str]]]) -> str:
+    return "; ".join(f"{src}: " + "; ".join(xs) for src, xs in items) or "nothing"
+
+
 def summary_md(ctx: dict) -> str:
+    """The mail: the design questions first, our kernel against Linux, a short section per toggle; the full tables
+    are in report.html's details and the CSV files beside this one."""
     parts = [f"# mmlab report: {ctx['name']}", "", f"_{ctx['footer']}_", ""]
     parts += [f"**Warning:** {m}" for m in ctx["mixed"]] + ([""] if ctx["mixed"] else [])
-    parts += ["## Findings", ""] + ([f"- {f}" for f in ctx["findings"]] or ["- no clear toggle effect"]) + [""]
+    counts = ctx["counts"]
+    not_ok = "".join(f", {n} {s}" for s, n in counts["not_ok"])
+    parts += [
+        f"{counts['total']} cells ({counts['ok']} ok{not_ok}); kernels: {', '.join(ctx['kernels'])}; "
+        f"time unit: {ctx['time_unit']}.",
+        "",
+    ]
+    parts += ["## The design questions", ""]
+    if ctx["design"]:
+        parts += [
+            "Each swept toggle on our kernel, from its default to its other value: what that saves and what it costs "
+            "per operation (counted: the kernel's counters; modelled or measured: priced hardware effects, never "
+            "pooled), where, and the verdict on the workloads' own metrics (latency, rates) with its 95% interval, "
+            "or exact.",
+            "",
+            _md_table(
+                ["design question", "default → other", "saves", "costs", "on", "verdict"],
+                [
+                    [
+                        f"**{r['title']}** (`{r['toggle']}`)",
+                        r["choice"],
+                        _cell(r["saves"]),
+                        _cell(r["costs"]),
+                        r["where"],
+                        r["verdict"],
+                    ]
+                    for r in ctx["design"]
+                ],
+            ),
+            "",
+        ]
+        if ctx["design_nothing"]:
+            parts += ["No effect on anything measured: " + "; ".join(ctx["design_nothing"]) + ".", ""]
+    else:
+        parts += ["No toggle is swept in this set.", ""]
     if ctx["kernel_rows"]:
         parts += ["## Our kernel against Linux PAE", ""]
         parts += [
@@ -220,63 +347,140 @@ def summary_md(ctx: dict) -> str:
             ),
             "",
         ]
-    if ctx["effect_rows"]:
-        parts += ["## Toggle main effects", ""]
-        parts += [
-            _md_table(
-                ["workload: metric", "toggle", "default", "other", "change", "95% interval", "p", "verdict"],
-                [
-                    [r[k] for k in ("group", "toggle", "base", "alt", "change", "ci", "p", "verdict")]
-                    for r in ctx["effect_rows"]
-                ],
-            ),
-            "",
-        ]
-    for what in ("effects", "interactions"):
-        if ctx[f"untested_{what}"]:
+    for q in ctx["questions"]:
+        parts += [f"## {q['title']}: {q['default']} → {q['alt']} (`{q['toggle']}`)", ""]
+        if q["question"]:
+            parts += [f"_{q['question']}_", ""]
+        if q["effect_rows"]:
             parts += [
-                f"Too few repetitions to test {what} (the test needs 2 of every configuration): "
-                + "; ".join(ctx[f"untested_{what}"])
-                + ".",
+                _md_table(
+                    ["workload metric", q["default"], q["alt"], "change (95% interval)", "how known"],
+                    [[r["case"], r["base"], r["alt"], r["change"], r["how"]] for r in q["effect_rows"]],
+                ),
                 "",
             ]
-    real = [r for r in ctx["interaction_rows"] if r["real"]]
-    if real:
-        parts += ["## Real two-way interactions", ""]
-        parts += [
-            _md_table(
-                [
-                    "workload: metric",
-                    "effect of",
-                    "depends on",
-                    "effect at each value",
-                    "difference",
-                    "ratio of the effects, 95% interval",
-                    "q",
-                ],
-                [[r[k] for k in ("group", "a", "b", "at", "diff", "ci", "q")] for r in real],
-            ),
-            "",
-        ]
-    parts += ["## Every configuration", ""]
-    for s in ctx["config_sections"]:
-        parts += [f"### {s['title']}", ""]
-        parts += [
-            _md_table(
-                ["toggles", "n", "median", "min", "95% interval", "CV", "vs default", "95% interval", "p"],
-                [
-                    [r[k] for k in ("toggles", "n", "median", "min", "ci", "cv", "change", "change_ci", "p")]
-                    for r in s["rows"]
-                ],
-            ),
-            "",
-        ]
-    parts += [f"## Cells", "", f"{ctx['counts']['total']} cells, {ctx['counts']['ok']} ok."]
+        if q["no_effect"]:
+            parts += [f"{q['no_effect_label']}: " + "; ".join(q["no_effect"]) + ".", ""]
+        if q["untested"]:
+            parts += ["Not tested (too few repetitions, or not deterministic): " + ", ".join(q["untested"]) + ".", ""]
+        for it in q["per_op"]:
+            parts.append(f"- {it['kind']} ({it['source']}): {it['text']}")
+        parts += [""] if q["per_op"] else []
+        if q["interactions"]:
+            shown = q["interactions"][:5]
+            more = len(q["interactions"]) - len(shown)
+            parts += ["Interactions (the effect depends on another toggle):"]
+            parts += [f"- {x}" for x in shown] + ([f"- and {more} more (report.html, details)"] if more else []) + [""]
+    parts += ["## Details", ""]
+    parts += [
+        f"Every finding ({len(ctx['findings'])}), main effect ({len(ctx['effect_rows'])}), interaction "
+        f"({len(ctx['interaction_rows'])}) and configuration: report.html (\"Details\"), and "
+        + ", ".join(CSV_FILES)
+        + " beside this file.",
+        "",
+    ]
+    for what in ("effects", "interactions"):
+        if ctx[f"untested_{what}"]:
+            parts += [f"Too few repetitions to test {what} in {len(ctx[f'untested_{what}'])} metric(s).", ""]
+    for f in ctx["findings"]:
+        if f.startswith("not deterministic"):
+            parts += [f"- {f}"]
     for c in ctx["not_ok"]:
-        parts.append(f"- {c['id']} {c['status']} ({c['kernel']}, {c['workload']}): {c['reason']}")
+        parts.append(f"- cell {c['id']} {c['status']} ({c['kernel']}, {c['workload']}): {c['reason']}")
     parts += ["", f"Skipped records: {ctx['skipped']}."] + [f"- {r}" for r in ctx["skip_reasons"]]
-    parts += ["", "## Unavailable counters", ""] + [f"- {k}: {v}" for k, v in ctx["unavailable"]] + [""]
+    if ctx["unavailable"]:
+        parts += ["", "Unavailable counters:"] + [f"- {k}: {v}" for k, v in ctx["unavailable"]]
+    parts.append("")
     return "\n".join(parts)
+
+
+CSV_FILES = ("effects.csv", "interactions.csv", "configs.csv")
+
+
+def write_csvs(a: Analysis, out_dir: str) -> list[str]:
+    """The full tables, one row per main effect, interaction and configuration, for a spreadsheet."""
+    paths = [os.path.join(out_dir, n) for n in CSV_FILES]
+    group_cols = ["kernel", "workload", "metric", "unit", "source", "vcpus", "accel", "time_unit"]
+
+    def gcols(g):
+        return [g.kernel, g.workload, g.metric, g.unit, g.source, g.vcpus, g.accel, g.time_unit]
+
+    with open(paths[0], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            group_cols
+            + [
+                "toggle",
+                "default",
+                "other",
+                "default_level",
+                "other_level",
+                "pct",
+                "diff",
+                "ci_low",
+                "ci_high",
+                "p",
+                "q",
+                "mode",
+                "significant",
+            ]
+        )
+        for r in a.effects:
+            e = r.effect
+            ci = e.ci or (None, None)
+            w.writerow(
+                gcols(r.group)
+                + [
+                    e.toggle,
+                    e.default,
+                    e.alt,
+                    e.base_mean,
+                    e.alt_mean,
+                    e.pct,
+                    e.diff,
+                    ci[0],
+                    ci[1],
+                    e.p,
+                    e.q,
+                    e.mode,
+                    e.significant,
+                ]
+            )
+    with open(paths[1], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            group_cols + ["a", "b", "effect_at", "diff", "in_points", "ci_low", "ci_high", "p", "q", "mode", "real"]
+        )
+        for r in a.interactions:
+            i = r.interaction
+            ci = i.ci or (None, None)
+            at = "; ".join(f"{k}={v:.6g}" for k, v in i.effect_at.items())
+            w.writerow(gcols(r.group) + [i.a, i.b, at, i.diff, i.in_points, ci[0], ci[1], i.p, i.q, i.mode, i.real])
+    with open(paths[2], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            group_cols
+            + ["toggles", "n", "median", "min", "ci_low", "ci_high", "cv", "exact", "vs_default_pct", "vs_default_p"]
+        )
+        for r in a.configs:
+            t = ";".join(f"{k}={v}" for k, v in sorted(r.toggles.items()))
+            vs = r.vs_default
+            w.writerow(
+                gcols(r.group)
+                + [
+                    t,
+                    r.summary.n,
+                    r.summary.median,
+                    r.summary.minimum,
+                    r.summary.ci[0],
+                    r.summary.ci[1],
+                    r.summary.cv,
+                    r.exact,
+                    vs.pct if vs else None,
+                    vs.p if vs else None,
+                ]
+            )
+    return paths
 
 
 def write_report(rs: ResultSet, out_dir: str | None = None) -> tuple[str, str, list]:
@@ -284,8 +488,10 @@ def write_report(rs: ResultSet, out_dir: str | None = None) -> tuple[str, str, l
     out_dir = out_dir or os.path.join(rs.path, "report")
     os.makedirs(out_dir, exist_ok=True)
     a = analyze(rs)
-    figures = all_figures(a, os.path.join(out_dir, "figures"))
-    ctx = context(a, figures, out_dir)
+    rows = design_rows(a)
+    figures = all_figures(a, os.path.join(out_dir, "figures"), rows)
+    ctx = context(a, figures, out_dir, rows)
+    write_csvs(a, out_dir)
     html = _env().get_template("report.html.j2").render(**ctx)
     html_path, md_path = os.path.join(out_dir, "report.html"), os.path.join(out_dir, "summary.md")
     with open(html_path, "w") as f:
