@@ -31,10 +31,11 @@ class Group:
     vcpus: int
     accel: str
     time_unit: str
+    source: str = ""  # metrics.MODELLED or MEASURED for the host's figures (the metric's name says it too)
 
     @property
     def headline(self) -> bool:
-        return not self.metric.endswith(M_COUNTER_SUFFIXES)
+        return not self.source and not self.metric.endswith(M_COUNTER_SUFFIXES)
 
     def label(self) -> str:
         vc = f", {self.vcpus} vCPUs" if self.vcpus != 1 else ""
@@ -119,7 +120,7 @@ class Analysis:
 
 
 def group_of(o: M.Observation) -> Group:
-    return Group(o.kernel, o.workload, o.metric, o.unit, o.lower_is_better, o.vcpus, o.accel, o.time_unit)
+    return Group(o.kernel, o.workload, o.metric, o.unit, o.lower_is_better, o.vcpus, o.accel, o.time_unit, o.source)
 
 
 def swept_toggles(obs: list[M.Observation], table: dict[str, tuple[str, str]]) -> list[str]:
@@ -342,7 +343,7 @@ def analyze(rs: ResultSet) -> Analysis:
     for g, group_obs in groups.items():
         if g.kernel != "linux-pae":
             continue
-        twin = Group("mmlab", g.workload, g.metric, g.unit, g.lower_is_better, g.vcpus, g.accel, g.time_unit)
+        twin = dataclasses.replace(g, kernel="mmlab")
         mine = [o for o in groups.get(twin, []) if o.toggle_dict == {k: defaults[k] for k in o.toggle_dict}]
         if mine:
             ours, linux = [o.value for o in mine], [o.value for o in group_obs]

@@ -129,14 +129,24 @@ def scaling_figures(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
     return figs
 
 
-def counters_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
-    """Per-operation guest counters on our kernel: for each counter, the mean over every cell (all
-    workloads) with each value of each swept toggle. Counters that are zero everywhere get no panel
-    (the title says which)."""
+COUNTER_FIGURES = {
+    "": ("counters", "Guest counters per operation, our kernel (mean over all cells)"),
+    "modelled": (
+        "counters-modelled",
+        "MODELLED (TCG plugin: host-observed CR3/INVLPG, TLB model) per operation, our kernel (mean over all cells)",
+    ),
+    "measured": ("counters-measured", "MEASURED (PMU, guest only, whole VM), our kernel (mean over all cells)"),
+}
+
+
+def counters_figure(a: Analysis, out_dir: str, footer: str, source: str = "") -> list[Figure]:
+    """Per-operation counters of one source on our kernel (the guest's own, or the host's modelled or measured ones:
+    never two in one figure): for each counter, the mean over every cell (all workloads) with each value of each swept
+    toggle. Counters that are zero everywhere get no panel (the title says which)."""
     by_metric: dict[str, list] = {}
     unit = {}
     for g, obs in a.groups.items():
-        if g.kernel == "mmlab" and not g.headline:
+        if g.kernel == "mmlab" and not g.headline and g.source == source:
             by_metric.setdefault(g.metric, []).extend(obs)
             unit[g.metric] = g.unit
     if not by_metric or not a.swept:
@@ -165,10 +175,10 @@ def counters_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
         ax.set_visible(False)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 0.93))
-    title = "Guest counters per operation, our kernel (mean over all cells)"
+    name, title = COUNTER_FIGURES[source]
     if zero:
         title += "; zero everywhere: " + ", ".join(zero)
-    return [_save(fig, out_dir, "counters", title, "counters", len(names), footer)]
+    return [_save(fig, out_dir, name, title, "counters", len(names), footer)]
 
 
 def kernels_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
@@ -211,6 +221,8 @@ def all_figures(a: Analysis, out_dir: str) -> list[Figure]:
         + effects_figures(a, out_dir, footer)
         + scaling_figures(a, out_dir, footer)
         + counters_figure(a, out_dir, footer)
+        + counters_figure(a, out_dir, footer, "modelled")
+        + counters_figure(a, out_dir, footer, "measured")
     )
 
 

@@ -12,11 +12,13 @@ from . import stats as S
 from .analyze import Analysis, analyze, effect_evidence, fmt_ci, fmt_pct, fmt_value
 from .load import ResultSet
 from .plots import all_figures, provenance
+from .price import price_rows
 
 SECTIONS = (
     "provenance",
     "toggles",
     "findings",
+    "price",
     "kernels",
     "effects",
     "interactions",
@@ -36,6 +38,39 @@ def _env() -> jinja2.Environment:
 def _not_default(toggles: dict, defaults: dict) -> str:
     diff = [f"{k.replace('mm.', '')}={v}" for k, v in sorted(toggles.items()) if defaults.get(k) != v]
     return ", ".join(diff) if diff else "(defaults)" if toggles else "(Linux: no toggles)"
+
+
+def price_context(a: Analysis) -> dict:
+    """The price section (analysis/price.py): mm.pmd_prealloc's other value, what it saves and costs per exec."""
+    rows = price_rows(a)
+    model = (a.rs.manifest.get("tlb_model") or {}) if isinstance(a.rs.manifest, dict) else {}
+    why = ""
+    if not rows:
+        why = (
+            "mm.pmd_prealloc is not swept in this set"
+            if "mm.pmd_prealloc" not in a.swept
+            else f"the TLB model did not run: {model['why']}"
+            if model.get("requested") and not model.get("loaded")
+            else "no exec workload ran with the TLB model (tlb_model = true, docs/tlb-model.md)"
+        )
+    return dict(
+        rows=[
+            dict(
+                workload=r.workload,
+                toggle=f"{r.toggle}={r.alt} (against {r.base})",
+                metric=r.metric,
+                base=fmt_value(r.base_value, r.unit) if "per extra" not in r.metric else "",
+                alt=fmt_value(r.alt_value, r.unit) if "per extra" not in r.metric else "",
+                diff=f"{r.diff:+,.6g}",
+                pct=fmt_pct(r.pct) if "per extra" not in r.metric else "",
+                verdict=r.verdict,
+                source=r.source,
+                evidence=r.evidence,
+            )
+            for r in rows
+        ],
+        why=why,
+    )
 
 
 def context(a: Analysis, figures, out_dir: str) -> dict:
@@ -174,6 +209,7 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
         ),
         mixed=a.mixed,
         findings=a.findings,
+        price=price_context(a),
         kernel_rows=kernel_rows,
         effect_rows=effect_rows,
         interaction_rows=interaction_rows,
@@ -208,6 +244,20 @@ def summary_md(ctx: dict) -> str:
     parts = [f"# mmlab report: {ctx['name']}", "", f"_{ctx['footer']}_", ""]
     parts += [f"**Warning:** {m}" for m in ctx["mixed"]] + ([""] if ctx["mixed"] else [])
     parts += ["## Findings", ""] + ([f"- {f}" for f in ctx["findings"]] or ["- no clear toggle effect"]) + [""]
+    parts += ["## The price of mm.pmd_prealloc", ""]
+    if ctx["price"]["rows"]:
+        parts += [
+            _md_table(
+                ["workload", "toggle", "metric", "default", "other", "difference", "change", "saves/costs", "source"],
+                [
+                    [r[k] for k in ("workload", "toggle", "metric", "base", "alt", "diff", "pct", "verdict", "source")]
+                    for r in ctx["price"]["rows"]
+                ],
+            ),
+            "",
+        ]
+    else:
+        parts += [f"Not priced: {ctx['price']['why']}.", ""]
     if ctx["kernel_rows"]:
         parts += ["## Our kernel against Linux PAE", ""]
         parts += [
