@@ -195,13 +195,6 @@ class Runner {
     total_ = static_cast<uint32_t>(todo.size());
     const Accel requested = o_.accel.value_or(m_.accel);
     tlb_requested_ = o_.tlb_model.value_or(m_.tlb_model);
-    if (tlb_requested_ && requested == Accel::kKvm)
-      throw std::runtime_error(fmt::format(
-          "the TLB model ({}) with accel kvm ({}): the model is a QEMU TCG plugin, and under KVM the guest runs on "
-          "the host CPU where no plugin sees it; use --accel tcg or auto, or --no-tlb-model (under KVM the PMU's "
-          "guest TLB events count instead)",
-          o_.tlb_model ? "--tlb-model" : fmt::format("{}:{}: tlb_model = true", m_.file, m_.tlb_model_line),
-          o_.accel ? "--accel kvm" : "the matrix's accel"));
     accel_ = choose_accel(requested, deterministic, paths_, 3.0);
     icount_ = deterministic;
     decide_tlb_model();
@@ -621,6 +614,14 @@ class Runner {
 }  // namespace
 
 int run_matrix(const Matrix& m, const std::string& matrix_text, const RunOptions& o) {
+  // Before the output directory is touched: the model under KVM cannot work.
+  if (o.tlb_model.value_or(m.tlb_model) && o.accel.value_or(m.accel) == Accel::kKvm)
+    throw std::runtime_error(fmt::format(
+        "the TLB model ({}) with accel kvm ({}): the model is a QEMU TCG plugin, and under KVM the guest runs on "
+        "the host CPU where no plugin sees it; use --accel tcg or auto, or --no-tlb-model (under KVM the PMU's "
+        "guest TLB events count instead)",
+        o.tlb_model ? "--tlb-model" : fmt::format("{}:{}: tlb_model = true", m.file, m.tlb_model_line),
+        o.accel ? "--accel kvm" : "the matrix's accel"));
   Runner r(m, matrix_text, o);
   return r.run();
 }
