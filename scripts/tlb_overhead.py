@@ -43,8 +43,9 @@ def boot(mmlab: str, program: list[str], model: bool) -> tuple[float, float]:
     return seconds, cpu_seconds() - cpu
 
 
-def cell(mmlab: str, program: list[str], model: bool, tmp: str, rep: int) -> tuple[float, float]:
-    """Wall seconds of one cell (its duration_s) and of the whole `mmlab run` of a one-cell matrix."""
+def cell(mmlab: str, program: list[str], model: bool, tmp: str, rep: int) -> tuple[float, float, float]:
+    """Wall seconds of one cell (its duration_s), of the whole `mmlab run` of a one-cell matrix, and QEMU's CPU
+    seconds (the cell's task_clock_ns host counter: what load on the host does not change)."""
     matrix = os.path.join(tmp, "overhead.toml")
     with open(matrix, "w") as f:
         f.write(f'name = "overhead"\ndeterministic = true\n[[workload]]\nname = {json.dumps(program[0])}\n')
@@ -60,7 +61,7 @@ def cell(mmlab: str, program: list[str], model: bool, tmp: str, rep: int) -> tup
         (c,) = [json.loads(line) for line in f if line.strip()]
     if model != (c.get("tlb_model", {}).get("status") == "ok"):
         sys.exit(f"tlb_overhead: the cell's tlb_model is not what was asked: {c.get('tlb_model')}")
-    return c["duration_s"], seconds
+    return c["duration_s"], seconds, c["host_counters"]["task_clock_ns"]["value"] / 1e9
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,17 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 def matrix_main(args) -> int:
     cells: dict[bool, list[float]] = {False: [], True: []}
     runs: dict[bool, list[float]] = {False: [], True: []}
+    cpus: dict[bool, list[float]] = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="tlb-overhead-") as tmp:
         for rep in range(args.reps):
             for model in (False, True):
-                c, r = cell(args.mmlab, args.program, model, tmp, rep)
+                c, r, q = cell(args.mmlab, args.program, model, tmp, rep)
                 cells[model].append(c)
                 runs[model].append(r)
+                cpus[model].append(q)
                 print(
-                    f"rep {rep + 1}: {'with' if model else 'without'} the model: cell {c:.2f} s, mmlab run {r:.2f} s",
+                    f"rep {rep + 1}: {'with' if model else 'without'} the model: cell {c:.2f} s, mmlab run {r:.2f} s, "
+                    f"QEMU CPU {q:.2f} s",
                     flush=True,
                 )
-    for name, t in (("cell (duration_s)", cells), ("mmlab run", runs)):
+    for name, t in (("cell (duration_s)", cells), ("mmlab run", runs), ("QEMU CPU time (task_clock)", cpus)):
         plain, modelled = statistics.median(t[False]), statistics.median(t[True])
         print(
             f"{' '.join(args.program)}: median {name} {plain:.2f} s without, {modelled:.2f} s with the TLB model: "
