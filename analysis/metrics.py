@@ -39,6 +39,21 @@ class Observation:
         return dict(self.toggles)
 
 
+# Where a host-side figure comes from (docs/analysis.md, "Modelled and measured"): the TCG plugin (docs/tlb-model.md;
+# its CR3 and INVLPG counts are exact observations, its TLB counts a model's) or the CPU's PMU under KVM. Each metric
+# carries its source in its name, so every table and plot says it, and groups never pool two sources.
+def sourced(metric: str, source: str) -> str:
+    return f"{metric} [{source}]" if source else metric
+
+
+def unsourced(metric: str) -> str:
+    """The metric's name without its source tag."""
+    for src in (MODELLED, MEASURED):
+        if metric.endswith(f" [{src}]"):
+            return metric[: -len(src) - 3]
+    return metric
+
+
 def workload_label(cell: dict) -> str:
     w = cell["workload"]
     return " ".join([w["name"], *w.get("args", [])])
@@ -101,6 +116,80 @@ def counter_metrics(cell: dict) -> list[tuple[str, str, float]]:
     return [(name, unit, v) for name, unit, v in out if v is not None]
 
 
+# The operation a workload's window is priced per.
+def operation(cell: dict) -> str | None:
+    w = cell["workload"]
+    name, args = w["name"], w.get("args", [])
+    if name == "lat_proc":
+        return "fork" if "fork" in args else "exec" if ("exec" in args or "shell" in args) else None
+    return {"exec_layout": "exec", "fork_scale": "fork", "kmap_churn": "fork", "page_fault": "fault"}.get(name)
+
+
+def operations(cell: dict, op: str) -> float | None:
+    """How many `op`s the cell's window (before:0:NAME to after:0:NAME) holds. Our kernel counts them (kernel.forks,
+    kernel.execs, the mm faults). Linux counts faults (vmstat pgfault) but not forks or execs: for lat_proc fork and
+    exec and for exec_layout they follow from the workload (n + warm-up iterations, each a fork (and an exec), plus
+    /init's fork and exec of the program: test_analysis checks this against our kernel's counts); for the others Linux
+    has none."""
+    gc = cell.get("guest_counters") or {}
+    mm, k = gc.get("mm"), gc.get("kernel")
+    if mm and k:
+        if op == "fault":
+            return (mm.get("fault_anon") or 0) + (mm.get("fault_file") or 0) + (mm.get("fault_cow_copy") or 0)
+        return k.get(f"{op}s")
+    if op == "fault":
+        return (gc.get("vmstat") or {}).get("pgfault")
+    m, w = cell.get("metrics") or {}, cell["workload"]
+    if w["name"] not in ("lat_proc", "exec_layout") or "n" not in m or "warmup" not in m:
+        return None
+    iterations = m["n"] + m["warmup"] + 1
+    if op == "fork":
+        return iterations
+    return 1 if w["name"] == "lat_proc" and "fork" in w.get("args", []) else iterations
+
+
+# The TLB model's counts (docs/records.md, a cell's "tlb_model"): (metric, unit, what to add up).
+MODEL_COUNTS = (
+    ("CR3 writes", "writes", ("cr3_writes",)),
+    ("INVLPGs", "invalidations", ("invlpg",)),
+    ("instructions", "guest instructions", ("insns",)),
+    ("iTLB misses", "misses", ("itlb_misses",)),
+    ("dTLB misses", "misses", ("dtlb_load_misses", "dtlb_store_misses")),
+    ("STLB misses", "misses", ("stlb_misses",)),
+    ("page-walk references", "references", ("walk_refs",)),
+)
+# The PMU's guest-only events under KVM (docs/records.md, host_counters): counted over the whole VM, not a window.
+PMU_COUNTS = (
+    ("guest dTLB load misses, whole VM", "misses", "dtlb_load_misses_guest"),
+    ("guest dTLB store misses, whole VM", "misses", "dtlb_store_misses_guest"),
+    ("guest iTLB misses, whole VM", "misses", "itlb_load_misses_guest"),
+    ("guest dTLB load walks, whole VM", "walks", "dtlb_load_walks_guest"),
+    ("guest dTLB store walks, whole VM", "walks", "dtlb_store_walks_guest"),
+    ("guest iTLB walks, whole VM", "walks", "itlb_walks_guest"),
+)
+
+
+def host_metrics(cell: dict) -> list[tuple[str, str, float, str]]:
+    """The host's view, per operation where it has a window: (metric, unit, value, source), the metric named with its
+    source. The TLB model's counts per fork, exec or fault (both kernels); the PMU's guest TLB events as counted."""
+    out = []
+    t = cell.get("tlb_model") or {}
+    op = operation(cell)
+    n = operations(cell, op) if op else None
+    if t.get("status") == "ok" and n:
+        counts = t["counts"]
+        for name, unit, keys in MODEL_COUNTS:
+            if all(key in counts for key in keys):
+                out.append(
+                    (sourced(f"{name} per {op}", MODELLED), unit, sum(counts[key] for key in keys) / n, MODELLED)
+                )
+    for name, unit, key in PMU_COUNTS:
+        entry = (cell.get("host_counters") or {}).get(key)
+        if isinstance(entry, dict) and "value" in entry:
+            out.append((sourced(name, MEASURED), unit, float(entry["value"]), MEASURED))
+    return out
+
+
 def workload_metrics(cell: dict) -> list[tuple[str, str, bool, float]]:
     """The workload's own results: (metric, unit, lower_is_better, value)."""
     m = cell.get("metrics") or {}
@@ -122,7 +211,7 @@ def workload_metrics(cell: dict) -> list[tuple[str, str, bool, float]]:
 
 
 # The per-operation cost functions, each (cell) -> [(metric, unit, value)] or [(metric, unit, value, source)].
-COST_FUNCTIONS = [counter_metrics]
+COST_FUNCTIONS = [counter_metrics, host_metrics]
 
 
 def extra_metrics(cell: dict) -> list[tuple[str, str, float, str]]:

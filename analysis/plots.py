@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from . import metrics as M  # noqa: E402
 from . import stats as S  # noqa: E402
 from .analyze import Analysis, Group, fmt_value, scale_for, slug  # noqa: E402
 
@@ -151,14 +152,24 @@ def scaling_figures(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
     return figs
 
 
-def counters_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
-    """Per-operation guest counters on our kernel: for each counter, the mean over every cell (all
-    workloads) with each value of each swept toggle. Counters that are zero everywhere get no panel
-    (the title says which)."""
+COUNTER_FIGURES = {
+    M.GUEST: ("counters", "Guest counters per operation, our kernel (mean over all cells)"),
+    M.MODELLED: (
+        "counters-modelled",
+        "MODELLED (TCG plugin: host-observed CR3/INVLPG, TLB model) per operation, our kernel (mean over all cells)",
+    ),
+    M.MEASURED: ("counters-measured", "MEASURED (PMU, guest only, whole VM), our kernel (mean over all cells)"),
+}
+
+
+def counters_figure(a: Analysis, out_dir: str, footer: str, source: str = M.GUEST) -> list[Figure]:
+    """Per-operation counters of one source on our kernel (the guest's own, or the host's modelled or measured ones:
+    never two in one figure): for each counter, the mean over every cell (all workloads) with each value of each swept
+    toggle. Counters that are zero everywhere get no panel (the title says which)."""
     by_metric: dict[str, list] = {}
     unit = {}
     for g, obs in a.groups.items():
-        if g.kernel == "mmlab" and not g.headline:
+        if g.kernel == "mmlab" and not g.headline and g.source == source:
             by_metric.setdefault(g.metric, []).extend(obs)
             unit[g.metric] = g.unit
     if not by_metric or not a.swept:
@@ -187,10 +198,10 @@ def counters_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     axes[0][0].legend(fontsize=7)
-    title = "Guest counters per operation, our kernel (mean over all cells)"
+    name, title = COUNTER_FIGURES[source]
     if zero:
         title += "; zero everywhere: " + ", ".join(zero)
-    return [_save(fig, out_dir, "counters", title, "counters", len(names), footer)]
+    return [_save(fig, out_dir, name, title, "counters", len(names), footer)]
 
 
 def kernels_figure(a: Analysis, out_dir: str, footer: str) -> list[Figure]:
@@ -342,6 +353,8 @@ def all_figures(a: Analysis, out_dir: str, design_rows=()) -> list[Figure]:
         + effects_figures(a, out_dir, footer)
         + scaling_figures(a, out_dir, footer)
         + counters_figure(a, out_dir, footer)
+        + counters_figure(a, out_dir, footer, M.MODELLED)
+        + counters_figure(a, out_dir, footer, M.MEASURED)
     )
 
 

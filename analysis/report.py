@@ -14,10 +14,12 @@ from .analyze import Analysis, analyze, effect_evidence, fmt_ci, fmt_pct, fmt_va
 from .design import SOURCE_LABEL, case_label, design_rows, one_effect
 from .load import ResultSet
 from .plots import all_figures, provenance
+from .price import price_rows
 
 # The first screen, then the details (every section below "details" is inside it).
 FIRST_SCREEN = ("design", "kernels", "questions")
 SECTIONS = FIRST_SCREEN + (
+    "price",
     "details",
     "provenance",
     "toggles",
@@ -124,6 +126,39 @@ def _embed(f, out_dir: str) -> dict:
     with open(f.png, "rb") as fh:
         data = base64.b64encode(fh.read()).decode()
     return dict(title=f.title, data=data, svg=os.path.relpath(f.svg, out_dir), kind=f.kind)
+
+
+def price_context(a: Analysis) -> dict:
+    """The price section (analysis/price.py): mm.pmd_prealloc's other value, what it saves and costs per exec."""
+    rows = price_rows(a)
+    model = (a.rs.manifest.get("tlb_model") or {}) if isinstance(a.rs.manifest, dict) else {}
+    why = ""
+    if not rows:
+        why = (
+            "mm.pmd_prealloc is not swept in this set"
+            if "mm.pmd_prealloc" not in a.swept
+            else f"the TLB model did not run: {model['why']}"
+            if model.get("requested") and not model.get("loaded")
+            else "no exec workload ran with the TLB model (tlb_model = true, docs/tlb-model.md)"
+        )
+    return dict(
+        rows=[
+            dict(
+                workload=r.workload,
+                toggle=f"{r.toggle}={r.alt} (against {r.base})",
+                metric=r.metric,
+                base=fmt_value(r.base_value, r.unit) if "per extra" not in r.metric else "",
+                alt=fmt_value(r.alt_value, r.unit) if "per extra" not in r.metric else "",
+                diff=f"{r.diff:+,.6g}",
+                pct=fmt_pct(r.pct) if "per extra" not in r.metric else "",
+                verdict=r.verdict,
+                source=r.source,
+                evidence=r.evidence,
+            )
+            for r in rows
+        ],
+        why=why,
+    )
 
 
 def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
@@ -261,6 +296,7 @@ def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
         ),
         mixed=a.mixed,
         findings=a.findings,
+        price=price_context(a),
         kernel_rows=kernel_rows,
         effect_rows=effect_rows,
         interaction_rows=interaction_rows,
@@ -371,6 +407,20 @@ def summary_md(ctx: dict) -> str:
             more = len(q["interactions"]) - len(shown)
             parts += ["Interactions (the effect depends on another toggle):"]
             parts += [f"- {x}" for x in shown] + ([f"- and {more} more (report.html, details)"] if more else []) + [""]
+    parts += ["## The price of mm.pmd_prealloc", ""]
+    if ctx["price"]["rows"]:
+        parts += [
+            _md_table(
+                ["workload", "toggle", "metric", "default", "other", "difference", "change", "saves/costs", "source"],
+                [
+                    [r[k] for k in ("workload", "toggle", "metric", "base", "alt", "diff", "pct", "verdict", "source")]
+                    for r in ctx["price"]["rows"]
+                ],
+            ),
+            "",
+        ]
+    else:
+        parts += [f"Not priced: {ctx['price']['why']}.", ""]
     parts += ["## Details", ""]
     parts += [
         f"Every finding ({len(ctx['findings'])}), main effect ({len(ctx['effect_rows'])}), interaction "

@@ -6,7 +6,9 @@
 # corpus (fuzz/corpus/NAME; new inputs go to build-fuzz/corpus/NAME, never
 # into the repository). A crash, leak or sanitizer report fails it; the input
 # that did it is in build-fuzz/artifacts/. Prints each target's runs and
-# coverage. `make fuzz-smoke` (in make test): 6 s each; `make fuzz`: 300 s.
+# coverage and the CPU time it used (user + system, from bash's `times`: the
+# targets run at once, so on a busy host that is less than SECONDS).
+# `make fuzz-smoke` (in make test): 6 s each; `make fuzz`: 300 s.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:?usage: fuzz.sh SECONDS [TARGET...]}
@@ -27,7 +29,10 @@ for t in "${targets[@]}"; do
       -rss_limit_mb=2048 -artifact_prefix="$build/artifacts/$t-" -print_final_stats=1 >"$build/$t.log" 2>&1; then
       runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/$t.log" | grep -o '[0-9]*$' || echo '?')
       cov=$(grep -o 'cov: [0-9]*' "$build/$t.log" | tail -1 | grep -o '[0-9]*' || echo '?')
-      echo "fuzz: $t: $runs runs in ${secs} s, coverage $cov, no crash"
+      # times' second line: the children's user and system time, e.g. "1m2.5s 0m0.3s".
+      cpu=$(times | tail -1 | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+                                     printf "%.0f", s }')
+      echo "fuzz: $t: $runs runs in ${secs} s (${cpu} s of CPU), coverage $cov, no crash"
     else
       echo "fuzz: $t: FAILED (see $build/$t.log and $build/artifacts/)" >&2
       tail -30 "$build/$t.log" >&2

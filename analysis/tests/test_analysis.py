@@ -15,9 +15,11 @@ HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 from analysis import load as L  # noqa: E402
+from analysis import metrics as M  # noqa: E402
 from analysis import stats as S  # noqa: E402
 from analysis.analyze import analyze  # noqa: E402
 from analysis.compare import rows as compare_rows  # noqa: E402
+from analysis.price import price_rows  # noqa: E402
 from analysis.report import SECTIONS, write_report  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -583,3 +585,169 @@ def test_compare_reads_like_a_regression_report(tmp_path):
     assert order == sorted(order)
     assert "Noise floor: 1.0%" in text and "1 below the noise floor" in text and "2 regressions" in text
     assert text.index("| mmlab: lat_proc exec: latency (median)") < text.index("| mmlab: lat_proc sh: latency")
+
+
+def with_model(c: dict, cr3: int, insns: int, stlb: int, refs: int, invlpg: int = 6) -> dict:
+    """`c` with a TLB-model window (docs/records.md, a cell's "tlb_model") of these counts."""
+    counts = dict(
+        insns=insns,
+        cr3_writes=cr3,
+        cr4_writes=0,
+        invlpg=invlpg,
+        markers=1,
+        itlb_accesses=10 * insns // 7,
+        itlb_misses=stlb // 3,
+        dtlb_loads=insns // 3,
+        dtlb_load_misses=stlb,
+        dtlb_stores=insns // 5,
+        dtlb_store_misses=stlb // 2,
+        stlb_accesses=2 * stlb,
+        stlb_misses=stlb,
+        pde_cache_hits=stlb - (refs - stlb),
+        walk_refs=refs,
+    )
+    window = {"from": "before:0:lat_proc", "to": "after:0:lat_proc"}
+    return dict(c, tlb_model=dict(source="tlb_model", modelled=True, status="ok", window=window, counts=counts))
+
+
+def test_host_metrics_carry_their_source_and_are_never_pooled(tmp_path):
+    """The TLB model's counts per operation, on both kernels, named "[modelled]" in every table and figure; the PMU's
+    "[measured]"; groups never pool two sources; a cell whose model was unavailable has none."""
+    cells = []
+    for i, pre in enumerate(["on", "off"] * 2):
+        c = with_model(
+            cell(i, toggles_with(pmd_prealloc=pre), 500_000, reloads=4 if pre == "off" else 0),
+            cr3=10 + (4 if pre == "off" else 0),
+            insns=1_000_000 - (20_000 if pre == "off" else 0),
+            stlb=300 + (6 if pre == "off" else 0),
+            refs=340 + (12 if pre == "off" else 0),
+        )
+        cells.append(c)
+    linux = with_model(cell(10, {}, 900_000, kernel="linux-pae"), cr3=90, insns=5_000_000, stlb=2000, refs=2400)
+    linux["metrics"].update(n=5, warmup=3)  # lat_proc's own counts: Linux does not count execs
+    linux["host_counters"] = dict(linux["host_counters"], dtlb_load_misses_guest={"value": 1234})
+    off = cell(11, toggles_with(), 500_000)
+    off["tlb_model"] = {"source": "tlb_model", "modelled": True, "status": "unavailable", "reason": "no plugin"}
+    cells += [linux, off]
+    rs = L.load(write_set(tmp_path / "h", deterministic(cells), deterministic=True))
+    a = analyze(rs)
+    by = {}
+    for o in a.observations:
+        by.setdefault((o.kernel, o.metric, o.cell), []).append(o)
+    assert by[("mmlab", "CR3 writes per exec [modelled]", "c00000")][0].value == 5.0  # 10 writes / 2 execs
+    assert by[("mmlab", "CR3 writes per exec [modelled]", "c00001")][0].source == M.MODELLED
+    assert by[("mmlab", "dTLB misses per exec [modelled]", "c00000")][0].value == 225.0  # (300 + 150) / 2
+    assert by[("linux-pae", "CR3 writes per exec [modelled]", "c00010")][0].value == 10.0  # 90 / (5 + 3 + 1)
+    assert by[("linux-pae", "guest dTLB load misses, whole VM [measured]", "c00010")][0].source == M.MEASURED
+    assert not [k for k in by if k[2] == "c00011" and "[modelled]" in k[1]], "an unavailable model gives nothing"
+    for g in a.groups:
+        assert (g.source == M.MODELLED) == g.metric.endswith("[modelled]"), g
+        assert (g.source == M.MEASURED) == g.metric.endswith("[measured]"), g
+        assert not g.headline or g.source == M.WORKLOAD
+    kernels = {r.metric for r in a.kernels}
+    assert "CR3 writes per exec [modelled]" in kernels and "STLB misses per exec [modelled]" in kernels, kernels
+    html, md, figures = write_report(rs, str(tmp_path / "out"))
+    titles = [f.title for f in figures]
+    assert any(t.startswith("MODELLED (TCG plugin") for t in titles), titles
+    assert all("[modelled]" not in t for t in titles if t.startswith("Guest counters")), titles
+
+
+def test_the_price_of_pmd_prealloc(tmp_path):
+    """price_rows: pmd_prealloc=off against on, per exec, what it saves (instructions) and what it costs (PDPTE
+    reloads, CR3 writes, modelled misses and walk references), each with its source; the report's price section shows
+    them, and says why when a set cannot be priced."""
+    cells = []
+    for i, pre in enumerate(["on", "off", "on", "off"]):
+        c = cell(
+            i,
+            toggles_with(pmd_prealloc=pre),
+            500_000 - (10_000 if pre == "off" else 0),
+            reloads=4 if pre == "off" else 0,
+        )
+        cells.append(
+            with_model(
+                c,
+                cr3=10 + (4 if pre == "off" else 0),
+                insns=1_000_000 - (20_000 if pre == "off" else 0),
+                stlb=300 + (6 if pre == "off" else 0),
+                refs=340 + (12 if pre == "off" else 0),
+            )
+        )
+    rs = L.load(write_set(tmp_path / "p", deterministic(cells), deterministic=True))
+    rows = {r.metric: r for r in price_rows(analyze(rs))}
+    reload = rows["PDPTE-forced CR3 reloads per exec"]
+    assert (reload.base, reload.alt, reload.base_value, reload.alt_value) == ("on", "off", 0.0, 2.0), reload
+    assert reload.verdict == "costs" and reload.source == "guest counters" and reload.exact
+    assert (
+        rows["CR3 writes per exec [modelled]"].diff == 2.0
+        and rows["CR3 writes per exec [modelled]"].source == "modelled"
+    )
+    insns = rows["instructions per exec [modelled]"]
+    assert insns.verdict == "saves" and insns.diff == -10_000 and insns.evidence == "exact", insns
+    assert rows["latency (median)"].verdict == "saves" and rows["latency (median)"].source == "workload (-icount)"
+    assert (
+        rows["STLB misses per exec [modelled]"].diff == 3.0
+        and rows["STLB misses per exec [modelled]"].verdict == "costs"
+    )
+    assert rows["page-walk references per exec [modelled]"].diff == 6.0
+    per = rows["STLB misses per extra CR3 write [modelled]"]
+    assert per.diff == 1.5 and per.source == "modelled", per  # 3 more misses per exec for 2 more writes per exec
+    assert {r.workload for r in rows.values()} == {"lat_proc exec"}
+    html, md, _ = write_report(rs, str(tmp_path / "out"))
+    text = open(md).read().split("## The price of mm.pmd_prealloc")[1].split("##")[0]
+    row = "| lat_proc exec | mm.pmd_prealloc=off (against on) | CR3 writes per exec [modelled] | 5 writes | 7 writes | +2 |"
+    assert row in text and "| 500 k instr. | 490 k instr. | -10,000 | -2.0% | saves | modelled |" in text, text
+    assert "saves | modelled |" in text and "costs | guest counters |" in text, text
+    body = open(html).read()
+    assert '<section id="price">' in body and "STLB misses per extra CR3 write [modelled]" in body
+    # Without the model: no rows, and the section says why.
+    plain = L.load(write_set(tmp_path / "q", deterministic(factorial(reps=1)), deterministic=True))
+    assert price_rows(analyze(plain)) == []
+    _, md, _ = write_report(plain, str(tmp_path / "out2"))
+    assert "Not priced: no exec workload ran with the TLB model" in open(md).read()
+
+
+def test_real_set_with_the_tlb_model(tmp_path):
+    """fixtures/real-tlb (README there): a real deterministic run with the TLB model on, both kernels, pmd_prealloc
+    swept. The host's CR3 writes and INVLPGs per operation equal the guest's counts on our kernel; Linux's operations,
+    taken from the workload, match what our kernel counts for the same workload; the price of pmd_prealloc=off is two
+    PDPTE-forced reloads (two more CR3 writes) per exec, exact, with the model's misses and references beside the
+    instructions saved; and our kernel's flushes stand next to Linux's."""
+    rs = L.load(os.path.join(FIXTURES, "real-tlb"))
+    assert rs.manifest["tlb_model"]["loaded"] and rs.cells and all(c["status"] == "ok" for c in rs.cells)
+    assert all(c["tlb_model"]["status"] == "ok" for c in rs.cells)
+    for c in rs.cells:
+        if c["kernel"] != "mmlab":
+            continue
+        mm, k = c["guest_counters"]["mm"], c["guest_counters"]["kernel"]
+        counts = c["tlb_model"]["counts"]
+        assert counts["cr3_writes"] == sum(
+            mm[x] for x in ("cr3_switch", "cr3_reload_pdpte", "tlb_flush_all", "cr3_boot")
+        )
+        assert counts["invlpg"] == mm["tlb_flush_page"]
+        if c["workload"]["name"] == "lat_proc":
+            as_linux = dict(c, guest_counters={})
+            assert M.operations(as_linux, "fork") == k["forks"] and M.operations(as_linux, "exec") == k["execs"], c[
+                "key"
+            ]
+    a = analyze(rs)
+    rows = {(r.workload, r.metric): r for r in price_rows(a)}
+    reload = rows[("lat_proc -n 5 exec", "PDPTE-forced CR3 reloads per exec")]
+    assert (reload.base_value, reload.alt_value, reload.verdict, reload.exact) == (0.0, 2.0, "costs", True), reload
+    cr3 = rows[("lat_proc -n 5 exec", "CR3 writes per exec [modelled]")]
+    assert cr3.diff == 2.0 and cr3.source == "modelled" and cr3.exact, cr3
+    insns = rows[("lat_proc -n 5 exec", "instructions per exec [modelled]")]
+    assert insns.verdict == "saves" and insns.diff < 0, insns
+    for m in ("STLB misses per exec [modelled]", "page-walk references per exec [modelled]"):
+        assert rows[("lat_proc -n 5 exec", m)].source == "modelled" and rows[("lat_proc -n 5 exec", m)].exact
+    assert {w for w, _ in rows} == {"lat_proc -n 5 exec"}  # the fork and fault workloads are not priced per exec
+    kernels = {(r.workload, r.metric): r for r in a.kernels}
+    for m in ("CR3 writes per exec [modelled]", "INVLPGs per exec [modelled]", "STLB misses per exec [modelled]"):
+        r = kernels[("lat_proc -n 5 exec", m)]
+        assert r.mmlab.median > 0 and r.linux.median > 0, (m, r)
+    assert ("lat_proc -n 5 fork", "CR3 writes per fork [modelled]") in kernels
+    html, md, figures = write_report(rs, str(tmp_path / "out"))
+    assert (
+        "lat_proc -n 5 exec | mm.pmd_prealloc=off (against on) | PDPTE-forced CR3 reloads per exec" in open(md).read()
+    )
+    assert any(f.title.startswith("MODELLED") for f in figures)

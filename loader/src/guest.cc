@@ -11,6 +11,7 @@
 
 #include "formats/cpio.h"
 #include "formats/cpio_writer.h"
+#include "tlb_plugin.h"
 #include "util.h"
 
 namespace mmlab {
@@ -224,10 +225,15 @@ GuestRecords read_records(Kernel kernel, const std::string& console, const std::
 
 GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
                              const std::string& records_text, const std::string& program, bool expect_result,
-                             uint32_t timeout_s) {
+                             uint32_t timeout_s, const std::optional<std::string>& tlb_output,
+                             const std::string& qemu_log) {
   GuestOutcome o;
   if (icount) o.time_unit = "guest_instructions";
   GuestRecords read = read_records(kernel, console, records_text);
+  if (tlb_output) {
+    pair_tlb_checkpoints(*tlb_output, &read);
+    o.tlb_model = tlb_window(read, program, qemu_log);
+  }
   const std::vector<json>& records = read.records;
   o.malformed_records = read.malformed;
   o.malformed_examples = std::move(read.malformed_examples);

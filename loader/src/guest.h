@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,7 @@ struct GuestOutcome {
   nlohmann::json boot;            // mmlab's boot record, or null
   nlohmann::json leak;            // mmlab's leak record, or null
   nlohmann::json panic;           // the panic record, or null
+  nlohmann::json tlb_model;       // the TLB model's window (tlb_window in tlb_plugin.h), or null without it
   std::string time_unit = "ns";   // "guest_instructions" under -icount
   uint32_t malformed_records = 0;
   std::vector<std::string> malformed_examples;
@@ -98,10 +100,13 @@ struct GuestOutcome {
 // deadline. `program`: the name /init ran (its snapshots are labelled
 // before:0:NAME and after:0:NAME). `expect_result`: the program is one of
 // the lab's workloads, which always print an MMLAB-RESULT line (a user's
-// binary need not).
+// binary need not). `tlb_output`: with the TLB model, what its plugin wrote
+// (empty if nothing), paired with the records, and QEMU's own messages (why
+// the plugin did not load); the model's state never decides the status.
 GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
                              const std::string& records, const std::string& program, bool expect_result,
-                             uint32_t timeout_s);
+                             uint32_t timeout_s, const std::optional<std::string>& tlb_output = std::nullopt,
+                             const std::string& qemu_log = "");
 
 // The last `n` lines of a console, for a failed cell's record.
 std::string console_tail(const std::string& console, size_t n);

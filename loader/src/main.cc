@@ -31,6 +31,7 @@
 #include "matrix.h"
 #include "merge.h"
 #include "runner.h"
+#include "tlb_plugin.h"
 #include "util.h"
 
 namespace mmlab {
@@ -57,31 +58,6 @@ int cmd_list(const std::string& path) {
   return 0;
 }
 
-// Whether QEMU loads the TLB-model plugin and its checkpoints pair with the
-// counters records: one small TCG boot of /hello (about a second), the
-// cheapest check that exercises the whole path (a QEMU without plugin
-// support refuses -plugin; a plugin built against another API version is
-// refused at load).
-std::pair<bool, std::string> tlb_plugin_works(const GuestPaths& paths) {
-  for (const std::string& p : {paths.tlb_plugin, paths.mmlab_kernel, paths.test_initrd})
-    if (!std::filesystem::exists(p)) return {false, p + " missing: make build"};
-  VmSpec s{.memory_mb = 64, .init = "/hello", .tlb_model = true};
-  s.kernel_image = paths.mmlab_kernel;
-  s.initrd = paths.test_initrd;
-  s.tlb_plugin = paths.tlb_plugin;
-  try {
-    const BootResult r = boot_once(s, 30, false);
-    for (const nlohmann::json& rec : r.records.records)
-      if (str_of(rec, "type") == "tlb_model" && bool_of(rec, "paired", false) && r.status == "success")
-        return {true, fmt::format("{}: a /hello boot paired {} checkpoint(s) with the counters records",
-                                  paths.tlb_plugin, int_of(rec, "checkpoints", 0))};
-    const std::string why = r.qemu_stderr.empty() ? "the boot ended " + r.status : r.qemu_stderr;
-    return {false, why.substr(0, why.find('\n'))};
-  } catch (const std::exception& e) {
-    return {false, e.what()};
-  }
-}
-
 int cmd_doctor() {
   const GuestPaths paths = paths_from_build();
   auto line = [](bool yes, const std::string& what, const std::string& detail) {
@@ -95,8 +71,8 @@ int cmd_doctor() {
     line(std::filesystem::exists(p), what, std::filesystem::exists(p) ? p : p + " missing: make build");
   const AccelChoice kvm = choose_accel(Accel::kAuto, false, paths, 3.0);
   line(kvm.kvm, "KVM for a 32-bit PAE guest", kvm.reason);
-  const auto [plugin_ok, plugin_why] = tlb_plugin_works(paths);
-  line(plugin_ok, "TLB-model plugin under TCG", plugin_why);
+  const TlbProbe plugin = probe_tlb_plugin(paths, {});
+  line(plugin.ok, "TLB-model plugin under TCG", plugin.why);
   const nlohmann::json caps = host_capabilities();
   const std::pair<const char*, const char*> names[] = {
       {"perf_software_events", "perf_event software events"},
@@ -158,6 +134,10 @@ int main(int argc, char** argv) {
   r->add_flag("--resume", run.resume, "finish the result set in DIR: run only the cells it lacks");
   r->add_option("--shard", shard, "I/N: run the I-th of N disjoint slices of the cells");
   r->add_flag("--quiet", run.quiet, "no progress lines (errors and the summary still print)");
+  bool tlb = false, no_tlb = false;
+  r->add_flag("--tlb-model", tlb,
+              "load the TLB-model plugin into every cell (TCG only; docs/tlb-model.md), whatever the matrix says");
+  r->add_flag("--no-tlb-model", no_tlb, "do not load it, whatever the matrix says")->excludes("--tlb-model");
 
   std::string list_path;
   auto* l = app.add_subcommand("list", "print the cells a matrix expands to");
@@ -207,6 +187,7 @@ int main(int argc, char** argv) {
       const Matrix m = parse_matrix_text(text, run.matrix_path, initrd_workloads(paths.initrd));
       run.accel = parse_accel(accel);
       if (det || no_det) run.deterministic = det;
+      if (tlb || no_tlb) run.tlb_model = tlb;
       if (!shard.empty()) {
         unsigned i = 0, n = 0;
         char slash = 0;

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "plugin_args.h"
 #include "toggle_table.h"
 #include "toml_reader.h"
 #include "util.h"
@@ -64,14 +65,17 @@ class Parser : TomlReader {
     const toml::table root = parse_document(text);
     Matrix m;
     m.file = file();
-    static const std::set<std::string> kKeys = {"name",    "kernel",    "accel",     "deterministic", "repetitions",
-                                                "vcpus",   "memory_mb", "timeout_s", "seed",          "kernel_args",
-                                                "toggles", "workload",  "exclude",   "include"};
+    static const std::set<std::string> kKeys = {
+        "name", "kernel",      "accel",   "deterministic", "repetitions", "vcpus",   "memory_mb", "timeout_s",
+        "seed", "kernel_args", "toggles", "workload",      "exclude",     "include", "tlb_model", "tlb_geometry"};
     for (const auto& [k, node] : root)
       if (!kKeys.count(std::string(k.str())))
-        fail(node, fmt::format("unknown key '{}' (expected one of: name, kernel, accel, deterministic, repetitions, "
-                               "vcpus, memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include)",
-                               k.str()));
+        fail(node,
+             fmt::format(
+                 "unknown key '{}' (expected one of: name, kernel, accel, deterministic, repetitions, "
+                 "vcpus, memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include, tlb_model, "
+                 "tlb_geometry)",
+                 k.str()));
     if (auto* n = root.get("name")) m.name = str(*n, "name");
     if (auto* n = root.get("kernel")) {
       m.kernels.clear();
@@ -121,6 +125,16 @@ class Parser : TomlReader {
     if (m.deterministic && m.accel == Accel::kKvm)
       throw MatrixError(file(), line(*root.get("accel")),
                         "deterministic = true needs TCG (-icount): accel cannot be kvm");
+    if (auto* n = root.get("tlb_model")) {
+      m.tlb_model = boolean(*n, "tlb_model");
+      if (m.tlb_model) m.tlb_model_line = line(*n);
+    }
+    if (auto* n = root.get("tlb_geometry")) m.tlb_geometry = tlb_geometry(*n);
+    if (m.tlb_model && m.accel == Accel::kKvm)
+      throw MatrixError(file(), m.tlb_model_line,
+                        "tlb_model = true needs TCG: the TLB model is a QEMU TCG plugin, and under KVM the guest runs "
+                        "on the host CPU where no plugin sees it (accel cannot be kvm; under KVM the PMU's guest TLB "
+                        "events count instead, docs/tlb-model.md)");
     return m;
   }
 
@@ -149,6 +163,29 @@ class Parser : TomlReader {
     std::sort(m->toggles.begin(), m->toggles.end(), [](const auto& a, const auto& b) {
       return toggle_position(find_toggle(a.first)) < toggle_position(find_toggle(b.first));
     });
+  }
+
+  // [tlb_geometry]: itlb/dtlb/stlb = "ENTRIES:WAYS", pde = N, global =
+  // "kernel"|"none", each checked by the plugin's own parser at its line.
+  std::vector<std::string> tlb_geometry(const toml::node& n) const {
+    const toml::table* t = n.as_table();
+    if (!t) fail(n, "tlb_geometry: expected a [tlb_geometry] table (itlb, dtlb, stlb, pde, global)");
+    std::vector<std::string> words;
+    for (const auto& [k, node] : *t) {
+      const std::string key(k.str());
+      std::string value;
+      if (key == "itlb" || key == "dtlb" || key == "stlb" || key == "global")
+        value = str(node, "tlb_geometry." + key);
+      else if (key == "pde")
+        value = std::to_string(integer(node, "tlb_geometry.pde", 0, 0x7fffffff));
+      else
+        fail(node, fmt::format("tlb_geometry: unknown key '{}' (expected itlb, dtlb, stlb, pde, global)", key));
+      words.push_back(key + "=" + value);
+      tlb::PluginOptions o;
+      if (const std::string why = tlb::parse_args(words, &o, true); !why.empty())
+        fail(node, fmt::format("tlb_geometry: {} (docs/tlb-model.md)", why));
+    }
+    return words;
   }
 
   Workload workload(const toml::node& n) const {

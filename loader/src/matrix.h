@@ -79,6 +79,13 @@ struct Matrix {
   std::vector<Workload> workloads;
   std::vector<Rule> excludes;
   std::vector<Rule> includes;
+  // The TLB-model plugin (docs/tlb-model.md): loaded into every cell's QEMU
+  // when `tlb_model` (TCG only), with `tlb_geometry`'s words (itlb=128:8,
+  // pde=32, ...; the [tlb_geometry] table, checked by the plugin's own
+  // parser). `tlb_model_line`: where the file turns it on (0: it does not).
+  bool tlb_model = false;
+  uint32_t tlb_model_line = 0;
+  std::vector<std::string> tlb_geometry;
 };
 
 // Parses and checks a matrix. Throws MatrixError naming the file, line and

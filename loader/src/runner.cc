@@ -20,6 +20,7 @@
 #include "boot.h"
 #include "host_counters.h"
 #include "result_set.h"
+#include "tlb_plugin.h"
 #include "toggle_table.h"
 #include "util.h"
 
@@ -192,8 +193,11 @@ class Runner {
     shuffle_cells(&todo, seed);
     const uint32_t already = static_cast<uint32_t>(results_.done().size());
     total_ = static_cast<uint32_t>(todo.size());
-    accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
+    const Accel requested = o_.accel.value_or(m_.accel);
+    tlb_requested_ = o_.tlb_model.value_or(m_.tlb_model);
+    accel_ = choose_accel(requested, deterministic, paths_, 3.0);
     icount_ = deterministic;
+    decide_tlb_model();
     plan_placement(todo);
     say(fmt::format(
             "mmlab: {} cells ({} in the matrix{}{}{}), accel {}: {}", total_, in_matrix,
@@ -204,6 +208,10 @@ class Runner {
             already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg", accel_.reason),
         true);
     say(fmt::format("mmlab: {} at a time, {}", jobs_, placement_), true);
+    if (tlb_requested_)
+      say(tlb_on_ ? fmt::format("mmlab: TLB model on: {}", tlb_why_)
+                  : fmt::format("mmlab: TLB model requested but not loaded: {}; the cells run without it", tlb_why_),
+          true);
     if (results_.skipped_lines())
       say(fmt::format("mmlab: {} malformed line(s) in {}/cells.jsonl skipped (a killed run's half line)",
                       results_.skipped_lines(), results_.dir()),
@@ -251,6 +259,26 @@ class Runner {
   }
 
  private:
+  // Whether the cells load the TLB-model plugin. Under KVM (auto chose
+  // it) it is dropped: the PMU counts there. Otherwise a probe boot checks
+  // that QEMU loads it with this geometry; if it does not, the run goes on
+  // without it, and the manifest and every cell say why.
+  void decide_tlb_model() {
+    tlb_on_ = false;
+    if (!tlb_requested_) return;
+    if (accel_.kvm) {
+      tlb_why_ = fmt::format(
+          "accel auto chose KVM ({}): the TLB model is a TCG plugin and sees nothing under KVM; the PMU's guest TLB "
+          "events count instead (host_counters, measured)",
+          accel_.reason);
+      return;
+    }
+    const TlbProbe p = probe_tlb_plugin(paths_, m_.tlb_geometry);
+    tlb_on_ = p.ok;
+    tlb_why_ = p.ok ? p.why : fmt::format("{} does not work: {}", paths_.tlb_plugin, p.why);
+    tlb_header_ = p.header;
+  }
+
   // Runs TODO, at most jobs_ at a time, until done or a stop signal.
   void schedule(const std::vector<Cell>& todo, std::vector<Running>& running) {
     size_t next = 0;
@@ -340,6 +368,8 @@ class Runner {
     const std::string k = c.config_key();
     if (std::find(verify_.begin(), verify_.end(), k) == verify_.end() || cell["status"] != "ok") return;
     json exact = {{"metrics", cell["metrics"]}, {"guest_counters", cell["guest_counters"]}};
+    if (cell.contains("tlb_model") && cell["tlb_model"].contains("counts"))
+      exact["tlb_model"] = cell["tlb_model"]["counts"];
     if (cell.contains("leak")) exact["leak"] = cell["leak"];
     auto [it, first] = first_of_pair_.emplace(k, exact);
     if (first) return;
@@ -406,6 +436,18 @@ class Runner {
                  {"kernel", std::string(u.sysname) + " " + u.release},
                  {"hostname", u.nodename}};
     j["host_capabilities"] = host_capabilities();
+    j["tlb_model"] = {{"requested", tlb_requested_},
+                      {"requested_by", o_.tlb_model   ? (*o_.tlb_model ? "--tlb-model" : "--no-tlb-model")
+                                       : m_.tlb_model ? fmt::format("{}:{}", m_.file, m_.tlb_model_line)
+                                                      : "nothing (the matrix has no tlb_model = true)"},
+                      {"loaded", tlb_on_}};
+    if (tlb_requested_) {
+      j["tlb_model"]["why"] = tlb_why_;
+      j["tlb_model"]["plugin"] = paths_.tlb_plugin;
+      j["tlb_model"]["geometry"] = m_.tlb_geometry;
+      j["tlb_model"]["parameters"] = tlb_header_;  // the plugin's header: geometry, source, rules
+      j["tlb_model"]["modelled"] = true;
+    }
     j["oversubscribe"] = o_.oversubscribe;
     j["host_load"] = {{"before", load_average()}};
     j["interrupted"] = false;
@@ -432,6 +474,12 @@ class Runner {
     s.initrd = initrd;
     s.console_path = r.dir + "/console.log";
     s.records_path = r.dir + "/records.jsonl";
+    if (tlb_on_) {
+      s.tlb_model = true;
+      s.tlb_plugin = paths_.tlb_plugin;
+      s.tlb_args = m_.tlb_geometry;
+      s.tlb_out_path = r.dir + "/tlb-model.jsonl";
+    }
     std::vector<int> cpus;
     for (size_t i = 0; i < slots_.size(); ++i)
       if (!slots_[i]) {
@@ -462,8 +510,11 @@ class Runner {
     const Cell& c = r.cell;
     const std::string console = read_file(r.dir + "/console.log").value_or("");
     const std::string records = read_file(r.dir + "/records.jsonl").value_or("");
-    GuestOutcome g = interpret_guest(c.kernel, qemu_exit, icount_, console, records, c.workload.name,
-                                     c.workload.binary.empty(), m_.timeout_s);
+    std::optional<std::string> tlb_output;
+    if (tlb_on_) tlb_output = read_file(r.dir + "/tlb-model.jsonl").value_or("");
+    GuestOutcome g =
+        interpret_guest(c.kernel, qemu_exit, icount_, console, records, c.workload.name, c.workload.binary.empty(),
+                        m_.timeout_s, tlb_output, tlb_on_ ? read_file(r.dir + "/qemu.log").value_or("") : "");
     json cell;
     cell["schema"] = 1;
     cell["id"] = r.id;
@@ -488,6 +539,10 @@ class Runner {
     if (!g.boot.is_null()) cell["guest_boot"] = g.boot;
     if (!g.leak.is_null()) cell["leak"] = g.leak;
     if (!g.panic.is_null()) cell["panic"] = g.panic;
+    if (tlb_on_)
+      cell["tlb_model"] = g.tlb_model;
+    else if (tlb_requested_)
+      cell["tlb_model"] = tlb_unavailable(tlb_why_);
     json host = r.counters->read();
     host["papi"] = {{"unavailable", manifest_["host_capabilities"]["papi"]["available"].get<bool>()
                                         ? "PAPI has counters here, but the loader counts through perf_event directly "
@@ -539,6 +594,9 @@ class Runner {
   ResultSet results_;
   AccelChoice accel_;
   bool icount_ = false;
+  bool tlb_requested_ = false, tlb_on_ = false;  // the TLB model: asked for, and loaded into the cells
+  std::string tlb_why_;
+  json tlb_header_;
   static constexpr double kBusyCpus = 0.25;  // other work above this many host CPUs flags a cell
   bool pin_ = false, oversubscribed_ = false;
   uint32_t jobs_ = 1, max_vcpus_ = 1, slot_cpus_ = 1, host_cpus_ = 1;
@@ -556,6 +614,14 @@ class Runner {
 }  // namespace
 
 int run_matrix(const Matrix& m, const std::string& matrix_text, const RunOptions& o) {
+  // Before the output directory is touched: the model under KVM cannot work.
+  if (o.tlb_model.value_or(m.tlb_model) && o.accel.value_or(m.accel) == Accel::kKvm)
+    throw std::runtime_error(fmt::format(
+        "the TLB model ({}) with accel kvm ({}): the model is a QEMU TCG plugin, and under KVM the guest runs on "
+        "the host CPU where no plugin sees it; use --accel tcg or auto, or --no-tlb-model (under KVM the PMU's "
+        "guest TLB events count instead)",
+        o.tlb_model ? "--tlb-model" : fmt::format("{}:{}: tlb_model = true", m.file, m.tlb_model_line),
+        o.accel ? "--accel kvm" : "the matrix's accel"));
   Runner r(m, matrix_text, o);
   return r.run();
 }

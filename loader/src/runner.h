@@ -41,6 +41,7 @@ struct RunOptions {
   std::string out_dir;
   std::optional<Accel> accel;         // overrides the matrix
   std::optional<bool> deterministic;  // overrides the matrix
+  std::optional<bool> tlb_model;      // overrides the matrix's tlb_model (--tlb-model, --no-tlb-model)
   uint32_t jobs = 0;                  // 0: host CPUs / the largest vCPU count (deterministic: host CPUs)
   bool oversubscribe = false;         // allow more wall-clock vCPUs than host CPUs at once
   bool resume = false;

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <sstream>
 #include <stdexcept>
 
+#include "boot.h"
 #include "plugin_args.h"
 #include "util.h"
 
@@ -101,6 +103,93 @@ void pair_tlb_checkpoints(const std::string& plugin_text, GuestRecords* records)
   if (!out.final.is_null())
     rec["final"] = {{"vcpus", field(out.final, "vcpus")}, {"total", total_of(field(out.final, "vcpus"))}};
   records->records.push_back(std::move(rec));
+}
+
+json tlb_unavailable(const std::string& reason) {
+  return {{"source", "tlb_model"}, {"modelled", true}, {"status", "unavailable"}, {"reason", reason}};
+}
+
+json tlb_window(const GuestRecords& records, const std::string& program, const std::string& qemu_log) {
+  const json* model = nullptr;
+  const json *before = nullptr, *after = nullptr;
+  for (const json& r : records.records) {
+    const std::string type = str_of(r, "type");
+    if (type == "tlb_model") model = &r;
+    if (type != "counters") continue;
+    if (str_of(r, "label") == "before:0:" + program) before = &r;
+    if (str_of(r, "label") == "after:0:" + program) after = &r;
+  }
+  if (!model || field(*model, "header").is_null()) {
+    const std::string log = trim(qemu_log);
+    return tlb_unavailable("the plugin wrote no header: it did not load" +
+                           (log.empty() ? std::string(" (QEMU said nothing)") : ": " + log.substr(0, 300)));
+  }
+  json w = {{"source", "tlb_model"},
+            {"modelled", true},
+            {"status", "ok"},
+            {"checkpoints", field(*model, "checkpoints")},
+            {"counters_records", field(*model, "counters_records")},
+            {"paired", field(*model, "paired")},
+            {"malformed_lines", field(*model, "malformed_lines")}};
+  auto unavailable = [&](const std::string& why) {
+    w["status"] = "unavailable";
+    w["reason"] = why;
+    return w;
+  };
+  if (!bool_of(*model, "paired", false))
+    return unavailable(
+        fmt::format("{} checkpoints for {} counters records: they do not pair (the guest did not "
+                    "finish, or something executed the marker twice)",
+                    int_of(*model, "checkpoints", 0), int_of(*model, "counters_records", 0)));
+  if (!before || !after || !before->contains("host") || !after->contains("host"))
+    return unavailable(fmt::format("no before:0:{0} / after:0:{0} counters records to bound the window", program));
+  const json &hb = (*before)["host"], &ha = (*after)["host"];
+  auto minus = [](const json& a, const json& b) {
+    json d = json::object();
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (it->is_number_unsigned()) d[it.key()] = it->get<uint64_t>() - u64(b, it.key());
+    return d;
+  };
+  w["window"] = {{"from", str_of(*before, "label")}, {"to", str_of(*after, "label")}};
+  w["counts"] = minus(field(ha, "total"), field(hb, "total"));
+  json vcpus = json::array();
+  const json &va = field(ha, "vcpus"), &vb = field(hb, "vcpus");
+  for (size_t i = 0; va.is_array() && i < va.size(); ++i)
+    vcpus.push_back(minus(va[i], vb.is_array() && i < vb.size() ? vb[i] : json::object()));
+  w["vcpus"] = vcpus;
+  return w;
+}
+
+TlbProbe probe_tlb_plugin(const GuestPaths& paths, const std::vector<std::string>& geometry) {
+  TlbProbe p;
+  for (const std::string& f : {paths.tlb_plugin, paths.mmlab_kernel, paths.initrd})
+    if (!std::filesystem::exists(f)) {
+      p.why = f + " is missing: make build";
+      return p;
+    }
+  VmSpec s{.memory_mb = 64, .init = "/hello", .tlb_model = true};
+  s.kernel_image = paths.mmlab_kernel;
+  s.initrd = paths.initrd;
+  s.tlb_plugin = paths.tlb_plugin;
+  s.tlb_args = geometry;
+  try {
+    const BootResult r = boot_once(s, 30, false);
+    for (const json& rec : r.records.records) {
+      if (str_of(rec, "type") != "tlb_model") continue;
+      p.header = field(rec, "header");
+      if (bool_of(rec, "paired", false) && r.status == "success") {
+        p.ok = true;
+        p.why = fmt::format("{}: a /hello boot paired {} checkpoint(s) with the counters records", paths.tlb_plugin,
+                            int_of(rec, "checkpoints", 0));
+        return p;
+      }
+    }
+    const std::string why = r.qemu_stderr.empty() ? "a /hello boot with it ended " + r.status : r.qemu_stderr;
+    p.why = why.substr(0, why.find('\n'));
+  } catch (const std::exception& e) {
+    p.why = e.what();
+  }
+  return p;
 }
 
 std::string tlb_pairing_table(const GuestRecords& records) {

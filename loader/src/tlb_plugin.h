@@ -38,6 +38,29 @@ void pair_tlb_checkpoints(const std::string& plugin_text, GuestRecords* records)
 extern const std::vector<std::string> kGuestCr3Counters;
 extern const char* const kGuestInvlpgCounter;
 
+// The counts of one cell's window (the program's before:0:NAME to
+// after:0:NAME counters records, the same window as the guest counters'
+// deltas) from records that pair_tlb_checkpoints has paired: the object a
+// cell record carries as "tlb_model" (docs/records.md). Its "status" is
+// "ok", or "unavailable" with a "reason" (the plugin wrote nothing, the
+// checkpoints do not pair, a snapshot is missing).
+nlohmann::json tlb_window(const GuestRecords& records, const std::string& program, const std::string& qemu_log);
+
+// A cell's "tlb_model" object when the run did not load the model: why.
+nlohmann::json tlb_unavailable(const std::string& reason);
+
+// Whether QEMU loads the plugin (with `geometry`'s words) and its
+// checkpoints pair with the counters records: one small TCG boot of /hello
+// on our kernel (about a second), the cheapest check of the whole path (a
+// QEMU without plugin support refuses -plugin; a plugin built against
+// another API version is refused at load). `doctor` and `mmlab run` use it.
+struct TlbProbe {
+  bool ok = false;
+  std::string why;        // what worked, or why not
+  nlohmann::json header;  // the plugin's header line (its parameters), null if none
+};
+TlbProbe probe_tlb_plugin(const GuestPaths& paths, const std::vector<std::string>& geometry);
+
 // A table of the pairing, one row per counters record: the window since the
 // previous record, host (modelled) counts beside the guest's.
 std::string tlb_pairing_table(const GuestRecords& records);

@@ -42,7 +42,7 @@ const char* kMinimal = "[[workload]]\nname = \"lat_proc\"\nargs = [\"fork\"]\n";
 TEST(Matrix, ErrorsNameTheFileLineAndKey) {
   EXPECT_EQ(error_of(std::string("name = \"x\"\nbogus = 1\n") + kMinimal),
             "m.toml:2: unknown key 'bogus' (expected one of: name, kernel, accel, deterministic, repetitions, vcpus, "
-            "memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include)");
+            "memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include, tlb_model, tlb_geometry)");
   EXPECT_EQ(error_of(std::string("[toggles]\n\"mm.ptlock\" = [\"split\", \"spilt\"]\n") + kMinimal),
             "m.toml:2: toggles: unknown value 'spilt' for mm.ptlock (expected split or mm)");
   EXPECT_NE(error_of(std::string("[toggles]\n\"mm.ptlok\" = [\"split\"]\n") + kMinimal)
@@ -64,6 +64,35 @@ TEST(Matrix, ErrorsNameTheFileLineAndKey) {
             "m.toml:3: exclude: unknown key 'colour' (expected a toggle, kernel, vcpus, workload or args)");
   EXPECT_EQ(error_of(std::string("deterministic = true\naccel = \"kvm\"\n") + kMinimal),
             "m.toml:2: deterministic = true needs TCG (-icount): accel cannot be kvm");
+}
+
+TEST(Matrix, TheTlbModelAndItsGeometry) {
+  const Matrix m = parse(std::string("tlb_model = true\n[tlb_geometry]\nstlb = \"512:4\"\npde = 0\n"
+                                     "global = \"none\"\n") +
+                         kMinimal);
+  EXPECT_TRUE(m.tlb_model);
+  EXPECT_EQ(m.tlb_model_line, 1u);
+  // In toml++'s order (by key): the plugin takes them in any order.
+  EXPECT_EQ(m.tlb_geometry, (std::vector<std::string>{"global=none", "pde=0", "stlb=512:4"}));
+  EXPECT_FALSE(parse(kMinimal).tlb_model);
+  // The plugin's own parser, at the key's line.
+  EXPECT_EQ(error_of(std::string("tlb_model = true\n[tlb_geometry]\ndtlb = \"96:4\"\n") + kMinimal),
+            "m.toml:3: tlb_geometry: dtlb 96:4: 24 sets; the sets (entries / ways) must be a power of two "
+            "(docs/tlb-model.md)");
+  EXPECT_NE(error_of(std::string("[tlb_geometry]\nitlb = \"64\"\n") + kMinimal)
+                .find("m.toml:2: tlb_geometry: itlb=64: expected ENTRIES:WAYS"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string("[tlb_geometry]\nstlb = \"512:4\"\nl2 = \"1:1\"\n") + kMinimal)
+                .find("m.toml:3: tlb_geometry: unknown key 'l2'"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string("[tlb_geometry]\npde = \"8\"\n") + kMinimal)
+                .find("m.toml:2: tlb_geometry.pde: expected an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string("tlb_geometry = 3\n") + kMinimal).find("m.toml:1: tlb_geometry: expected a"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string("accel = \"kvm\"\ntlb_model = true\n") + kMinimal)
+                .find("m.toml:2: tlb_model = true needs TCG"),
+            std::string::npos);
 }
 
 TEST(Matrix, BinariesMustBeStaticI386) {

@@ -436,6 +436,95 @@ def test_tlb_model_pairs_checkpoints_and_refuses_what_it_cannot_do(tmp_path):
     assert p.returncode == 4 and vm["status"] == "crash" and "Could not load plugin" in vm["qemu_stderr"], vm
 
 
+TLB_MATRIX = """name = "tlb"
+deterministic = true
+tlb_model = true
+[tlb_geometry]
+stlb = "512:4"
+[toggles]
+"mm.pmd_prealloc" = ["on", "off"]
+[[workload]]
+name = "lat_proc"
+args = ["-n", "3", "exec"]
+"""
+GUEST_CR3 = ("cr3_switch", "cr3_reload_pdpte", "tlb_flush_all", "cr3_boot")
+
+
+def test_tlb_model_in_a_matrix(tmp_path):
+    """tlb_model = true in a matrix (docs/tlb-model.md, docs/records.md): every cell loads the plugin with the
+    matrix's geometry, the manifest records its parameters, and each cell carries the window's host counts next to the
+    guest counters, the host's CR3 writes and INVLPGs equal to the guest's counts; --no-tlb-model turns it off."""
+    out = tmp_path / "t"
+    p = mmlab("run", write(tmp_path, TLB_MATRIX), "-o", out, "-j", "2")
+    assert p.returncode == 0, p.stderr
+    assert "TLB model on:" in p.stderr, p.stderr
+    m = manifest(out)["tlb_model"]
+    assert m["requested"] and m["loaded"] and m["modelled"] and m["requested_by"].endswith("m.toml:3"), m
+    assert m["geometry"] == ["stlb=512:4"] and m["parameters"]["model"]["stlb"] == {
+        "entries": 512,
+        "ways": 4,
+        "sets": 128,
+    }
+    assert m["parameters"]["model"]["itlb"]["entries"] == 128 and "Skylake" in m["parameters"]["source"], m
+    by = {}
+    for c in cells(out):
+        assert c["status"] == "ok", c.get("reason")
+        t = c["tlb_model"]
+        assert t["status"] == "ok" and t["modelled"] and t["paired"], t
+        assert t["window"] == {"from": "before:0:lat_proc", "to": "after:0:lat_proc"}, t
+        assert len(t["vcpus"]) == 1 and t["vcpus"][0] == t["counts"], t
+        mm = c["guest_counters"]["mm"]
+        assert t["counts"]["cr3_writes"] == sum(mm[k] for k in GUEST_CR3), (t["counts"], mm)
+        assert t["counts"]["invlpg"] == mm["tlb_flush_page"] > 0, (t["counts"], mm)
+        assert t["counts"]["stlb_misses"] > 0 and t["counts"]["walk_refs"] >= t["counts"]["stlb_misses"], t
+        argv = c["qemu_command"]
+        assert argv[argv.index("-plugin") + 1].endswith(",stlb=512:4"), argv
+        assert os.path.getsize(out / "cells" / c["id"] / "tlb-model.jsonl") > 0
+        by[c["toggles"]["mm.pmd_prealloc"]] = t["counts"]
+    # pmd_prealloc=off: 2 PDPTE-forced reloads per exec (3 + 3 warm-up + /init's), each a host CR3 write.
+    assert by["off"]["cr3_writes"] - by["on"]["cr3_writes"] == 2 * 7, by
+    off = tmp_path / "off"
+    text = TLB_MATRIX.replace('["on", "off"]', '["on"]').replace('"3", "exec"', '"1", "fork"')
+    p = mmlab("run", write(tmp_path, text, "one.toml"), "-o", off, "--no-tlb-model")
+    assert p.returncode == 0, p.stderr
+    (c,) = cells(off)
+    assert "tlb_model" not in c and "-plugin" not in c["qemu_command"], c
+    assert manifest(off)["tlb_model"] == {"requested": False, "requested_by": "--no-tlb-model", "loaded": False}
+
+
+def test_tlb_model_bad_input_in_a_matrix(tmp_path):
+    """A bad geometry or the model under KVM: an error naming the file and line (or the option), before any VM. A
+    plugin QEMU will not load: the run goes on without it, and the manifest and every cell say why."""
+    cases = (
+        (TLB_MATRIX.replace('"512:4"', '"96:4"'), ":5: tlb_geometry: stlb 96:4: 24 sets"),
+        (TLB_MATRIX.replace('stlb = "512:4"', 'l2 = "1:1"'), ":5: tlb_geometry: unknown key 'l2'"),
+        (TLB_MATRIX.replace('stlb = "512:4"', "pde = 300"), ":5: tlb_geometry: "),
+        (TLB_MATRIX.replace("deterministic = true", 'accel = "kvm"'), ":3: tlb_model = true needs TCG"),
+        (TLB_MATRIX.replace("tlb_model = true", 'tlb_model = "yes"'), ":3: tlb_model: expected true or false"),
+    )
+    for i, (text, says) in enumerate(cases):
+        bad = write(tmp_path, text, f"bad{i}.toml")
+        p = mmlab("run", bad, "-o", tmp_path / f"r{i}")
+        assert p.returncode == 2 and f"{bad}{says}" in p.stderr, (text, p.stderr)
+        assert not (tmp_path / f"r{i}").exists(), "nothing may run for a bad matrix"
+    plain = write(tmp_path, FOUR, "four.toml")
+    p = mmlab("run", plain, "--accel", "kvm", "--tlb-model", "-o", tmp_path / "k")
+    assert p.returncode == 2 and "the TLB model (--tlb-model) with accel kvm (--accel kvm)" in p.stderr, p.stderr
+    assert not (tmp_path / "k").exists()
+    assert mmlab("run", plain, "--tlb-model", "--no-tlb-model").returncode == 2
+    # A shared object that is no QEMU plugin: the probe says why, the cells run without the model.
+    one = write(tmp_path, TLB_MATRIX.replace('["on", "off"]', '["on"]').replace('"3", "exec"', '"1", "fork"'), "1.toml")
+    env = dict(os.environ, MMLAB_TLB_PLUGIN="/lib/x86_64-linux-gnu/libm.so.6")
+    out = tmp_path / "nolib"
+    p = subprocess.run([MMLAB, "run", one, "-o", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0 and "TLB model requested but not loaded" in p.stderr, p.stderr
+    m = manifest(out)["tlb_model"]
+    assert m["requested"] and not m["loaded"] and "Could not load plugin" in m["why"], m
+    (c,) = cells(out)
+    assert c["status"] == "ok" and c["tlb_model"]["status"] == "unavailable", c["tlb_model"]
+    assert c["tlb_model"]["reason"] == m["why"] and "counts" not in c["tlb_model"]
+
+
 def test_boot_test_list_cases_run_through_mmlab(tmp_path):
     """`mmlab tests` expands the list; `mmlab boot --test` runs a case and fails it, with the reasons, when an
     expectation is not met."""

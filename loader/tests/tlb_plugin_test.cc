@@ -122,6 +122,40 @@ TEST(TlbPlugin, CheckpointsPairWithCountersRecordsInOrder) {
   EXPECT_TRUE(none.records[1]["header"].is_null());
 }
 
+TEST(TlbPlugin, ACellsWindowIsTheProgramsBeforeAndAfterRecords) {
+  // Checkpoint 0 pairs with before:0:p, 1 with after:0:p: the window is their difference.
+  mmlab::GuestRecords r =
+      mmlab::read_records(mmlab::Kernel::kMmlab, "", counters("before:0:p", 1, 4, 5) + counters("after:0:p", 9, 4, 8));
+  mmlab::pair_tlb_checkpoints(kPluginOutput, &r);
+  const json w = mmlab::tlb_window(r, "p", "");
+  EXPECT_EQ(w["status"], "ok") << w.dump();
+  EXPECT_EQ(w["modelled"], true);
+  EXPECT_EQ(w["window"]["from"], "before:0:p");
+  EXPECT_EQ(w["counts"]["insns"], 240u);     // (300 + 50) - (100 + 10)
+  EXPECT_EQ(w["counts"]["cr3_writes"], 8u);  // 13 - 5
+  EXPECT_EQ(w["counts"]["invlpg"], 3u);
+  EXPECT_EQ(w["vcpus"].size(), 2u);
+  EXPECT_EQ(w["vcpus"][1]["cr3_writes"], 2u);
+  // Unavailable, with the reason, never zeros: no output, checkpoints that do not pair, no window.
+  mmlab::GuestRecords none = mmlab::read_records(mmlab::Kernel::kMmlab, "", counters("before:0:p", 0, 0, 0));
+  mmlab::pair_tlb_checkpoints("", &none);
+  const json n = mmlab::tlb_window(none, "p", "qemu-system-i386: Could not load plugin x.so\n");
+  EXPECT_EQ(n["status"], "unavailable");
+  EXPECT_FALSE(n.contains("counts"));
+  EXPECT_NE(n["reason"].get<std::string>().find("did not load: qemu-system-i386: Could not load plugin x.so"),
+            std::string::npos)
+      << n.dump();
+  mmlab::GuestRecords three =
+      mmlab::read_records(mmlab::Kernel::kMmlab, "",
+                          counters("before:0:p", 0, 0, 0) + counters("x", 0, 0, 0) + counters("after:0:p", 0, 0, 0));
+  mmlab::pair_tlb_checkpoints(kPluginOutput, &three);
+  EXPECT_NE(mmlab::tlb_window(three, "p", "")["reason"].get<std::string>().find("2 checkpoints for 3 counters records"),
+            std::string::npos);
+  EXPECT_NE(mmlab::tlb_window(r, "q", "")["reason"].get<std::string>().find("no before:0:q / after:0:q"),
+            std::string::npos);
+  EXPECT_EQ(mmlab::tlb_unavailable("why")["reason"], "why");
+}
+
 TEST(TlbPlugin, ABootTestWithTheModelNeedsPairedCheckpoints) {
   mmlab::BootExpect e{.clean = false};
   e.tlb_paired = true;
