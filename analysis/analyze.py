@@ -12,6 +12,7 @@ import numpy as np
 from . import metrics as M
 from . import stats as S
 from .load import ResultSet
+from .reliability import Reliability, reliability
 
 # A change smaller than this (%, or percentage points for an interaction) is not stated as a
 # finding even when significant (a deterministic 0.1% change is exact, so real); the tables
@@ -116,6 +117,7 @@ class Analysis:
     untested: list[Untested]
     unavailable: dict[str, set[str]]
     mixed: list[str]  # what could not be pooled (several accels or time units)
+    reliability: Reliability | None = None  # the kernel-survives verdicts, None when no cell has one
 
 
 def group_of(o: M.Observation) -> Group:
@@ -402,6 +404,9 @@ def analyze(rs: ResultSet) -> Analysis:
             f"{fmt_value(r.linux.median, r.unit)}: ratio {r.ratio:.2f}{how}"
         )
     not_ok = [c for c in rs.cells if c["status"] != "ok"]
+    survival = reliability(rs.cells)
+    if survival and survival.finding():
+        findings.insert(0, survival.finding())  # before everything: the kernel did not survive
     return Analysis(
         rs,
         obs,
@@ -417,6 +422,7 @@ def analyze(rs: ResultSet) -> Analysis:
         untested,
         M.unavailable_counters(rs.cells),
         mixed,
+        survival,
     )
 
 

@@ -12,11 +12,13 @@ from . import stats as S
 from .analyze import Analysis, analyze, effect_evidence, fmt_ci, fmt_pct, fmt_value
 from .load import ResultSet
 from .plots import all_figures, provenance
+from .reliability import rows as reliability_rows
 
 SECTIONS = (
     "provenance",
     "toggles",
     "findings",
+    "reliability",
     "kernels",
     "effects",
     "interactions",
@@ -192,6 +194,15 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
             )
             for c in a.not_ok
         ],
+        reliability=(
+            None
+            if a.reliability is None
+            else dict(
+                rows=reliability_rows(a.reliability),
+                not_survived=a.reliability.not_survived,
+                all_survived=a.reliability.all_survived,
+            )
+        ),
         skipped=a.rs.skipped,
         skip_reasons=a.rs.skip_reasons,
         unavailable=[(k, "; ".join(sorted(v))) for k, v in sorted(a.unavailable.items())],
@@ -208,6 +219,15 @@ def summary_md(ctx: dict) -> str:
     parts = [f"# mmlab report: {ctx['name']}", "", f"_{ctx['footer']}_", ""]
     parts += [f"**Warning:** {m}" for m in ctx["mixed"]] + ([""] if ctx["mixed"] else [])
     parts += ["## Findings", ""] + ([f"- {f}" for f in ctx["findings"]] or ["- no clear toggle effect"]) + [""]
+    rel = ctx["reliability"]
+    if rel:
+        parts += ["## Reliability: did the kernel survive?", ""]
+        parts += [_md_table(["", "cells / count"], [list(r) for r in rel["rows"]]), ""]
+        if rel["all_survived"]:
+            parts += ["Every cell survived: no panic, no timeout, and a leak record that says nothing leaked.", ""]
+        else:
+            parts += ["**The kernel did not survive these cells:**", ""]
+            parts += [f"- {c['id']} ({c['workload']}): {c['why']}" for c in rel["not_survived"]] + [""]
     if ctx["kernel_rows"]:
         parts += ["## Our kernel against Linux PAE", ""]
         parts += [
