@@ -299,6 +299,13 @@ def analyze(rs: ResultSet) -> Analysis:
     busy = [c for c in rs.cells if c.get("host_busy") and c["time_unit"] == "ns"]
     if busy:
         mixed.append(f"{len(busy)} wall-clock cells ran while other work loaded the host ({busy[0]['host_busy']})")
+    seeded = [c for c in rs.cells if M.seeded(c)]
+    if seeded:
+        mixed.append(
+            f"{len(seeded)} of {len(rs.cells)} cells are seeded by their toggle combination ({{seed}}: "
+            f"{seeded[0]['workload']['name']} ...): a toggle and the seed change together, so they give no toggle "
+            "effect and are left out of the statistics; the reliability section counts them"
+        )
     table, defaults = rs.toggles, rs.defaults
     swept = swept_toggles([o for o in obs if o.kernel == "mmlab"], table)
 

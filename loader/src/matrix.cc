@@ -355,7 +355,10 @@ namespace {
 // (the parser checked them: a Linux cell has none of {index} and {seed}).
 Cell specialize(const Matrix& m, Cell c) {
   const int64_t index = c.kernel == Kernel::kMmlab ? combination_index(c.toggles) : -1;
-  auto sub = [&](const std::string& w) { return substitute_placeholders(w, index, c.vcpus, nullptr); };
+  auto sub = [&](const std::string& w) {
+    c.seeded |= index >= 0 && (w.find("{index}") != std::string::npos || w.find("{seed}") != std::string::npos);
+    return substitute_placeholders(w, index, c.vcpus, nullptr);
+  };
   for (std::string& a : c.workload.args) a = sub(a);
   for (std::vector<std::string>& program : c.workload.programs)
     for (std::string& a : program) a = sub(a);

@@ -55,6 +55,9 @@ struct Cell {
   // The kernel command line's extra words: the matrix's and the workload's,
   // placeholders replaced. In the key when there are any.
   std::vector<std::string> kernel_args;
+  // {index} or {seed} was replaced in its words: its seed is its toggle
+  // combination's number + 1, so its toggles and its seed change together.
+  bool seeded = false;
   // A stable identity: the same configuration gives the same key in every
   // expansion, so --resume and merge can tell which cells are done.
   std::string key() const;

@@ -482,6 +482,7 @@ class Runner {
     if (c.workload.test_initrd) cell["workload"]["initrd"] = "tests";
     if (c.workload.survive) cell["workload"]["expect"] = "survive";
     if (!c.kernel_args.empty()) cell["kernel_args"] = c.kernel_args;
+    if (c.seeded) cell["seed"] = combination_index(c.toggles) + 1;
     cell["vcpus"] = c.vcpus;
     cell["rep"] = c.rep;
     cell["accel"] = accel_.kvm ? "kvm" : "tcg";

@@ -218,6 +218,7 @@ kernel_args = ["mm.fail_alloc=40", "mm.fail_alloc_seed={seed}"]
     EXPECT_EQ(c.kernel_args,
               (std::vector<std::string>{"mm.fail_alloc=40", "mm.fail_alloc_seed=" + std::to_string(index + 1)}));
     EXPECT_NE(c.key().find(" kernel_arg=mm.fail_alloc_seed=" + std::to_string(index + 1)), std::string::npos);
+    EXPECT_TRUE(c.seeded);
     seeds.insert(c.kernel_args[1]);
     keys.insert(c.key());
   }
@@ -225,6 +226,8 @@ kernel_args = ["mm.fail_alloc=40", "mm.fail_alloc_seed={seed}"]
   EXPECT_EQ(keys.size(), 4u);
   // A matrix without kernel arguments keeps its keys as they were.
   EXPECT_EQ(mmlab::expand(parse(kMinimal))[0].key().find("kernel_arg"), std::string::npos);
+  EXPECT_FALSE(mmlab::expand(parse(kMinimal))[0].seeded);
+  EXPECT_FALSE(mmlab::expand(parse("[[workload]]\nname = \"page_fault\"\nargs = [\"-w\", \"{vcpus}\"]\n"))[0].seeded);
   // Rules match the file's words, before the placeholders are replaced.
   const std::vector<Cell> left = mmlab::expand(parse(text + "[[exclude]]\nargs = \"-i {index} -s {seed} -w {vcpus}\"\n"
                                                             "\"mm.ptlock\" = \"mm\"\n"));
@@ -259,8 +262,8 @@ expect = "survive"
 
 TEST(Matrix, WorkloadKeysAndKernelArgumentsAreChecked) {
   const std::string w = "[[workload]]\nname = \"fi\"\n";
-  EXPECT_EQ(error_with_tests(w + "programs = [[\"/tests/t_fork\"], [\"/tests/t_nope\"]]\n"),
-            "m.toml:3: workload.programs: program 2 '/tests/t_nope' is not in the workloads initrd (initrd = \"tests\" "
+  EXPECT_EQ(error_with_tests(w + "programs = [[\"lat_proc\"], [\"/tests/t_fork\"]]\n"),
+            "m.toml:3: workload.programs: program 2 '/tests/t_fork' is not in the workloads initrd (initrd = \"tests\" "
             "has /tests/t_*)");
   EXPECT_EQ(error_with_tests(w + "initrd = \"tests\"\nprograms = [[\"/tests/t_fork\"], [\"t_fork\"]]\n"),
             "m.toml:4: workload.programs: program 2 't_fork' is not in the test initrd");
