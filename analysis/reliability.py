@@ -22,6 +22,7 @@ class Reliability:
     not_survived: list[dict]  # {"id", "workload", "why"}
     sysfuzz: dict | None  # totals over the syscall fuzzer's cells, or None without any
     fault_injection: dict | None  # totals over the cells with mm.fail_alloc, or None without any
+    fault_injection_by_workload: dict[str, dict] = dataclasses.field(default_factory=dict)  # when several
 
     @property
     def all_survived(self) -> bool:
@@ -100,12 +101,18 @@ def reliability(cells: list[dict]) -> Reliability | None:
     ]
     fuzz = [c for c in judged if c["workload"]["name"] == "sysfuzz"]
     injected = [c for c in judged if _fail_alloc(c)]
+    names = sorted({c["workload"]["name"] for c in injected})
     return Reliability(
         cells=len(judged),
         survived=len(judged) - len(not_survived),
         not_survived=not_survived,
         sysfuzz=_sysfuzz(fuzz) if fuzz else None,
         fault_injection=_fault_injection(injected) if injected else None,
+        fault_injection_by_workload=(
+            {n: _fault_injection([c for c in injected if c["workload"]["name"] == n]) for n in names}
+            if len(names) > 1
+            else {}
+        ),
     )
 
 
@@ -133,4 +140,12 @@ def rows(r: Reliability) -> list[tuple[str, str]]:
             ("fault injection: program runs", f"{f['programs']:,}"),
         ]
         out += [(f"fault injection: programs {s}", f"{n:,}") for s, n in f["statuses"].items()]
+    for name, f in r.fault_injection_by_workload.items():
+        statuses = ", ".join(f"{n:,} {s}" for s, n in f["statuses"].items())
+        out.append(
+            (
+                f"{name}: cells, failures injected, init retries, programs",
+                f"{f['cells']:,}; {f['injected']:,}; {f['init_oom_retries']:,}; {statuses}",
+            )
+        )
     return out

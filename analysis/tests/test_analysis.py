@@ -18,6 +18,7 @@ from analysis import load as L  # noqa: E402
 from analysis import stats as S  # noqa: E402
 from analysis.analyze import analyze  # noqa: E402
 from analysis.compare import rows as compare_rows  # noqa: E402
+from analysis.reliability import reliability  # noqa: E402
 from analysis.report import SECTIONS, write_report  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -422,6 +423,13 @@ def test_real_reliability_set_adds_up_and_fails_loudly(tmp_path):
     programs = [x["status"] for c in fi for x in c["init_all"]]
     assert r.fault_injection["programs"] == len(programs) == 2 * len(fi[0]["workload"]["programs"])
     assert r.fault_injection["statuses"] == {s: programs.count(s) for s in r.fault_injection["statuses"]}
+    assert r.fault_injection_by_workload == {}  # one fault-injection workload: no breakdown
+    renamed = [
+        dict(c, workload=dict(c["workload"], name="fi_other")) if c["id"] == fi[0]["id"] else c for c in rs.cells
+    ]
+    split = reliability(renamed).fault_injection_by_workload
+    assert set(split) == {"fault_injection", "fi_other"} and sum(t["cells"] for t in split.values()) == 2
+    assert sum(t["injected"] for t in split.values()) == r.fault_injection["injected"]
     # Seeded cells: counted here, left out of the toggle statistics (a toggle and the seed change together).
     assert all(c["seed"] == (17 if c["toggles"]["mm.ptlock"] == "mm" else 1) for c in rs.cells)
     assert not a.observations and not a.effects and any("seeded by their toggle combination" in m for m in a.mixed)
@@ -447,7 +455,9 @@ def test_real_reliability_set_adds_up_and_fails_loudly(tmp_path):
         "panic: oops"
     )
     root = os.path.join(HERE, "..", "..")
-    p = subprocess.run([sys.executable, "-m", "analysis", "report", str(path)], cwd=root, capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "analysis", "report", str(path)], cwd=root, capture_output=True, text=True
+    )
     assert p.returncode == 1 and "THE KERNEL DID NOT SURVIVE 1 of 4 cells" in p.stderr, p.stderr
     summary = open(path / "report" / "summary.md").read()
     assert "**The kernel did not survive these cells:**" in summary

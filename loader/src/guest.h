@@ -104,7 +104,7 @@ struct GuestOutcome {
   // that says nothing leaked (then survival is ""; else why not). Linux: null.
   nlohmann::json survived;
   std::string survival;
-  std::string time_unit = "ns";   // "guest_instructions" under -icount
+  std::string time_unit = "ns";  // "guest_instructions" under -icount
   uint32_t malformed_records = 0;
   std::vector<std::string> malformed_examples;
 };

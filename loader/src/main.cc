@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
     if (*r) {
       const std::string text = read_file(run.matrix_path).value_or("");
       const GuestPaths paths = paths_from_build();
-      const Matrix m = parse_matrix_text(text, run.matrix_path, initrd_workloads(paths.initrd), initrd_files(paths.test_initrd));
+      const Matrix m =
+          parse_matrix_text(text, run.matrix_path, initrd_workloads(paths.initrd), initrd_files(paths.test_initrd));
       run.accel = parse_accel(accel);
       if (det || no_det) run.deterministic = det;
       if (!shard.empty()) {

@@ -116,9 +116,9 @@ class Parser : TomlReader {
       for (const auto& [where, w] : placeholder_users_)
         if (w.find("{index}") != std::string::npos || w.find("{seed}") != std::string::npos)
           throw MatrixError(file(), where,
-                              fmt::format("'{}': {{index}} and {{seed}} number toggle combinations, and Linux cells "
-                                          "have none: run them in a matrix of kernel = \"mmlab\"",
-                                          w));
+                            fmt::format("'{}': {{index}} and {{seed}} number toggle combinations, and Linux cells "
+                                        "have none: run them in a matrix of kernel = \"mmlab\"",
+                                        w));
     if (auto* n = root.get("exclude")) rules(*n, "exclude", &m.excludes);
     if (auto* n = root.get("include")) rules(*n, "include", &m.includes);
     if (m.deterministic && m.accel == Accel::kKvm)
@@ -183,7 +183,8 @@ class Parser : TomlReader {
   // A word's placeholders must be known ones; the matrix checks the kernels later.
   void placeholders(const toml::node& n, const std::string& key, const std::string& w) {
     if (const std::string bad = unknown_placeholder(w); !bad.empty())
-      fail(n, fmt::format("{}: unknown placeholder {} in '{}' (expected {{index}}, {{seed}} or {{vcpus}})", key, bad, w));
+      fail(n,
+           fmt::format("{}: unknown placeholder {} in '{}' (expected {{index}}, {{seed}} or {{vcpus}})", key, bad, w));
     if (w.find('{') != std::string::npos) placeholder_users_.emplace_back(line(n), w);
   }
 
@@ -246,9 +247,10 @@ class Parser : TomlReader {
           fail(node, fmt::format("workload.expect: unknown value '{}' (expected success or survive)", v));
         w.survive = v == "survive";
       } else {
-        fail(node, fmt::format(
-                       "workload: unknown key '{}' (expected name, binary, args, programs, initrd, kernel_args, expect)",
-                       key));
+        fail(node,
+             fmt::format(
+                 "workload: unknown key '{}' (expected name, binary, args, programs, initrd, kernel_args, expect)",
+                 key));
       }
     }
     if (!w.programs.empty()) {
@@ -259,16 +261,15 @@ class Parser : TomlReader {
       for (size_t i = 0; i < w.programs.size(); ++i) {
         const std::string& p = w.programs[i][0];
         if (!in_initrd(p, w.test_initrd))
-          fail(*programs_node,
-               fmt::format("workload.programs: program {} '{}' is not in the {} initrd{}", i + 1, p,
-                           w.test_initrd ? "test" : "workloads",
-                           w.test_initrd ? "" : " (initrd = \"tests\" has /tests/t_*)"));
+          fail(*programs_node, fmt::format("workload.programs: program {} '{}' is not in the {} initrd{}", i + 1, p,
+                                           w.test_initrd ? "test" : "workloads",
+                                           w.test_initrd ? "" : " (initrd = \"tests\" has /tests/t_*)"));
         if (i) w.args.push_back("::");
         w.args.insert(w.args.end(), w.programs[i].begin(), w.programs[i].end());
       }
     } else if (name_node && !in_initrd(w.name, w.test_initrd)) {
-      fail(*name_node, fmt::format("workload.name: '{}' is not a workload of the initrd (known: {})", w.name,
-                                   join(known_, ", ")));
+      fail(*name_node,
+           fmt::format("workload.name: '{}' is not a workload of the initrd (known: {})", w.name, join(known_, ", ")));
     }
     if (w.name.empty() == w.binary.empty()) fail(n, "workload: give exactly one of name or binary");
     if (!w.binary.empty()) w.name = base_name(w.binary);

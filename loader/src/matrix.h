@@ -36,8 +36,8 @@ std::optional<Accel> parse_accel(const std::string& s);
 // `args`, `programs` and `kernel_args` may hold the placeholders {index},
 // {seed} and {vcpus}, replaced per cell (expand).
 struct Workload {
-  std::string name;    // the workload's name; for a binary, its file name; for programs, a label
-  std::string binary;  // path on the host; empty for an initrd workload
+  std::string name;               // the workload's name; for a binary, its file name; for programs, a label
+  std::string binary;             // path on the host; empty for an initrd workload
   std::vector<std::string> args;  // for programs: /init's whole argument list, "::" between programs
   std::vector<std::vector<std::string>> programs;  // each program and its arguments; empty for one program
   bool test_initrd = false;                        // initrd = "tests": the workloads plus /tests/t_* and /data

@@ -468,8 +468,8 @@ class Runner {
     const Cell& c = r.cell;
     const std::string console = read_file(r.dir + "/console.log").value_or("");
     const std::string records = read_file(r.dir + "/records.jsonl").value_or("");
-    GuestOutcome g = interpret_guest(c.kernel, qemu_exit, icount_, console, records, init_run(c.workload),
-                                     m_.timeout_s);
+    GuestOutcome g =
+        interpret_guest(c.kernel, qemu_exit, icount_, console, records, init_run(c.workload), m_.timeout_s);
     json cell;
     cell["schema"] = 1;
     cell["id"] = r.id;

@@ -48,7 +48,8 @@ std::string substitute_placeholders(const std::string& word, int64_t index, uint
       if (missing) *missing = ph;
       return word;
     }
-    for (size_t p = w.find(ph); p != std::string::npos; p = w.find(ph, p + 1)) w.replace(p, ph.size(), std::to_string(value));
+    for (size_t p = w.find(ph); p != std::string::npos; p = w.find(ph, p + 1))
+      w.replace(p, ph.size(), std::to_string(value));
   }
   return w;
 }

@@ -183,7 +183,7 @@ TEST(Matrix, ShuffleIsSeededAndKeepsEveryCell) {
 }
 
 const std::vector<std::string> kTestFiles = {"/init", "/bin/lat_proc", "/bin/page_fault", "/tests/t_fork",
-                                              "/tests/t_exec"};
+                                             "/tests/t_exec"};
 
 // The error message of parsing `text` with a test initrd, "" if it parses.
 std::string error_with_tests(const std::string& text) {
@@ -213,8 +213,8 @@ kernel_args = ["mm.fail_alloc=40", "mm.fail_alloc_seed={seed}"]
     // pgd_init is toggle 1 and ptlock toggle 4: their second values set bits 1 and 4.
     const uint32_t index =
         (c.toggles.at("mm.pgd_init") == "lockless" ? 2u : 0u) | (c.toggles.at("mm.ptlock") == "mm" ? 16u : 0u);
-    EXPECT_EQ(c.workload.args, (std::vector<std::string>{"-i", std::to_string(index), "-s", std::to_string(index + 1),
-                                                          "-w", "2"}));
+    EXPECT_EQ(c.workload.args,
+              (std::vector<std::string>{"-i", std::to_string(index), "-s", std::to_string(index + 1), "-w", "2"}));
     EXPECT_EQ(c.kernel_args,
               (std::vector<std::string>{"mm.fail_alloc=40", "mm.fail_alloc_seed=" + std::to_string(index + 1)}));
     EXPECT_NE(c.key().find(" kernel_arg=mm.fail_alloc_seed=" + std::to_string(index + 1)), std::string::npos);
@@ -302,8 +302,9 @@ TEST(Matrix, WorkloadKeysAndKernelArgumentsAreChecked) {
             "in a matrix of kernel = \"mmlab\"");
   EXPECT_EQ(error_of("kernel = [\"mmlab\", \"linux-pae\"]\n[[workload]]\nname = \"lat_proc\"\nargs = [\"{vcpus}\"]\n"),
             "");
-  EXPECT_EQ(error_of(w + "bogus = 1\n"),
-            "m.toml:3: workload: unknown key 'bogus' (expected name, binary, args, programs, initrd, kernel_args, expect)");
+  EXPECT_EQ(
+      error_of(w + "bogus = 1\n"),
+      "m.toml:3: workload: unknown key 'bogus' (expected name, binary, args, programs, initrd, kernel_args, expect)");
 }
 
 // Records as the mmlab kernel writes them around one program.

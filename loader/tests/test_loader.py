@@ -97,7 +97,9 @@ def test_every_shipped_matrix_expands():
     rel = counts["reliability.toml"]
     assert len(rel) == 64 * 2, len(rel)
     fuzz_seeds = sorted(int(line.split(" arg=-s arg=")[1].split()[0]) for line in rel if "workload=sysfuzz" in line)
-    fi_seeds = sorted(int(line.split("kernel_arg=mm.fail_alloc_seed=")[1].split()[0]) for line in rel if "fail_alloc" in line)
+    fi_seeds = sorted(
+        int(line.split("kernel_arg=mm.fail_alloc_seed=")[1].split()[0]) for line in rel if "fail_alloc" in line
+    )
     assert fuzz_seeds == fi_seeds == list(range(1, 65))
 
 
@@ -182,7 +184,8 @@ def test_seeded_cells_run_several_programs_in_one_boot(tmp_path):
         assert c["status"] == "ok" and c["survived"] is True and "survival" not in c, c.get("reason")
         assert [x["program"] for x in c["init_all"]] == ["/tests/t_fork", "/bin/page_fault"]
         assert c["shutdown_counters"]["mm"]["alloc_fail_injected"] > 0
-        assert c["guest_counters"]["kernel"]["forks"] > 0  # from t_fork's start to page_fault's end
+        # The window spans both programs: at least /init's fork and wait for each (a fork may fail under injection).
+        assert c["guest_counters"]["kernel"]["syscalls"] >= 4
     # The keys carry the seeds, so a resumed run finds both cells done.
     again = mmlab("run", matrix, "-o", out, "--resume")
     assert again.returncode == 0 and "0 cells" in again.stderr and len(cells(out)) == 2, again.stderr
