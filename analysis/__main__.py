@@ -1,4 +1,7 @@
-"""/usr/bin/python3 -m analysis report DIR [-o OUT] | compare DIR_A DIR_B [-o OUT]  (docs/analysis.md)"""
+"""/usr/bin/python3 -m analysis report DIR [-o OUT] | compare DIR_A DIR_B [-o OUT]  (docs/analysis.md)
+
+`report` exits 1 when the kernel did not survive a cell (analysis/reliability.py), 2 for a directory that is not a
+result set."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 
 from .compare import write_compare
 from .load import ResultSetError, load
+from .reliability import reliability
 from .report import write_report
 
 
@@ -27,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
             html, md, figures = write_report(rs, a.out)
             note = f", {rs.skipped} malformed line(s) skipped" if rs.skipped else ""
             print(f"analysis: {len(rs.cells)} cells{note}, {len(figures)} figures; report: {html}; summary: {md}")
+            survival = reliability(rs.cells)
+            if survival and not survival.all_survived:
+                print(f"analysis: {survival.finding()}", file=sys.stderr)
+                return 1
         else:
             html, md = write_compare(load(a.a), load(a.b), a.out)
             print(f"analysis: comparison: {html}; summary: {md}")

@@ -12,6 +12,7 @@ import numpy as np
 from . import metrics as M
 from . import stats as S
 from .load import ResultSet
+from .reliability import Reliability, reliability
 
 # A change smaller than this (%, or percentage points for an interaction) is not stated as a
 # finding even when significant (a deterministic 0.1% change is exact, so real); the tables
@@ -115,6 +116,7 @@ class Analysis:
     untested: list[Untested]
     unavailable: dict[str, set[str]]
     mixed: list[str]  # what could not be pooled (several accels or time units)
+    reliability: Reliability | None = None  # the kernel-survives verdicts, None when no cell has one
 
 
 def group_of(o: M.Observation) -> Group:
@@ -296,6 +298,13 @@ def analyze(rs: ResultSet) -> Analysis:
     busy = [c for c in rs.cells if c.get("host_busy") and c["time_unit"] == "ns"]
     if busy:
         mixed.append(f"{len(busy)} wall-clock cells ran while other work loaded the host ({busy[0]['host_busy']})")
+    seeded = [c for c in rs.cells if M.seeded(c)]
+    if seeded:
+        mixed.append(
+            f"{len(seeded)} of {len(rs.cells)} cells are seeded by their toggle combination ({{seed}}: "
+            f"{seeded[0]['workload']['name']} ...): a toggle and the seed change together, so they give no toggle "
+            "effect and are left out of the statistics; the reliability section counts them"
+        )
     table, defaults = rs.toggles, rs.defaults
     swept = swept_toggles([o for o in obs if o.kernel == "mmlab"], table)
 
@@ -401,6 +410,9 @@ def analyze(rs: ResultSet) -> Analysis:
             f"{fmt_value(r.linux.median, r.unit)}: ratio {r.ratio:.2f}{how}"
         )
     not_ok = [c for c in rs.cells if c["status"] != "ok"]
+    survival = reliability(rs.cells)
+    if survival and survival.finding():
+        findings.insert(0, survival.finding())  # before everything: the kernel did not survive
     return Analysis(
         rs,
         obs,
@@ -416,6 +428,7 @@ def analyze(rs: ResultSet) -> Analysis:
         untested,
         M.unavailable_counters(rs.cells),
         mixed,
+        survival,
     )
 
 

@@ -227,11 +227,17 @@ def extra_metrics(cell: dict) -> list[tuple[str, str, float, str]]:
     return out
 
 
+def seeded(cell: dict) -> bool:
+    """The cell's seed follows its toggle combination (docs/matrix.md, "Placeholders"): a toggle and the seed change
+    together, so no toggle effect can be told from such cells."""
+    return cell.get("seed") is not None
+
+
 def observations(cells: list[dict]) -> list[Observation]:
-    """Every metric of every ok cell."""
+    """Every metric of every ok cell that is not seeded by its toggle combination."""
     obs = []
     for c in cells:
-        if c["status"] != "ok":
+        if c["status"] != "ok" or seeded(c):
             continue
         common = dict(
             kernel=c["kernel"],

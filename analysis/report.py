@@ -15,11 +15,13 @@ from .design import SOURCE_LABEL, case_label, design_rows, one_effect
 from .load import ResultSet
 from .plots import all_figures, provenance
 from .price import price_rows
+from .reliability import rows as reliability_rows
 
 # The first screen, then the details (every section below "details" is inside it).
 FIRST_SCREEN = ("design", "kernels", "questions")
 SECTIONS = FIRST_SCREEN + (
     "price",
+    "reliability",
     "details",
     "provenance",
     "toggles",
@@ -294,7 +296,14 @@ def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
         time_unit=", ".join(
             "guest instructions" if t == "guest_instructions" else "nanoseconds" for t in sorted(time_units)
         ),
-        mixed=a.mixed,
+        # A kernel that did not survive a cell is the first thing the reader sees (the Reliability section has the
+        # cells and the reasons).
+        mixed=(
+            [f"THE KERNEL DID NOT SURVIVE {len(a.reliability.not_survived)} cell(s): see \"Reliability\" below"]
+            if a.reliability is not None and not a.reliability.all_survived
+            else []
+        )
+        + list(a.mixed),
         findings=a.findings,
         price=price_context(a),
         kernel_rows=kernel_rows,
@@ -315,6 +324,15 @@ def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
             )
             for c in a.not_ok
         ],
+        reliability=(
+            None
+            if a.reliability is None
+            else dict(
+                rows=reliability_rows(a.reliability),
+                not_survived=a.reliability.not_survived,
+                all_survived=a.reliability.all_survived,
+            )
+        ),
         skipped=a.rs.skipped,
         skip_reasons=a.rs.skip_reasons,
         unavailable=[(k, "; ".join(sorted(v))) for k, v in sorted(a.unavailable.items())],
@@ -421,6 +439,15 @@ def summary_md(ctx: dict) -> str:
         ]
     else:
         parts += [f"Not priced: {ctx['price']['why']}.", ""]
+    rel = ctx["reliability"]
+    if rel:
+        parts += ["## Reliability: did the kernel survive?", ""]
+        parts += [_md_table(["", "cells / count"], [list(r) for r in rel["rows"]]), ""]
+        if rel["all_survived"]:
+            parts += ["Every cell survived: no panic, no timeout, and a leak record that says nothing leaked.", ""]
+        else:
+            parts += ["**The kernel did not survive these cells:**", ""]
+            parts += [f"- {c['id']} ({c['workload']}): {c['why']}" for c in rel["not_survived"]] + [""]
     parts += ["## Details", ""]
     parts += [
         f"Every finding ({len(ctx['findings'])}), main effect ({len(ctx['effect_rows'])}), interaction "

@@ -11,9 +11,12 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 8192) return 0;
   static const std::vector<std::string> kKnown = {"lat_proc", "page_fault", "fork_scale", "exec_layout"};
+  static const std::vector<std::string> kTestFiles = {"/init", "/bin/lat_proc", "/bin/page_fault", "/tests/t_fork",
+                                                      "/tests/t_exec"};
   mmlab::Matrix m;
   try {
-    m = mmlab::parse_matrix_text(std::string(reinterpret_cast<const char*>(data), size), "fuzz.toml", kKnown);
+    m = mmlab::parse_matrix_text(std::string(reinterpret_cast<const char*>(data), size), "fuzz.toml", kKnown,
+                                 kTestFiles);
   } catch (const mmlab::MatrixError&) {
     return 0;
   }

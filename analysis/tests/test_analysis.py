@@ -20,6 +20,7 @@ from analysis import stats as S  # noqa: E402
 from analysis.analyze import analyze  # noqa: E402
 from analysis.compare import rows as compare_rows  # noqa: E402
 from analysis.price import price_rows  # noqa: E402
+from analysis.reliability import reliability  # noqa: E402
 from analysis.report import SECTIONS, write_report  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -751,3 +752,71 @@ def test_real_set_with_the_tlb_model(tmp_path):
         "lat_proc -n 5 exec | mm.pmd_prealloc=off (against on) | PDPTE-forced CR3 reloads per exec" in open(md).read()
     )
     assert any(f.title.startswith("MODELLED") for f in figures)
+
+
+def test_real_reliability_set_adds_up_and_fails_loudly(tmp_path):
+    """fixtures/real-reliability (README there): the reliability matrix's two workloads in two toggle combinations.
+    The section's totals are the cells' own counts added up; a cell the kernel did not survive is the first finding,
+    is listed, and `report` exits 1."""
+    rs = L.load(os.path.join(FIXTURES, "real-reliability"))
+    assert len(rs.cells) == 4 and rs.skipped == 0
+    a = analyze(rs)
+    r = a.reliability
+    assert r.cells == r.survived == 4 and r.all_survived and r.finding() is None
+    assert not any("DID NOT SURVIVE" in f for f in a.findings)
+    fuzz = [c for c in rs.cells if c["workload"]["name"] == "sysfuzz"]
+    fi = [c for c in rs.cells if c["workload"]["name"] == "fault_injection"]
+    assert len(fuzz) == len(fi) == 2 and r.sysfuzz["cells"] == r.fault_injection["cells"] == 2
+    for k in ("syscalls", "user_faults", "signals_fatal"):
+        assert r.sysfuzz[k] == sum(c["guest_counters"]["kernel"][k] for c in fuzz), k
+    assert r.sysfuzz["syscalls"] > r.sysfuzz["enosys"] > 0
+    assert r.sysfuzz["enosys"] == sum(sum(c["shutdown_counters"]["enosys"].values()) for c in fuzz)
+    assert r.sysfuzz["calls_counted"] == sum(c["metrics"]["calls_counted"] for c in fuzz) > 0
+    assert r.sysfuzz["errors"] == sum(sum(c["metrics"]["errors"].values()) for c in fuzz) > 0
+    assert r.fault_injection["injected"] == sum(c["shutdown_counters"]["mm"]["alloc_fail_injected"] for c in fi) > 0
+    assert r.fault_injection["init_oom_retries"] == sum(
+        c["shutdown_counters"]["kernel"]["init_oom_retries"] for c in fi
+    )
+    programs = [x["status"] for c in fi for x in c["init_all"]]
+    assert r.fault_injection["programs"] == len(programs) == 2 * len(fi[0]["workload"]["programs"])
+    assert r.fault_injection["statuses"] == {s: programs.count(s) for s in r.fault_injection["statuses"]}
+    assert r.fault_injection_by_workload == {}  # one fault-injection workload: no breakdown
+    renamed = [
+        dict(c, workload=dict(c["workload"], name="fi_other")) if c["id"] == fi[0]["id"] else c for c in rs.cells
+    ]
+    split = reliability(renamed).fault_injection_by_workload
+    assert set(split) == {"fault_injection", "fi_other"} and sum(t["cells"] for t in split.values()) == 2
+    assert sum(t["injected"] for t in split.values()) == r.fault_injection["injected"]
+    # Seeded cells: counted here, left out of the toggle statistics (a toggle and the seed change together).
+    assert all(c["seed"] == (17 if c["toggles"]["mm.ptlock"] == "mm" else 1) for c in rs.cells)
+    assert not a.observations and not a.effects and any("seeded by their toggle combination" in m for m in a.mixed)
+    html, md, _ = write_report(rs, str(tmp_path / "ok"))
+    summary = open(md).read()
+    assert "## Reliability: did the kernel survive?" in summary and "Every cell survived" in summary
+    assert f"| fault injection: allocation failures injected | {r.fault_injection['injected']:,} |" in summary
+    assert '<section id="reliability">' in open(html).read()
+
+    # One fault-injection cell as a kernel panic would record it.
+    bad = [dict(c) for c in rs.cells]
+    i = bad.index(next(c for c in bad if c["workload"]["name"] == "fault_injection"))
+    bad[i].update(status="panic", reason="oops", survived=False, survival="panic: oops", panic={"message": "oops"})
+    path = tmp_path / "bad"
+    os.makedirs(path)
+    with open(path / "manifest.json", "w") as f:
+        json.dump(rs.manifest, f)
+    with open(path / "cells.jsonl", "w") as f:
+        f.writelines(json.dumps(c) + "\n" for c in bad)
+    a = analyze(L.load(str(path)))
+    assert a.findings[0] == (
+        f"THE KERNEL DID NOT SURVIVE 1 of 4 cells (a panic, a hang or a leak): {bad[i]['id']} (fault_injection): "
+        "panic: oops"
+    )
+    root = os.path.join(HERE, "..", "..")
+    p = subprocess.run(
+        [sys.executable, "-m", "analysis", "report", str(path)], cwd=root, capture_output=True, text=True
+    )
+    assert p.returncode == 1 and "THE KERNEL DID NOT SURVIVE 1 of 4 cells" in p.stderr, p.stderr
+    summary = open(path / "report" / "summary.md").read()
+    assert "**The kernel did not survive these cells:**" in summary
+    assert summary.index("THE KERNEL DID NOT SURVIVE") < summary.index("## Reliability")
+    assert f"- {bad[i]['id']} (fault_injection): panic: oops" in summary

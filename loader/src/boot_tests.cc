@@ -284,16 +284,11 @@ class ListReader : TomlReader {
     }
     if (!d.clean_set) b.expect.clean = s.kernel == Kernel::kMmlab;
     if (!d.init_status_set && b.expect.clean && b.expect.status == "success") b.expect.init_status = {0};
-    auto substitute = [&](std::string w) {
-      for (const auto& [ph, value] : {std::pair<std::string, int64_t>{"{index}", b.combination},
-                                      {"{seed}", b.combination + 1},
-                                      {"{vcpus}", static_cast<int64_t>(s.vcpus)}}) {
-        for (size_t p = w.find(ph); p != std::string::npos; p = w.find(ph)) {
-          if (ph != "{vcpus}" && b.combination < 0) fail(t, fmt::format("{}: {} needs combinations", name, ph));
-          w.replace(p, ph.size(), std::to_string(value));
-        }
-      }
-      return w;
+    auto substitute = [&](const std::string& w) {
+      std::string missing;
+      const std::string out = substitute_placeholders(w, b.combination, s.vcpus, &missing);
+      if (!missing.empty()) fail(t, fmt::format("{}: {} needs combinations", name, missing));
+      return out;
     };
     for (const std::string& a : d.args) s.init_args.push_back(substitute(a));
     for (const std::string& a : d.kernel_args) s.kernel_args.push_back(substitute(a));

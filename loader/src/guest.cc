@@ -50,6 +50,17 @@ std::vector<std::string> initrd_workloads(const std::string& initrd) {
   return out;
 }
 
+std::vector<std::string> initrd_files(const std::string& initrd) {
+  std::vector<std::string> out;
+  const auto data = read_file(initrd);
+  if (!data) return out;
+  formats::CpioReader r(reinterpret_cast<const uint8_t*>(data->data()), static_cast<uint32_t>(data->size()));
+  formats::CpioEntry e;
+  while (r.next(&e))
+    if (formats::cpio_is_reg(e.mode)) out.push_back("/" + std::string(e.name, e.name_len));
+  return out;
+}
+
 bool write_initrd_with(const std::string& base, const std::vector<ExtraFile>& files, const std::string& out) {
   auto archive = read_file(base);
   if (!archive) return false;
@@ -224,16 +235,11 @@ GuestRecords read_records(Kernel kernel, const std::string& console, const std::
 }
 
 GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
-                             const std::string& records_text, const std::string& program, bool expect_result,
-                             uint32_t timeout_s, const std::optional<std::string>& tlb_output,
-                             const std::string& qemu_log) {
+                             const std::string& records_text, const InitRun& run, uint32_t timeout_s,
+                             const std::optional<std::string>& tlb_output, const std::string& qemu_log) {
   GuestOutcome o;
   if (icount) o.time_unit = "guest_instructions";
   GuestRecords read = read_records(kernel, console, records_text);
-  if (tlb_output) {
-    pair_tlb_checkpoints(*tlb_output, &read);
-    o.tlb_model = tlb_window(read, program, qemu_log);
-  }
   const std::vector<json>& records = read.records;
   o.malformed_records = read.malformed;
   o.malformed_examples = std::move(read.malformed_examples);
@@ -241,8 +247,17 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
     ++o.malformed_records;
     if (o.malformed_examples.size() < 3) o.malformed_examples.push_back(why + ": " + line.substr(0, 160));
   };
+  const std::string first = run.programs.empty() ? "" : run.programs.front();
+  const std::string last = run.programs.empty() ? "" : run.programs.back();
+  const int64_t last_index = static_cast<int64_t>(run.programs.size()) - 1;
+  const bool one = run.programs.size() == 1;
+  if (tlb_output) {  // the same window as guest_counters: the first program's before to the last one's after
+    pair_tlb_checkpoints(*tlb_output, &read);
+    o.tlb_model = tlb_window(read, "before:0:" + first, fmt::format("after:{}:{}", last_index, last), qemu_log);
+  }
 
   json before, after;
+  o.init_all = json::array();
   for (const json& r : records) {
     const std::string type = str_of(r, "type");
     if (type == "boot") {
@@ -253,8 +268,13 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
       o.panic = r;
     } else if (type == "counters") {
       const std::string label = str_of(r, "label");
-      if (label == "before:0:" + program) before = r;
-      if (label == "after:0:" + program) after = r;
+      if (label == "before:0:" + first) before = r;
+      if (label == fmt::format("after:{}:{}", last_index, last)) after = r;
+      if (label == "shutdown" && kernel == Kernel::kMmlab) {
+        o.shutdown = json::object();
+        for (const char* part : {"mm", "kernel", "enosys"})
+          if (r.contains(part)) o.shutdown[part] = r[part];
+      }
     } else if (type == "result") {
       json line = json::parse(str_of(r, "line"), nullptr, false);
       if (line.is_discarded() || !line.is_object()) {
@@ -263,8 +283,9 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
       }
       if (str_of(line, "workload") == "init") {
         if (int_of(line, "index", -1) == 0) o.init = line;
-      } else if (str_of(line, "workload") == program || o.metrics.is_null()) {
-        o.metrics = line;
+        o.init_all.push_back(line);
+      } else if (one && (str_of(line, "workload") == first || o.metrics.is_null())) {
+        o.metrics = line;  // several programs have no one result
       }
     }
   }
@@ -273,6 +294,17 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
     for (const char* part : {"mm", "kernel", "cpus", "vmstat", "self_stat"})
       if (after.contains(part)) d[part] = delta(before[part], after[part]);
     o.guest_counters = d;
+  }
+  if (kernel == Kernel::kMmlab) {
+    if (qemu_exit == -1)
+      o.survival = fmt::format("killed at the {} s deadline", timeout_s);
+    else if (!o.panic.is_null())
+      o.survival = "panic: " + str_of(o.panic, "message", "kernel panic");
+    else if (o.leak.is_null())
+      o.survival = "no leak record (the kernel did not shut down cleanly)";
+    else if (!bool_of(o.leak, "leak_free", false))
+      o.survival = "the leak record reports leaks";
+    o.survived = o.survival.empty();
   }
 
   auto fail = [&](const std::string& status, const std::string& why) {
@@ -290,19 +322,24 @@ GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const st
                                       "reset or powered off unexpectedly)",
                                       qemu_exit));
   if (o.init.is_null()) return fail("failed", "/init reported no result for the program (was it started?)");
-  if (str_of(o.init, "status") != "ok")
-    return fail("failed", fmt::format("{} {} (exit code {}, wait status {})", program, str_of(o.init, "status", "?"),
-                                      int_of(o.init, "exit_code", -1), int_of(o.init, "wait_status", -1)));
+  if (o.init_all.size() < run.programs.size())
+    return fail("failed", fmt::format("/init reported {} of {} programs", o.init_all.size(), run.programs.size()));
+  if (!run.survive)
+    for (const json& line : o.init_all)
+      if (str_of(line, "status") != "ok")
+        return fail("failed", fmt::format("{} {} (exit code {}, wait status {})",
+                                          one ? first : str_of(line, "program", "?"), str_of(line, "status", "?"),
+                                          int_of(line, "exit_code", -1), int_of(line, "wait_status", -1)));
   if (kernel == Kernel::kMmlab) {
     if (o.leak.is_null()) return fail("failed", "no leak record (the kernel did not shut down cleanly)");
     if (!bool_of(o.leak, "leak_free", false))
       return fail("failed", "the leak record reports leaks: " + json_line(o.leak));
   }
-  if (qemu_exit != 33) return fail("failed", "the guest reported failure (exit 35)");
-  if (before.is_null() || after.is_null())
-    return fail("failed", fmt::format("no before/after counter snapshots for {}", program));
-  if (expect_result && o.metrics.is_null())
-    return fail("failed", fmt::format("{} printed no MMLAB-RESULT line", program));
+  if (qemu_exit != 33 && !run.survive) return fail("failed", "the guest reported failure (exit 35)");
+  if ((before.is_null() || after.is_null()) && !run.survive)
+    return fail("failed", fmt::format("no before/after counter snapshots for {}", one ? first : "the programs"));
+  if (run.expect_result && one && o.metrics.is_null())
+    return fail("failed", fmt::format("{} printed no MMLAB-RESULT line", first));
   o.status = "ok";
   return o;
 }

@@ -26,6 +26,8 @@ GuestPaths paths_from_build();
 
 // The initrd's workloads: the programs under /bin (busybox's sh excluded).
 std::vector<std::string> initrd_workloads(const std::string& initrd);
+// Every regular file of the initrd as the guest sees it ("/tests/t_fork", ...).
+std::vector<std::string> initrd_files(const std::string& initrd);
 
 // A file to add to an initrd: `host` becomes the guest's `guest` (an
 // absolute path, mode 0755).
@@ -80,6 +82,13 @@ struct GuestRecords {
 };
 GuestRecords read_records(Kernel kernel, const std::string& console, const std::string& records_text);
 
+// What /init was asked to run in one boot, and what counts as ok.
+struct InitRun {
+  std::vector<std::string> programs;  // the names /init runs, in order (their snapshots' labels)
+  bool expect_result = true;          // the program is a lab workload: it prints an MMLAB-RESULT line
+  bool survive = false;               // ok when the kernel survives, whatever the programs did
+};
+
 // What a finished (or killed) guest amounted to.
 struct GuestOutcome {
   std::string status = "failed";  // ok | failed | timeout | panic
@@ -91,22 +100,39 @@ struct GuestOutcome {
   nlohmann::json leak;            // mmlab's leak record, or null
   nlohmann::json panic;           // the panic record, or null
   nlohmann::json tlb_model;       // the TLB model's window (tlb_window in tlb_plugin.h), or null without it
-  std::string time_unit = "ns";   // "guest_instructions" under -icount
+  nlohmann::json init_all;        // /init's line for every program, in order (an array)
+  nlohmann::json shutdown;        // mmlab: the counters at shutdown (mm, kernel, enosys), or null
+  // mmlab: whether the kernel survived: no panic, no timeout, a leak record
+  // that says nothing leaked (then survival is ""; else why not). Linux: null.
+  nlohmann::json survived;
+  std::string survival;
+  std::string time_unit = "ns";  // "guest_instructions" under -icount
   uint32_t malformed_records = 0;
   std::vector<std::string> malformed_examples;
 };
 
 // qemu_exit: QEMU's exit status, or -1 when the loader killed it at its
-// deadline. `program`: the name /init ran (its snapshots are labelled
-// before:0:NAME and after:0:NAME). `expect_result`: the program is one of
+// deadline. `run.programs`: the names /init ran (the snapshots are labelled
+// before:I:NAME and after:I:NAME; guest_counters spans the first program's
+// before to the last one's after). `expect_result`: the program is one of
 // the lab's workloads, which always print an MMLAB-RESULT line (a user's
-// binary need not). `tlb_output`: with the TLB model, what its plugin wrote
-// (empty if nothing), paired with the records, and QEMU's own messages (why
-// the plugin did not load); the model's state never decides the status.
+// binary need not; several programs have no one result). `survive`: the
+// cell is ok when the kernel survived and /init reported every program,
+// whatever their statuses. `tlb_output`: with the TLB model, what its plugin
+// wrote (empty if nothing), paired with the records, and QEMU's own messages
+// (why the plugin did not load); the model's state never decides the status.
 GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
-                             const std::string& records, const std::string& program, bool expect_result,
-                             uint32_t timeout_s, const std::optional<std::string>& tlb_output = std::nullopt,
+                             const std::string& records, const InitRun& run, uint32_t timeout_s,
+                             const std::optional<std::string>& tlb_output = std::nullopt,
                              const std::string& qemu_log = "");
+// One program, ok only if it succeeded.
+inline GuestOutcome interpret_guest(Kernel kernel, int qemu_exit, bool icount, const std::string& console,
+                                    const std::string& records, const std::string& program, bool expect_result,
+                                    uint32_t timeout_s, const std::optional<std::string>& tlb_output = std::nullopt,
+                                    const std::string& qemu_log = "") {
+  return interpret_guest(kernel, qemu_exit, icount, console, records, InitRun{{program}, expect_result, false},
+                         timeout_s, tlb_output, qemu_log);
+}
 
 // The last `n` lines of a console, for a failed cell's record.
 std::string console_tail(const std::string& console, size_t n);

@@ -46,7 +46,7 @@ std::string command_line(int argc, char** argv) {
 
 int cmd_list(const std::string& path) {
   const GuestPaths paths = paths_from_build();
-  const Matrix m = parse_matrix_file(path, initrd_workloads(paths.initrd));
+  const Matrix m = parse_matrix_file(path, initrd_workloads(paths.initrd), initrd_files(paths.test_initrd));
   std::vector<Cell> cells = expand(m);
   std::vector<std::string> verified;
   if (m.deterministic && m.repetitions > 1) {
@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
     if (*r) {
       const std::string text = read_file(run.matrix_path).value_or("");
       const GuestPaths paths = paths_from_build();
-      const Matrix m = parse_matrix_text(text, run.matrix_path, initrd_workloads(paths.initrd));
+      const Matrix m =
+          parse_matrix_text(text, run.matrix_path, initrd_workloads(paths.initrd), initrd_files(paths.test_initrd));
       run.accel = parse_accel(accel);
       if (det || no_det) run.deterministic = det;
       if (tlb || no_tlb) run.tlb_model = tlb;

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "formats/cmdline.h"
 #include "plugin_args.h"
 #include "toggle_table.h"
 #include "toml_reader.h"
@@ -45,6 +46,8 @@ std::string Cell::key() const {
   for (const auto& [t, v] : toggles) k += fmt::format(" {}={}", t, v);
   k += fmt::format(" workload={}", workload.binary.empty() ? workload.name : "binary:" + workload.binary);
   for (const std::string& a : workload.args) k += " arg=" + a;
+  if (workload.test_initrd) k += " initrd=tests";
+  for (const std::string& a : kernel_args) k += " kernel_arg=" + a;
   k += fmt::format(" vcpus={} rep={}", vcpus, rep);
   return k;
 }
@@ -59,7 +62,8 @@ namespace {
 // Reads one matrix: every accessor throws MatrixError at the node's line.
 class Parser : TomlReader {
  public:
-  Parser(std::string file, const std::vector<std::string>& known) : TomlReader(std::move(file)), known_(known) {}
+  Parser(std::string file, const std::vector<std::string>& known, const std::vector<std::string>& test_files)
+      : TomlReader(std::move(file)), known_(known), test_files_(test_files) {}
 
   Matrix parse(const std::string& text) {
     const toml::table root = parse_document(text);
@@ -103,16 +107,7 @@ class Parser : TomlReader {
     if (auto* n = root.get("memory_mb")) m.memory_mb = integer(*n, "memory_mb", 64, 2048);
     if (auto* n = root.get("timeout_s")) m.timeout_s = integer(*n, "timeout_s", 1, 86400);
     if (auto* n = root.get("seed")) m.seed = integer(*n, "seed", 0, 0x7fffffff);
-    if (auto* n = root.get("kernel_args")) {
-      for (const toml::node* a : list(*n, "kernel_args")) {
-        const std::string w = str(*a, "kernel_args");
-        if (w.rfind("mm.", 0) == 0) fail(*a, fmt::format("kernel_args: '{}' is a toggle: sweep it in [toggles]", w));
-        if (w == "--" || w.rfind("init=", 0) == 0 || w.rfind("rdinit=", 0) == 0 || w.find(' ') != std::string::npos ||
-            w.empty())
-          fail(*a, fmt::format("kernel_args: '{}' would break the command line the loader builds", w));
-        m.kernel_args.push_back(w);
-      }
-    }
+    if (auto* n = root.get("kernel_args")) m.kernel_args = kernel_args(*n, "kernel_args");
     if (auto* n = root.get("toggles")) toggles(*n, &m);
     if (auto* n = root.get("workload")) {
       const toml::array* arr = n->as_array();
@@ -120,6 +115,14 @@ class Parser : TomlReader {
       for (const toml::node& w : *arr) m.workloads.push_back(workload(w));
     }
     if (m.workloads.empty()) throw MatrixError(file(), 0, "no [[workload]]: a matrix needs at least one");
+    // {index} and {seed} number toggle combinations, which only our kernel has.
+    if (std::find(m.kernels.begin(), m.kernels.end(), Kernel::kLinuxPae) != m.kernels.end())
+      for (const auto& [where, w] : placeholder_users_)
+        if (w.find("{index}") != std::string::npos || w.find("{seed}") != std::string::npos)
+          throw MatrixError(file(), where,
+                            fmt::format("'{}': {{index}} and {{seed}} number toggle combinations, and Linux cells "
+                                        "have none: run them in a matrix of kernel = \"mmlab\"",
+                                        w));
     if (auto* n = root.get("exclude")) rules(*n, "exclude", &m.excludes);
     if (auto* n = root.get("include")) rules(*n, "include", &m.includes);
     if (m.deterministic && m.accel == Accel::kKvm)
@@ -188,31 +191,130 @@ class Parser : TomlReader {
     return words;
   }
 
-  Workload workload(const toml::node& n) const {
+  // Kernel command-line words: not toggles (those go in [toggles]), nothing
+  // that would break the command line the loader builds.
+  std::vector<std::string> kernel_args(const toml::node& n, const std::string& key) {
+    std::vector<std::string> out;
+    for (const toml::node* a : list(n, key)) {
+      const std::string w = str(*a, key);
+      if (find_toggle(w.substr(0, w.find('='))))
+        fail(*a, fmt::format("{}: '{}' is a toggle: sweep it in [toggles]", key, w));
+      if (w == "--" || w.rfind("init=", 0) == 0 || w.rfind("rdinit=", 0) == 0 || w.find(' ') != std::string::npos ||
+          w.empty())
+        fail(*a, fmt::format("{}: '{}' would break the command line the loader builds", key, w));
+      placeholders(*a, key, w);
+      // The kernel's own parser (lib/formats) on the word, placeholders at their first values.
+      const std::string sample = substitute_placeholders(w, 0, 1, nullptr);
+      const char* words[] = {"kernel", sample.c_str()};
+      formats::BootArgs parsed;
+      if (const char* why = formats::parse_boot_args(words, 2, &parsed))
+        fail(*a, fmt::format("{}: '{}': {}", key, w, why));
+      if (parsed.ntoggles)
+        fail(*a, fmt::format("{}: '{}' is neither a toggle ({}) nor mm.fail_alloc or mm.fail_alloc_seed", key, w,
+                             toggle_keys()));
+      out.push_back(w);
+    }
+    return out;
+  }
+
+  // A word's placeholders must be known ones; the matrix checks the kernels later.
+  void placeholders(const toml::node& n, const std::string& key, const std::string& w) {
+    if (const std::string bad = unknown_placeholder(w); !bad.empty())
+      fail(n,
+           fmt::format("{}: unknown placeholder {} in '{}' (expected {{index}}, {{seed}} or {{vcpus}})", key, bad, w));
+    if (w.find('{') != std::string::npos) placeholder_users_.emplace_back(line(n), w);
+  }
+
+  // Whether `program` (a path, or a name /init looks up in /bin) is a file of the initrd.
+  bool in_initrd(const std::string& program, bool tests) const {
+    const std::string path = program.find('/') == std::string::npos ? "/bin/" + program : program;
+    if (tests) return std::find(test_files_.begin(), test_files_.end(), path) != test_files_.end();
+    return path.rfind("/bin/", 0) == 0 && std::find(known_.begin(), known_.end(), path.substr(5)) != known_.end();
+  }
+
+  Workload workload(const toml::node& n) {
     const toml::table* t = n.as_table();
     if (!t) fail(n, "workload: expected a [[workload]] table");
     Workload w;
+    const toml::node* name_node = nullptr;
+    const toml::node* programs_node = nullptr;
+    const toml::node* args_node = nullptr;
+    if (const toml::node* i = t->get("initrd")) {
+      const std::string v = str(*i, "workload.initrd");
+      if (v != "tests" && v != "workloads")
+        fail(*i, fmt::format("workload.initrd: unknown initrd '{}' (expected workloads or tests)", v));
+      w.test_initrd = v == "tests";
+      if (w.test_initrd && test_files_.empty())
+        fail(*i, "workload.initrd: the test initrd lists no files (build/workloads/test-initrd.cpio: make build)");
+    }
     for (const auto& [k, node] : *t) {
       const std::string key(k.str());
       if (key == "name") {
         w.name = str(node, "workload.name");
-        if (std::find(known_.begin(), known_.end(), w.name) == known_.end())
-          fail(node, fmt::format("workload.name: '{}' is not a workload of the initrd (known: {})", w.name,
-                                 join(known_, ", ")));
+        name_node = &node;
       } else if (key == "binary") {
         w.binary = str(node, "workload.binary");
         if (const std::string why = check_static_i386(w.binary); !why.empty())
           fail(node, fmt::format("workload.binary: {}: {}", w.binary, why));
       } else if (key == "args") {
         w.args = strings(node, "workload.args");
+        args_node = &node;
+        for (const std::string& a : w.args) placeholders(node, "workload.args", a);
+      } else if (key == "programs") {
+        programs_node = &node;
+        const toml::array* arr = node.as_array();
+        if (!arr || arr->empty()) fail(node, "workload.programs: expected a list of programs, each a list of words");
+        for (const toml::node& p : *arr) {
+          if (!p.is_array() && !p.is_string())
+            fail(p, "workload.programs: each program is a list of words (or one word): [\"/tests/t_fork\"]");
+          std::vector<std::string> words = strings(p, "workload.programs");
+          if (words.empty()) fail(p, "workload.programs: a program with no words");
+          for (const std::string& word : words) {
+            if (word == "::") fail(p, "workload.programs: '::' separates programs: give each its own list");
+            placeholders(p, "workload.programs", word);
+          }
+          w.programs.push_back(words);
+        }
+      } else if (key == "initrd") {
+      } else if (key == "kernel_args") {
+        w.kernel_args = kernel_args(node, "workload.kernel_args");
+      } else if (key == "expect") {
+        const std::string v = str(node, "workload.expect");
+        if (v != "success" && v != "survive")
+          fail(node, fmt::format("workload.expect: unknown value '{}' (expected success or survive)", v));
+        w.survive = v == "survive";
       } else {
-        fail(node, fmt::format("workload: unknown key '{}' (expected name, binary, args)", key));
+        fail(node,
+             fmt::format(
+                 "workload: unknown key '{}' (expected name, binary, args, programs, initrd, kernel_args, expect)",
+                 key));
       }
+    }
+    if (!w.programs.empty()) {
+      // Several programs in one boot: `name` labels them, each program must be in the initrd.
+      if (!w.binary.empty() || args_node)
+        fail(*programs_node, "workload.programs: give each program's arguments in its list, with no binary or args");
+      if (!name_node) fail(*programs_node, "workload.programs: needs a name that labels the programs");
+      for (size_t i = 0; i < w.programs.size(); ++i) {
+        const std::string& p = w.programs[i][0];
+        if (!in_initrd(p, w.test_initrd))
+          fail(*programs_node, fmt::format("workload.programs: program {} '{}' is not in the {} initrd{}", i + 1, p,
+                                           w.test_initrd ? "test" : "workloads",
+                                           w.test_initrd ? "" : " (initrd = \"tests\" has /tests/t_*)"));
+        if (i) w.args.push_back("::");
+        w.args.insert(w.args.end(), w.programs[i].begin(), w.programs[i].end());
+      }
+    } else if (name_node && !in_initrd(w.name, w.test_initrd)) {
+      fail(*name_node,
+           fmt::format("workload.name: '{}' is not a workload of the initrd (known: {})", w.name, join(known_, ", ")));
     }
     if (w.name.empty() == w.binary.empty()) fail(n, "workload: give exactly one of name or binary");
     if (!w.binary.empty()) w.name = base_name(w.binary);
     // Linux and our kernel both give init at most 32 arguments; /init takes the program and its arguments.
-    if (w.args.size() > 30) fail(n, fmt::format("workload: {} arguments; at most 30 reach the guest", w.args.size()));
+    const size_t words = w.args.size() + (w.programs.empty() ? 1 : 0);
+    if (words > 31)
+      fail(n, fmt::format("workload: {} arguments; at most 30 reach the guest",
+                          w.programs.empty() ? w.args.size() : words));
     return w;
   }
 
@@ -247,6 +349,8 @@ class Parser : TomlReader {
   }
 
   const std::vector<std::string>& known_;
+  const std::vector<std::string>& test_files_;
+  std::vector<std::pair<uint32_t, std::string>> placeholder_users_;  // the words with a placeholder, with their lines
 };
 
 bool matches(const Rule& r, const Cell& c) {
@@ -269,22 +373,46 @@ bool matches(const Rule& r, const Cell& c) {
 
 }  // namespace
 
-Matrix parse_matrix_text(const std::string& text, const std::string& file, const std::vector<std::string>& known) {
-  return Parser(file, known).parse(text);
+Matrix parse_matrix_text(const std::string& text, const std::string& file, const std::vector<std::string>& known,
+                         const std::vector<std::string>& test_files) {
+  return Parser(file, known, test_files).parse(text);
 }
 
-Matrix parse_matrix_file(const std::string& path, const std::vector<std::string>& known) {
+Matrix parse_matrix_file(const std::string& path, const std::vector<std::string>& known,
+                         const std::vector<std::string>& test_files) {
   std::ifstream in(path);
   if (!in) throw MatrixError(path, 0, "cannot read the matrix file");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_matrix_text(ss.str(), path, known);
+  return parse_matrix_text(ss.str(), path, known, test_files);
 }
+
+namespace {
+
+// The cell's own words: the kernel arguments, and the placeholders replaced
+// (the parser checked them: a Linux cell has none of {index} and {seed}).
+Cell specialize(const Matrix& m, Cell c) {
+  const int64_t index = c.kernel == Kernel::kMmlab ? combination_index(c.toggles) : -1;
+  auto sub = [&](const std::string& w) {
+    c.seeded |= index >= 0 && (w.find("{index}") != std::string::npos || w.find("{seed}") != std::string::npos);
+    return substitute_placeholders(w, index, c.vcpus, nullptr);
+  };
+  for (std::string& a : c.workload.args) a = sub(a);
+  for (std::vector<std::string>& program : c.workload.programs)
+    for (std::string& a : program) a = sub(a);
+  c.kernel_args.clear();
+  for (const std::string& a : m.kernel_args) c.kernel_args.push_back(sub(a));
+  for (const std::string& a : c.workload.kernel_args) c.kernel_args.push_back(sub(a));
+  return c;
+}
+
+}  // namespace
 
 std::vector<Cell> expand(const Matrix& m) {
   std::vector<Cell> cells;
   std::set<std::string> keys;
-  auto add = [&](Cell c) {
+  auto add = [&](Cell raw) {
+    Cell c = specialize(m, std::move(raw));
     if (keys.insert(c.key()).second) {
       c.index = static_cast<uint32_t>(cells.size());
       cells.push_back(std::move(c));

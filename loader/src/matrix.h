@@ -30,12 +30,19 @@ const char* accel_name(Accel a);
 // "auto", "kvm" or "tcg" (checked by the command line); nullopt for "".
 std::optional<Accel> parse_accel(const std::string& s);
 
-// One program run by /init in the guest: a workload of the initrd (/bin/NAME)
-// or a user's own static i386 binary, packed into the initrd for its cells.
+// What /init runs in the guest: a workload of the initrd (/bin/NAME), a
+// user's own static i386 binary packed into the initrd for its cells, or
+// several programs in one boot (`programs`, /init's `P1 ARGS :: P2 ARGS`).
+// `args`, `programs` and `kernel_args` may hold the placeholders {index},
+// {seed} and {vcpus}, replaced per cell (expand).
 struct Workload {
-  std::string name;    // the workload's name; for a binary, its file name
-  std::string binary;  // path on the host; empty for an initrd workload
-  std::vector<std::string> args;
+  std::string name;               // the workload's name; for a binary, its file name; for programs, a label
+  std::string binary;             // path on the host; empty for an initrd workload
+  std::vector<std::string> args;  // for programs: /init's whole argument list, "::" between programs
+  std::vector<std::vector<std::string>> programs;  // each program and its arguments; empty for one program
+  bool test_initrd = false;                        // initrd = "tests": the workloads plus /tests/t_* and /data
+  std::vector<std::string> kernel_args;            // added to the matrix's for this workload's cells
+  bool survive = false;  // expect = "survive": ok when the kernel survives, whatever the programs did
 };
 
 struct Cell {
@@ -45,6 +52,12 @@ struct Cell {
   Workload workload;
   uint32_t vcpus = 1;
   uint32_t rep = 0;
+  // The kernel command line's extra words: the matrix's and the workload's,
+  // placeholders replaced. In the key when there are any.
+  std::vector<std::string> kernel_args;
+  // {index} or {seed} was replaced in its words: its seed is its toggle
+  // combination's number + 1, so its toggles and its seed change together.
+  bool seeded = false;
   // A stable identity: the same configuration gives the same key in every
   // expansion, so --resume and merge can tell which cells are done.
   std::string key() const;
@@ -91,17 +104,24 @@ struct Matrix {
 // Parses and checks a matrix. Throws MatrixError naming the file, line and
 // key for malformed TOML, unknown keys, wrong types, unknown toggles or
 // values, workloads that are not in the initrd and binaries that are not
-// static i386 ELF files. `known_workloads`: the initrd's /bin programs.
-Matrix parse_matrix_file(const std::string& path, const std::vector<std::string>& known_workloads);
+// static i386 ELF files. `known_workloads`: the initrd's /bin programs;
+// `test_initrd_files`: the test initrd's files ("/tests/t_fork", ...), for
+// workloads with initrd = "tests".
+Matrix parse_matrix_file(const std::string& path, const std::vector<std::string>& known_workloads,
+                         const std::vector<std::string>& test_initrd_files = {});
 Matrix parse_matrix_text(const std::string& text, const std::string& file,
-                         const std::vector<std::string>& known_workloads);
+                         const std::vector<std::string>& known_workloads,
+                         const std::vector<std::string>& test_initrd_files = {});
 
 // Every cell: kernels x toggle values (mmlab only) x workloads x vCPUs x
 // repetitions, minus the cells an exclude matches, plus the includes: an
 // include adds, for every workload it matches (all when it names none), one
 // cell per repetition with its kernel (default mmlab), its toggles (the
 // others at their defaults) and its vCPUs (default: the first listed),
-// unless the expansion already has that cell. In a fixed order; the run
+// unless the expansion already has that cell. Then each cell's placeholders
+// are replaced: {index} by its toggle combination as the kernel numbers them
+// (bit i: toggle i at its second value), {seed} by index + 1, {vcpus} by its
+// vCPUs (rules match the file's words, before). In a fixed order; the run
 // order comes from shuffle_cells.
 std::vector<Cell> expand(const Matrix& m);
 

@@ -395,6 +395,9 @@ class Runner {
   void check_inputs() {
     for (const std::string& p : {paths_.mmlab_kernel, paths_.initrd})
       if (!std::filesystem::exists(p)) throw std::runtime_error(p + " is missing: run `make build` first");
+    for (const Workload& w : m_.workloads)
+      if (w.test_initrd && !std::filesystem::exists(paths_.test_initrd))
+        throw std::runtime_error(paths_.test_initrd + " is missing: run `make build` first");
     for (Kernel k : m_.kernels)
       if (k == Kernel::kLinuxPae && !std::filesystem::exists(paths_.linux_kernel))
         throw std::runtime_error(paths_.linux_kernel + " is missing: `make build` fetches the Linux PAE kernel");
@@ -458,17 +461,20 @@ class Runner {
     Running r{.cell = c};
     r.id = fmt::format("c{:05}", c.index);
     r.dir = results_.cell_dir(r.id);
-    std::string initrd = paths_.initrd;
+    const std::string& base_initrd = c.workload.test_initrd ? paths_.test_initrd : paths_.initrd;
+    std::string initrd = base_initrd;
     if (!c.workload.binary.empty()) {
-      initrd = fmt::format("{}/initrd-{}.cpio", results_.dir(), fnv1a64_file(c.workload.binary));
+      initrd = fmt::format("{}/initrd-{}{}.cpio", results_.dir(), c.workload.test_initrd ? "tests-" : "",
+                           fnv1a64_file(c.workload.binary));
       if (!std::filesystem::exists(initrd) &&
-          !write_initrd_with(paths_.initrd, {{"/bin/" + base_name(c.workload.binary), c.workload.binary}}, initrd))
+          !write_initrd_with(base_initrd, {{"/bin/" + base_name(c.workload.binary), c.workload.binary}}, initrd))
         throw std::runtime_error(fmt::format("cannot write {}: {}", initrd, std::strerror(errno)));
     }
     VmSpec s{.kernel = c.kernel, .kvm = accel_.kvm, .icount = icount_, .vcpus = c.vcpus, .memory_mb = m_.memory_mb};
     s.toggles = c.toggles;
-    s.kernel_args = m_.kernel_args;
-    s.init_args.push_back(c.workload.binary.empty() ? c.workload.name : "/bin/" + c.workload.name);
+    s.kernel_args = c.kernel_args;
+    if (c.workload.programs.empty())
+      s.init_args.push_back(c.workload.binary.empty() ? c.workload.name : "/bin/" + c.workload.name);
     s.init_args.insert(s.init_args.end(), c.workload.args.begin(), c.workload.args.end());
     s.kernel_image = c.kernel == Kernel::kMmlab ? paths_.mmlab_kernel : paths_.linux_kernel;
     s.initrd = initrd;
@@ -512,9 +518,8 @@ class Runner {
     const std::string records = read_file(r.dir + "/records.jsonl").value_or("");
     std::optional<std::string> tlb_output;
     if (tlb_on_) tlb_output = read_file(r.dir + "/tlb-model.jsonl").value_or("");
-    GuestOutcome g =
-        interpret_guest(c.kernel, qemu_exit, icount_, console, records, c.workload.name, c.workload.binary.empty(),
-                        m_.timeout_s, tlb_output, tlb_on_ ? read_file(r.dir + "/qemu.log").value_or("") : "");
+    GuestOutcome g = interpret_guest(c.kernel, qemu_exit, icount_, console, records, init_run(c.workload), m_.timeout_s,
+                                     tlb_output, tlb_on_ ? read_file(r.dir + "/qemu.log").value_or("") : "");
     json cell;
     cell["schema"] = 1;
     cell["id"] = r.id;
@@ -523,6 +528,11 @@ class Runner {
     cell["toggles"] = c.toggles;
     cell["workload"] = {{"name", c.workload.name}, {"args", c.workload.args}};
     if (!c.workload.binary.empty()) cell["workload"]["binary"] = c.workload.binary;
+    if (!c.workload.programs.empty()) cell["workload"]["programs"] = c.workload.programs;
+    if (c.workload.test_initrd) cell["workload"]["initrd"] = "tests";
+    if (c.workload.survive) cell["workload"]["expect"] = "survive";
+    if (!c.kernel_args.empty()) cell["kernel_args"] = c.kernel_args;
+    if (c.seeded) cell["seed"] = combination_index(c.toggles) + 1;
     cell["vcpus"] = c.vcpus;
     cell["rep"] = c.rep;
     cell["accel"] = accel_.kvm ? "kvm" : "tcg";
@@ -543,6 +553,10 @@ class Runner {
       cell["tlb_model"] = g.tlb_model;
     else if (tlb_requested_)
       cell["tlb_model"] = tlb_unavailable(tlb_why_);
+    if (!c.workload.programs.empty()) cell["init_all"] = g.init_all;
+    if (!g.shutdown.is_null()) cell["shutdown_counters"] = g.shutdown;
+    if (!g.survived.is_null()) cell["survived"] = g.survived;
+    if (!g.survival.empty()) cell["survival"] = g.survival;
     json host = r.counters->read();
     host["papi"] = {{"unavailable", manifest_["host_capabilities"]["papi"]["available"].get<bool>()
                                         ? "PAPI has counters here, but the loader counts through perf_event directly "
@@ -567,6 +581,14 @@ class Runner {
     ++done_;
     if (g.status == "ok") ++ok_;
     progress(r.id, c, g);
+  }
+
+  // What /init runs for `w`: the names its snapshots carry (init labels a program by its file name).
+  static InitRun init_run(const Workload& w) {
+    InitRun run{.expect_result = w.binary.empty() && w.programs.empty(), .survive = w.survive};
+    if (w.programs.empty()) run.programs.push_back(w.name);
+    for (const std::vector<std::string>& p : w.programs) run.programs.push_back(base_name(p.front()));
+    return run;
   }
 
   void progress(const std::string& id, const Cell& c, const GuestOutcome& g) {

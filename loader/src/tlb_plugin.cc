@@ -109,15 +109,16 @@ json tlb_unavailable(const std::string& reason) {
   return {{"source", "tlb_model"}, {"modelled", true}, {"status", "unavailable"}, {"reason", reason}};
 }
 
-json tlb_window(const GuestRecords& records, const std::string& program, const std::string& qemu_log) {
+json tlb_window(const GuestRecords& records, const std::string& from, const std::string& to,
+                const std::string& qemu_log) {
   const json* model = nullptr;
   const json *before = nullptr, *after = nullptr;
   for (const json& r : records.records) {
     const std::string type = str_of(r, "type");
     if (type == "tlb_model") model = &r;
     if (type != "counters") continue;
-    if (str_of(r, "label") == "before:0:" + program) before = &r;
-    if (str_of(r, "label") == "after:0:" + program) after = &r;
+    if (str_of(r, "label") == from) before = &r;
+    if (str_of(r, "label") == to) after = &r;
   }
   if (!model || field(*model, "header").is_null()) {
     const std::string log = trim(qemu_log);
@@ -142,7 +143,7 @@ json tlb_window(const GuestRecords& records, const std::string& program, const s
                     "finish, or something executed the marker twice)",
                     int_of(*model, "checkpoints", 0), int_of(*model, "counters_records", 0)));
   if (!before || !after || !before->contains("host") || !after->contains("host"))
-    return unavailable(fmt::format("no before:0:{0} / after:0:{0} counters records to bound the window", program));
+    return unavailable(fmt::format("no {} / {} counters records to bound the window", from, to));
   const json &hb = (*before)["host"], &ha = (*after)["host"];
   auto minus = [](const json& a, const json& b) {
     json d = json::object();

@@ -38,13 +38,14 @@ void pair_tlb_checkpoints(const std::string& plugin_text, GuestRecords* records)
 extern const std::vector<std::string> kGuestCr3Counters;
 extern const char* const kGuestInvlpgCounter;
 
-// The counts of one cell's window (the program's before:0:NAME to
-// after:0:NAME counters records, the same window as the guest counters'
-// deltas) from records that pair_tlb_checkpoints has paired: the object a
+// The counts of one cell's window, between the counters records labelled
+// `from` and `to` (the first program's before:0:NAME to the last one's
+// after:I:NAME, the same window as the guest counters' deltas) from records that pair_tlb_checkpoints has paired: the object a
 // cell record carries as "tlb_model" (docs/records.md). Its "status" is
 // "ok", or "unavailable" with a "reason" (the plugin wrote nothing, the
 // checkpoints do not pair, a snapshot is missing).
-nlohmann::json tlb_window(const GuestRecords& records, const std::string& program, const std::string& qemu_log);
+nlohmann::json tlb_window(const GuestRecords& records, const std::string& from, const std::string& to,
+                          const std::string& qemu_log);
 
 // A cell's "tlb_model" object when the run did not load the model: why.
 nlohmann::json tlb_unavailable(const std::string& reason);

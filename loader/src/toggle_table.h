@@ -22,6 +22,16 @@ std::map<std::string, std::string> default_toggles();
 // Combination `index` (0..mm::kNumToggleCombinations-1) as the kernel numbers
 // them: bit i picks the second value of toggle i.
 std::map<std::string, std::string> toggle_combination(uint32_t index);
+// The inverse: the number of a combination given as every toggle's value
+// (a toggle it does not name counts as its default).
+uint32_t combination_index(const std::map<std::string, std::string>& toggles);
+// `word` with the placeholders of matrices and the boot-test list replaced:
+// {index} (a toggle combination's number), {seed} (index + 1) and {vcpus}.
+// `index` < 0: there is no combination, and a word using {index} or {seed}
+// gives "" in *missing (the placeholder's name) and is returned unchanged.
+std::string substitute_placeholders(const std::string& word, int64_t index, uint32_t vcpus, std::string* missing);
+// The first "{name}" in `word` that is not one of those three, or "".
+std::string unknown_placeholder(const std::string& word);
 // The table as data: [{"key", "values", "default", "title", "question"}, ...]
 // in table order. `mmlab toggles --json` prints it; every manifest carries it.
 nlohmann::json toggle_table_json();

@@ -89,10 +89,18 @@ def test_every_shipped_matrix_expands():
         r = mmlab("list", os.path.join(folder, name))
         assert r.returncode == 0, (name, r.stderr)
         counts[name] = r.stdout.splitlines()
-    assert {"default.toml", "smp.toml"} <= set(counts), counts.keys()
+    assert {"default.toml", "smp.toml", "reliability.toml"} <= set(counts), counts.keys()
     smp = counts["smp.toml"]
     assert len(smp) == 8 * 3 * 3 * 2, len(smp)
     assert {line.split(" vcpus=")[1].split()[0] for line in smp} == {"1", "2", "4"}
+    # reliability.toml: 64 combinations x (the fuzzer, fault injection), each with the seed of its combination.
+    rel = counts["reliability.toml"]
+    assert len(rel) == 64 * 2, len(rel)
+    fuzz_seeds = sorted(int(line.split(" arg=-s arg=")[1].split()[0]) for line in rel if "workload=sysfuzz" in line)
+    fi_seeds = sorted(
+        int(line.split("kernel_arg=mm.fail_alloc_seed=")[1].split()[0]) for line in rel if "fail_alloc" in line
+    )
+    assert fuzz_seeds == fi_seeds == list(range(1, 65))
 
 
 def test_four_cells_end_to_end(tmp_path):
@@ -139,6 +147,48 @@ timeout_s = 120
 name = "lat_proc"
 args = ["-n", "60", "exec"]
 """
+
+
+# Two cells: a seed per toggle combination, several programs in one boot from the test initrd, fault injection.
+SEEDED = """
+name = "seeded"
+accel = "tcg"
+deterministic = true
+timeout_s = 240
+[toggles]
+"mm.ptlock" = ["split", "mm"]
+[[workload]]
+name = "fault_injection"
+initrd = "tests"
+programs = [["/tests/t_fork"], ["/bin/page_fault", "-s", "64", "-i", "2"]]
+kernel_args = ["mm.fail_alloc=10", "mm.fail_alloc_seed={seed}"]
+expect = "survive"
+"""
+
+
+def test_seeded_cells_run_several_programs_in_one_boot(tmp_path):
+    out = tmp_path / "r"
+    matrix = write(tmp_path, SEEDED)
+    p = mmlab("run", matrix, "-o", out, "-j", "2")
+    assert p.returncode == 0, p.stderr
+    got = cells(out)
+    assert len(got) == 2 and len({c["key"] for c in got}) == 2
+    for c in got:
+        # mm.ptlock is toggle 4: its second value is bit 4 of the combination, whose seed is the number + 1.
+        seed = (16 if c["toggles"]["mm.ptlock"] == "mm" else 0) + 1
+        assert c["kernel_args"] == ["mm.fail_alloc=10", f"mm.fail_alloc_seed={seed}"], c["kernel_args"]
+        assert f"kernel_arg=mm.fail_alloc_seed={seed} " in c["key"]
+        assert c["guest_boot"]["fail_alloc"]["seed"] == seed and c["guest_boot"]["fail_alloc"]["one_in"] == 10
+        assert c["workload"]["args"] == ["/tests/t_fork", "::", "/bin/page_fault", "-s", "64", "-i", "2"]
+        assert c["workload"]["initrd"] == "tests" and c["workload"]["expect"] == "survive"
+        assert c["status"] == "ok" and c["survived"] is True and "survival" not in c, c.get("reason")
+        assert [x["program"] for x in c["init_all"]] == ["/tests/t_fork", "/bin/page_fault"]
+        assert c["shutdown_counters"]["mm"]["alloc_fail_injected"] > 0
+        # The window spans both programs: at least /init's fork and wait for each (a fork may fail under injection).
+        assert c["guest_counters"]["kernel"]["syscalls"] >= 4
+    # The keys carry the seeds, so a resumed run finds both cells done.
+    again = mmlab("run", matrix, "-o", out, "--resume")
+    assert again.returncode == 0 and "0 cells" in again.stderr and len(cells(out)) == 2, again.stderr
 
 
 def test_kill_and_resume_runs_every_cell_once(tmp_path):

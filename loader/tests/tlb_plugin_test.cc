@@ -127,7 +127,7 @@ TEST(TlbPlugin, ACellsWindowIsTheProgramsBeforeAndAfterRecords) {
   mmlab::GuestRecords r =
       mmlab::read_records(mmlab::Kernel::kMmlab, "", counters("before:0:p", 1, 4, 5) + counters("after:0:p", 9, 4, 8));
   mmlab::pair_tlb_checkpoints(kPluginOutput, &r);
-  const json w = mmlab::tlb_window(r, "p", "");
+  const json w = mmlab::tlb_window(r, "before:0:p", "after:0:p", "");
   EXPECT_EQ(w["status"], "ok") << w.dump();
   EXPECT_EQ(w["modelled"], true);
   EXPECT_EQ(w["window"]["from"], "before:0:p");
@@ -139,7 +139,7 @@ TEST(TlbPlugin, ACellsWindowIsTheProgramsBeforeAndAfterRecords) {
   // Unavailable, with the reason, never zeros: no output, checkpoints that do not pair, no window.
   mmlab::GuestRecords none = mmlab::read_records(mmlab::Kernel::kMmlab, "", counters("before:0:p", 0, 0, 0));
   mmlab::pair_tlb_checkpoints("", &none);
-  const json n = mmlab::tlb_window(none, "p", "qemu-system-i386: Could not load plugin x.so\n");
+  const json n = mmlab::tlb_window(none, "before:0:p", "after:0:p", "qemu-system-i386: Could not load plugin x.so\n");
   EXPECT_EQ(n["status"], "unavailable");
   EXPECT_FALSE(n.contains("counts"));
   EXPECT_NE(n["reason"].get<std::string>().find("did not load: qemu-system-i386: Could not load plugin x.so"),
@@ -149,9 +149,9 @@ TEST(TlbPlugin, ACellsWindowIsTheProgramsBeforeAndAfterRecords) {
       mmlab::read_records(mmlab::Kernel::kMmlab, "",
                           counters("before:0:p", 0, 0, 0) + counters("x", 0, 0, 0) + counters("after:0:p", 0, 0, 0));
   mmlab::pair_tlb_checkpoints(kPluginOutput, &three);
-  EXPECT_NE(mmlab::tlb_window(three, "p", "")["reason"].get<std::string>().find("2 checkpoints for 3 counters records"),
+  EXPECT_NE(mmlab::tlb_window(three, "before:0:p", "after:0:p", "")["reason"].get<std::string>().find("2 checkpoints for 3 counters records"),
             std::string::npos);
-  EXPECT_NE(mmlab::tlb_window(r, "q", "")["reason"].get<std::string>().find("no before:0:q / after:0:q"),
+  EXPECT_NE(mmlab::tlb_window(r, "before:0:q", "after:0:q", "")["reason"].get<std::string>().find("no before:0:q / after:0:q"),
             std::string::npos);
   EXPECT_EQ(mmlab::tlb_unavailable("why")["reason"], "why");
 }
