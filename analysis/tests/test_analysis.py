@@ -302,3 +302,13 @@ def test_the_command_line(tmp_path):
         text=True,
     )
     assert p.returncode == 0 and os.path.exists(tmp_path / "cmp" / "compare.html"), p.stderr
+
+
+def test_records_split_at_newlines_only():
+    """A string value holding U+0085 or U+2028 (JSON need not escape them; a fuzzer's counters label can carry them)
+    stays inside its record: only "\\n" ends a JSON line."""
+    from analysis.records import read_records
+
+    lines = [json.dumps({"v": 1, "type": "counters", "label": s}, ensure_ascii=False) for s in ("a\u0085b", "c\u2028d")]
+    records, bad = read_records("\n".join(lines) + "\n")
+    assert bad == [] and [r["label"] for r in records] == ["a\u0085b", "c\u2028d"]
