@@ -21,7 +21,8 @@ struct ClassSet {
   bool has(uint32_t c) const { return (w[c / 32].load(std::memory_order_relaxed) >> (c % 32)) & 1; }
   void add(uint32_t c) { w[c / 32].fetch_or(1u << (c % 32), std::memory_order_relaxed); }
   void add_all(const ClassSet& o) {
-    for (uint32_t i = 0; i < kWords; ++i) w[i].fetch_or(o.w[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    for (uint32_t i = 0; i < kWords; ++i)
+      w[i].fetch_or(o.w[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
   void clear() {
     for (auto& x : w) x.store(0, std::memory_order_relaxed);

@@ -106,7 +106,8 @@ const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
       else if (equals(w, "mmlab.lockdep=off"))
         out->lockdep = false;
       else
-        return "unknown mmlab.* option (expected mmlab.debug=panic, hang or lock-inversion, or mmlab.lockdep=on or off)";
+        return "unknown mmlab.* option (expected mmlab.debug=panic, hang or lock-inversion, or mmlab.lockdep=on or "
+               "off)";
     } else if (starts_with(w, "init=")) {
       if (!w[5]) return "empty init=";
       out->init = w + 5;

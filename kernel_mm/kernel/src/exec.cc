@@ -31,7 +31,7 @@ namespace {
 
 constexpr uint32_t kStackSize = 8u << 20;   // the stack VMA (RLIMIT_STACK), demand-faulted
 constexpr uint32_t kPieBias = 0x56555000u;  // where Linux puts a static-pie on i386 (no ASLR)
-constexpr uint32_t kMaxArgs = 1024;  // per list (argv, envp)
+constexpr uint32_t kMaxArgs = 1024;         // per list (argv, envp)
 constexpr uint32_t kArgBytes = 60 * 1024;
 // The most the new stack's strings, pointers and auxiliary vector may take.
 constexpr uint32_t kStackImageMax = kArgBytes + 4096;

@@ -258,8 +258,14 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
     // inversion the checker must report (naming both classes), even though
     // one CPU alone never deadlocks on it.
     kprintf("mmlab: mmlab.debug=lock-inversion: proctree_lock then timer_lock, then the reverse\n");
-    { mm::SpinGuard a(proctree_lock); mm::SpinGuard b(timer_lock); }
-    { mm::SpinGuard b(timer_lock); mm::SpinGuard a(proctree_lock); }
+    {
+      mm::SpinGuard a(proctree_lock);
+      mm::SpinGuard b(timer_lock);
+    }
+    {
+      mm::SpinGuard b(timer_lock);
+      mm::SpinGuard a(proctree_lock);
+    }
     panic("mmlab.debug=lock-inversion: the lock-order checker did not report the inversion");
   }
   if (args.debug == formats::BootDebug::kHang) {

@@ -29,7 +29,7 @@ struct Cpu {
   // The task this CPU is switching away from, until finish_task_switch
   // clears its on_cpu on the next task's stack.
   Task* prev MM_GUARDED(rq_lock) = nullptr;
-  Task* idle = nullptr;               // set once, when the CPU starts scheduling
+  Task* idle = nullptr;  // set once, when the CPU starts scheduling
   // An exited thread's mm, still loaded here, whose reference is dropped
   // once this CPU has switched to the next task (release_mm, process.cc).
   mm::MmStruct* mm_drop = nullptr;

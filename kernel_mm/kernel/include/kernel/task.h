@@ -159,8 +159,8 @@ struct ThreadGroup {
   // and a new thread meet here, so no thread escapes a group kill.
   mm::SpinLock siglock;
   ThreadList threads MM_GUARDED(siglock);
-  uint32_t nr_threads MM_GUARDED(siglock) = 0;       // threads not yet exited
-  bool group_dead MM_GUARDED(siglock) = false;       // exit_group or a fatal signal ends the group
+  uint32_t nr_threads MM_GUARDED(siglock) = 0;        // threads not yet exited
+  bool group_dead MM_GUARDED(siglock) = false;        // exit_group or a fatal signal ends the group
   int32_t group_exit_status MM_GUARDED(siglock) = 0;  // the group's wait status when group_dead
   int32_t leader_status MM_GUARDED(siglock) = 0;      // the leader's own exit status, once it exited
   Task* exec_waiter MM_GUARDED(siglock) = nullptr;    // exec waits for the other threads to end
@@ -176,10 +176,10 @@ struct ThreadGroup {
   FdTable files;  // its own lock
 
   // The process tree, under proctree_lock.
-  Task* parent MM_GUARDED(proctree_lock) = nullptr;  // the leader of the process that reaps this one
-  ChildList children MM_GUARDED(proctree_lock);     // leaders of the processes this one reaps
-  WaitList child_waiters MM_GUARDED(proctree_lock);  // this group's threads blocked in wait4
-  bool exited MM_GUARDED(proctree_lock) = false;     // the last thread has exited: the parent may reap
+  Task* parent MM_GUARDED(proctree_lock) = nullptr;   // the leader of the process that reaps this one
+  ChildList children MM_GUARDED(proctree_lock);       // leaders of the processes this one reaps
+  WaitList child_waiters MM_GUARDED(proctree_lock);   // this group's threads blocked in wait4
+  bool exited MM_GUARDED(proctree_lock) = false;      // the last thread has exited: the parent may reap
   int32_t exit_status MM_GUARDED(proctree_lock) = 0;  // its wait status, once exited
 };
 

@@ -53,7 +53,7 @@ enum class BootDebug : uint8_t { kNone, kPanic, kHang, kLockInversion };
 struct BootArgs {
   const char* init = "/init";
   BootDebug debug = BootDebug::kNone;
-  bool lockdep = false;  // mmlab.lockdep=on
+  bool lockdep = false;          // mmlab.lockdep=on
   uint32_t fail_alloc = 0;       // mm.fail_alloc=N (0: off)
   uint32_t fail_alloc_seed = 0;  // mm.fail_alloc_seed=S
   bool fail_alloc_seeded = false;
