@@ -7,13 +7,15 @@ import dataclasses
 import itertools
 import re
 
+import numpy as np
+
 from . import metrics as M
 from . import stats as S
 from .load import ResultSet
 
 # A change smaller than this (%, or percentage points for an interaction) is not stated as a
-# finding even when significant (deterministic runs make a 0.1% change significant); the
-# tables list it.
+# finding even when significant (a deterministic 0.1% change is exact, so real); the tables
+# list it.
 MIN_FINDING_PCT = 1.0
 
 
@@ -48,6 +50,7 @@ class ConfigRow:
     toggles: dict
     summary: S.Summary
     vs_default: S.Change | None  # None for the default combination itself, or when it is absent
+    exact: bool = False  # deterministic and every repetition identical: the median is the value
 
 
 @dataclasses.dataclass
@@ -60,6 +63,23 @@ class EffectRow:
 class InteractionRow:
     group: Group
     interaction: S.Interaction
+
+
+@dataclasses.dataclass
+class NonDeterminism:
+    """A deterministic configuration whose repetitions differ: a finding, not noise."""
+
+    group: Group
+    toggles: dict
+    values: list[float]
+
+
+@dataclasses.dataclass
+class Untested:
+    """A group whose effects (or interactions) were not tested: too few repetitions."""
+
+    group: Group
+    what: str  # "effects" | "interactions"
 
 
 @dataclasses.dataclass
@@ -92,6 +112,8 @@ class Analysis:
     kernels: list[KernelRow]
     findings: list[str]
     not_ok: list[dict]
+    nondeterministic: list[NonDeterminism]
+    untested: list[Untested]
     unavailable: dict[str, set[str]]
     mixed: list[str]  # what could not be pooled (several accels or time units)
 
@@ -159,21 +181,49 @@ def fmt_ci(ci, pct: bool = True) -> str:
     return f"[{ci[0]:+.3g}, {ci[1]:+.3g}]"
 
 
+def exact_label(why: str) -> str:
+    return f"exact ({why})" if why else "exact"
+
+
+def effect_evidence(e: S.Effect) -> str:
+    """How the effect is known: exact, or its p and q, or why it was not tested."""
+    if e.mode == S.EXACT:
+        return exact_label(e.exact_why)
+    if e.mode == S.TOO_FEW:
+        return "too few repetitions to test"
+    if e.mode == S.NONDETERMINISTIC:
+        return "not tested: the repetitions of a deterministic configuration differ"
+    return S.format_p(e.p) + (f" (q={e.q:.3g})" if e.q is not None else "")
+
+
 def effect_sentence(g: Group, e: S.Effect) -> str:
     what = f"{e.toggle}={e.alt} (against {e.default})"
+    ci = "" if e.mode == S.EXACT else " " + fmt_ci(e.ci, e.pct is not None) if e.ci else ""
     if e.pct is None:
-        size = f"changes {g.metric} from 0 to {fmt_value(e.alt_mean, g.unit)} {fmt_ci(e.ci, False)}"
+        size = f"changes {g.metric} from 0 to {fmt_value(e.alt_mean, g.unit)}{ci}"
     else:
         better = (e.pct < 0) == g.lower_is_better
         size = (
-            f"{g.metric} {fmt_pct(e.pct)} {fmt_ci(e.ci)} "
+            f"{g.metric} {fmt_pct(e.pct)}{ci} "
             f"({fmt_value(e.base_mean, g.unit)} to {fmt_value(e.alt_mean, g.unit)}, {'better' if better else 'worse'})"
         )
-    tail = "" if e.significant else ": not a clear effect" + (" (the interval crosses zero)" if e.crosses_zero else "")
+    tail = ""
+    if not e.significant and e.mode == S.TESTED:
+        tail = ": not a clear effect" + (" (the interval crosses zero)" if e.crosses_zero else "")
+    return f"{what}: {g.workload}: {size}, {effect_evidence(e)}{tail}"
+
+
+def interaction_sentence(g: Group, i: S.Interaction) -> str:
+    at = ", ".join(f"{i.b}={bv}: {fmt_pct(v) if i.in_points else fmt_value(v)}" for bv, v in i.effect_at.items())
+    if i.mode == S.EXACT:
+        how = "exact"
+    elif i.in_points:
+        how = f"the ratio of the effects {fmt_pct(i.ratio_pct)} {fmt_ci(i.ci)}, {S.format_p(i.p)}, q={i.q:.3g}"
+    else:
+        how = f"{fmt_ci(i.ci, False)}, {S.format_p(i.p)}, q={i.q:.3g}"
     return (
-        f"{what}: {g.workload}: {size}, {S.format_p(e.p)} (q={e.q:.3g}){tail}"
-        if e.q is not None
-        else f"{what}: {g.workload}: {size}, {S.format_p(e.p)}{tail}"
+        f"interaction: {i.a}'s effect on {g.workload} {g.metric} depends on {i.b} ({at}; "
+        f"difference {i.diff:+.1f}{' points' if i.in_points else ''}; {how})"
     )
 
 
@@ -211,10 +261,17 @@ def counter_sentence(toggle: str, alt: str, metric: str, unit: str, rows: list[E
         )
     base = _span([r.effect.base_mean for r in rows], unit)
     new = _span([r.effect.alt_mean for r in rows], unit)
-    worst_q = max(r.effect.q if r.effect.q is not None else r.effect.p for r in rows)
+    tested = [r.effect.q if r.effect.q is not None else r.effect.p for r in rows if r.effect.mode == S.TESTED]
+    exact = {r.effect.exact_why for r in rows if r.effect.mode == S.EXACT}
+    how = []
+    if exact:
+        how.append(exact_label(" or ".join(sorted(exact))) + ("" if not tested else f" in {len(rows) - len(tested)}"))
+    if tested:
+        worst_q = max(tested)
+        how.append(f"q {'<0.001' if worst_q < 0.001 else f'<={worst_q:.3f}'} in {'each' if not exact else len(tested)}")
     return (
         f"{toggle}={alt} (against {e0.default}): {metric} {change} {where} "
-        f"({base} with {e0.default}, {new} with {alt}), q {'<0.001' if worst_q < 0.001 else f'<={worst_q:.3f}'} in each"
+        f"({base} with {e0.default}, {new} with {alt}), {', '.join(how)}"
     )
 
 
@@ -243,43 +300,57 @@ def analyze(rs: ResultSet) -> Analysis:
     table, defaults = rs.toggles, rs.defaults
     swept = swept_toggles([o for o in obs if o.kernel == "mmlab"], table)
 
-    configs, effects, interactions = [], [], []
+    configs, effects, interactions, nondeterministic, untested = [], [], [], [], []
+    deterministic = {g: all(o.deterministic for o in group_obs) for g, group_obs in groups.items()}
     for g, group_obs in sorted(
         groups.items(), key=lambda kv: (kv[0].kernel, kv[0].workload, kv[0].metric, kv[0].vcpus)
     ):
+        det = deterministic[g]
         by_config: dict[tuple, list[float]] = {}
         for o in group_obs:
             by_config.setdefault(o.toggles, []).append(o.value)
         default_key = tuple(sorted((k, defaults[k]) for k, _ in next(iter(by_config)))) if g.kernel == "mmlab" else ()
         base = by_config.get(default_key)
         for key, values in sorted(by_config.items()):
-            vs = S.change(base, values) if base is not None and key != default_key else None
-            configs.append(ConfigRow(g, dict(key), S.summarize(values), vs))
+            vs = S.change(base, values, det) if base is not None and key != default_key else None
+            varies = S.varies(np.asarray(values, float))
+            if det and varies:
+                nondeterministic.append(NonDeterminism(g, dict(key), list(values)))
+            configs.append(ConfigRow(g, dict(key), S.summarize(values), vs, det and not varies))
         if g.kernel != "mmlab" or not swept:
             continue
         rows = [(o.toggle_dict, o.value) for o in group_obs]
+        model = S.fit(rows, swept, det)
         for t in swept:
-            e = S.main_effect(rows, t, *table[t], swept)
+            e = S.main_effect(rows, t, *table[t], swept, model=model)
             if e is not None:
                 effects.append(EffectRow(g, e))
         # An interaction is symmetric: a's effect at each value of b, each unordered pair once.
         for a, b in itertools.combinations(swept, 2):
-            i = S.interaction(rows, a, table[a], b, table[b], swept)
+            i = S.interaction(rows, a, table[a], b, table[b], swept, model=model)
             if i is not None:
                 interactions.append(InteractionRow(g, i))
-    S.adjust([r.effect for r in effects])
-    S.adjust([r.interaction for r in interactions])
+        for what, items in (("effects", effects), ("interactions", interactions)):
+            mine = [x for x in items if x.group == g]
+            modes = [(x.effect if what == "effects" else x.interaction).mode for x in mine]
+            if modes and all(m == S.TOO_FEW for m in modes):
+                untested.append(Untested(g, what))
+    # One family: every main effect and interaction tested in this report (exact ones have no p).
+    S.adjust([r.effect for r in effects] + [r.interaction for r in interactions])
 
     kernels = []
     for g, group_obs in groups.items():
         if g.kernel != "linux-pae":
             continue
         twin = Group("mmlab", g.workload, g.metric, g.unit, g.lower_is_better, g.vcpus, g.accel, g.time_unit)
-        ours = [o.value for o in groups.get(twin, []) if o.toggle_dict == {k: defaults[k] for k in o.toggle_dict}]
-        if ours:
-            linux = [o.value for o in group_obs]
+        mine = [o for o in groups.get(twin, []) if o.toggle_dict == {k: defaults[k] for k in o.toggle_dict}]
+        if mine:
+            ours, linux = [o.value for o in mine], [o.value for o in group_obs]
+            det = deterministic[g] and all(o.deterministic for o in mine)
             kernels.append(
-                KernelRow(g.workload, g.metric, g.unit, S.summarize(ours), S.summarize(linux), S.change(linux, ours))
+                KernelRow(
+                    g.workload, g.metric, g.unit, S.summarize(ours), S.summarize(linux), S.change(linux, ours, det)
+                )
             )
     kernels.sort(key=lambda r: (r.workload, r.metric))
 
@@ -298,23 +369,37 @@ def analyze(rs: ResultSet) -> Analysis:
         findings.append(counter_sentence(toggle, alt, metric, unit, rs_, groups))
     for r in interactions:
         i = r.interaction
-        # Real (the interval excludes zero) and big enough to matter, on a headline metric; the
-        # counters' interactions stay in the table.
+        # Real (exact, or q < 0.05 with an interval that excludes zero) and big enough to matter, on a
+        # headline metric; the counters' interactions stay in the table.
         if i.real and r.group.headline and i.in_points and abs(i.diff) >= MIN_FINDING_PCT:
-            at = ", ".join(
-                f"{i.b}={bv}: {fmt_pct(v) if i.in_points else fmt_value(v)}" for bv, v in i.effect_at.items()
-            )
-            findings.append(
-                f"interaction: {i.a}'s effect on {r.group.workload} {r.group.metric} depends on {i.b} ({at}; "
-                f"difference {i.diff:+.1f}{' points' if i.in_points else ''} {fmt_ci(i.ci, False)}, q={i.q:.3g})"
-            )
+            findings.append(interaction_sentence(r.group, i))
+    # Non-determinism is a finding of its own, one per kernel: a deterministic run that did not repeat.
+    for kernel in sorted({n.group.kernel for n in nondeterministic}):
+        mine = [n for n in nondeterministic if n.group.kernel == kernel]
+        worst = max(mine, key=lambda n: _relative_spread(n.values))
+        metrics = {n.group for n in mine}
+        total = {c.group for c in configs if c.group.kernel == kernel and deterministic[c.group]}
+        who, then = (
+            ("our kernel", "no effect on those metrics is called")
+            if kernel == "mmlab"
+            else (kernel.replace("linux-pae", "Linux PAE"), "the comparisons with it there are tested, not exact")
+        )
+        findings.append(
+            f"not deterministic: {who}: the repetitions of {len(mine)} deterministic configuration(s) differ, in "
+            f"{len(metrics)} of {len(total)} metrics, by up to {100 * _relative_spread(worst.values):.2g}% "
+            f"({worst.group.label()}, {_config_label(worst.toggles, defaults)}: "
+            f"{', '.join(f'{v:,.7g}' for v in worst.values)} {worst.group.unit}); {then}"
+        )
     for r in kernels:
         ci = r.ratio_ci
+        how = (
+            ", exact (deterministic)"
+            if r.change.exact
+            else (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + f", {S.format_p(r.change.p)}"
+        )
         findings.append(
             f"{r.workload} {r.metric}: our kernel {fmt_value(r.mmlab.median, r.unit)} against Linux PAE "
-            f"{fmt_value(r.linux.median, r.unit)}: ratio {r.ratio:.2f}"
-            + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-            + f", {S.format_p(r.change.p)}"
+            f"{fmt_value(r.linux.median, r.unit)}: ratio {r.ratio:.2f}{how}"
         )
     not_ok = [c for c in rs.cells if c["status"] != "ok"]
     return Analysis(
@@ -328,9 +413,21 @@ def analyze(rs: ResultSet) -> Analysis:
         kernels,
         findings,
         not_ok,
+        nondeterministic,
+        untested,
         M.unavailable_counters(rs.cells),
         mixed,
     )
+
+
+def _relative_spread(values: list[float]) -> float:
+    mid = abs(float(np.median(values)))
+    return (max(values) - min(values)) / mid if mid else float("inf")
+
+
+def _config_label(toggles: dict, defaults: dict) -> str:
+    diff = [f"{k}={v}" for k, v in sorted(toggles.items()) if defaults.get(k) != v]
+    return ", ".join(diff) if diff else "the default toggles" if toggles else "Linux"
 
 
 def slug(s: str) -> str:

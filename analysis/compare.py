@@ -1,6 +1,6 @@
 """Two result sets side by side (two kernels builds, two hosts, two dates): per common configuration,
 both medians, the % change from A to B with its interval, the Mann-Whitney U p, and a verdict, like a
-kernel regression report. Configurations measured under different accels or time units are listed
+kernel regression report; exact, without interval or p, when both sides are deterministic and repeat exactly. Configurations measured under different accels or time units are listed
 as not comparable, never pooled."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def rows(a: ResultSet, b: ResultSet) -> tuple[list[dict], list[str]]:
     for rs, g in ((a, ga), (b, gb)):
         for o in observations(rs.cells):
             g.setdefault(_key(o), []).append(o.value)
-            meta.setdefault(_key(o), {}).setdefault(id(rs), (o.accel, o.time_unit, o.unit, o.lower_is_better))
+            meta.setdefault(_key(o), {}).setdefault(id(rs), (o.accel, o.time_unit, o.unit, o.lower_is_better, []))
+            meta[_key(o)][id(rs)][4].append(o.deterministic)
     out, incomparable = [], []
     for k in sorted(set(ga) & set(gb)):
         ma, mb = meta[k][id(a)], meta[k][id(b)]
@@ -36,7 +37,8 @@ def rows(a: ResultSet, b: ResultSet) -> tuple[list[dict], list[str]]:
         if ma[:2] != mb[:2]:
             incomparable.append(f"{label} [{tog}]: A ran under {ma[0]} ({ma[1]}), B under {mb[0]} ({mb[1]})")
             continue
-        c = S.change(ga[k], gb[k])
+        # Both deterministic: identical repetitions make the change exact (a real change however small).
+        c = S.change(ga[k], gb[k], all(ma[4]) and all(mb[4]))
         verdict = "no clear change"
         if c.significant and c.pct is not None:
             verdict = "improvement" if (c.pct < 0) == ma[3] else "regression"
@@ -47,8 +49,8 @@ def rows(a: ResultSet, b: ResultSet) -> tuple[list[dict], list[str]]:
                 a=fmt_value(c.base, ma[2]),
                 b=fmt_value(c.new, ma[2]),
                 change=fmt_pct(c.pct),
-                ci=fmt_ci(c.ci),
-                p=S.format_p(c.p),
+                ci="" if c.exact else fmt_ci(c.ci),
+                p="exact (deterministic)" if c.exact else S.format_p(c.p),
                 verdict=verdict,
                 n=f"{len(ga[k])}/{len(gb[k])}",
             )

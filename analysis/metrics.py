@@ -23,6 +23,7 @@ class Observation:
     accel: str
     time_unit: str
     cell: str  # the cell id
+    deterministic: bool = False  # ran under -icount: repetitions must be bit-identical
 
     @property
     def toggle_dict(self) -> dict:
@@ -124,6 +125,7 @@ def observations(cells: list[dict]) -> list[Observation]:
             accel=c["accel"],
             time_unit=c["time_unit"],
             cell=c["id"],
+            deterministic=bool(c.get("deterministic", c["time_unit"] == "guest_instructions")),
         )
         for metric, unit, lower, value in workload_metrics(c):
             obs.append(Observation(metric=metric, unit=unit, lower_is_better=lower, value=value, **common))

@@ -9,7 +9,7 @@ import os
 import jinja2
 
 from . import stats as S
-from .analyze import Analysis, analyze, fmt_ci, fmt_pct, fmt_value
+from .analyze import Analysis, analyze, effect_evidence, fmt_ci, fmt_pct, fmt_value
 from .load import ResultSet
 from .plots import all_figures, provenance
 
@@ -82,7 +82,11 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
     effect_rows = []
     for r in a.effects:
         e, g = r.effect, r.group
-        verdict, cls = "no clear effect", "muted"
+        verdict, cls = {
+            S.EXACT: ("no effect (exact)", "muted"),
+            S.TOO_FEW: ("too few repetitions", "muted"),
+            S.NONDETERMINISTIC: ("not deterministic", "bad"),
+        }.get(e.mode, ("no clear effect", "muted"))
         if e.significant:
             better = ((e.pct if e.pct is not None else e.diff) < 0) == g.lower_is_better
             verdict, cls = ("better", "good") if better else ("worse", "bad")
@@ -93,28 +97,33 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
                 base=fmt_value(e.base_mean, g.unit),
                 alt=fmt_value(e.alt_mean, g.unit),
                 change=fmt_pct(e.pct) if e.pct is not None else f"{e.diff:+.3g}",
-                ci=fmt_ci(e.ci, e.pct is not None),
-                p=S.format_p(e.p) + (f", q={e.q:.3g}" if e.q is not None else ""),
+                ci="" if e.mode == S.EXACT else fmt_ci(e.ci, e.pct is not None),
+                p=effect_evidence(e),
                 verdict=verdict,
                 cls=cls,
             )
         )
-    interaction_rows = [
-        dict(
-            group=r.group.label(),
-            a=r.interaction.a,
-            b=r.interaction.b,
-            at="; ".join(
-                f"{v}: {fmt_pct(x) if r.interaction.in_points else f'{x:+.3g}'}"
-                for v, x in r.interaction.effect_at.items()
-            ),
-            diff=f"{r.interaction.diff:+.1f}{' pts' if r.interaction.in_points else ''}",
-            ci=fmt_ci(r.interaction.ci, False),
-            q=f"{r.interaction.q:.3g}" if r.interaction.q is not None else "",
-            real=r.interaction.real,
+    interaction_rows = []
+    for r in a.interactions:
+        i = r.interaction
+        q = {S.EXACT: "exact", S.TOO_FEW: "too few repetitions", S.NONDETERMINISTIC: "not deterministic"}.get(
+            i.mode, f"{i.q:.3g}" if i.q is not None else ""
         )
-        for r in a.interactions
-    ]
+        ci = ""
+        if i.mode == S.TESTED and i.ci is not None:
+            ci = f"{fmt_pct(i.ratio_pct)} {fmt_ci(i.ci)}" if i.in_points else fmt_ci(i.ci, False)
+        interaction_rows.append(
+            dict(
+                group=r.group.label(),
+                a=i.a,
+                b=i.b,
+                at="; ".join(f"{v}: {fmt_pct(x) if i.in_points else f'{x:+.3g}'}" for v, x in i.effect_at.items()),
+                diff=f"{i.diff:+.1f}{' pts' if i.in_points else ''}",
+                ci=ci,
+                q=q,
+                real=i.real,
+            )
+        )
     kernel_rows = [
         dict(
             workload=r.workload,
@@ -122,8 +131,8 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
             mmlab=fmt_value(r.mmlab.median, r.unit),
             linux=fmt_value(r.linux.median, r.unit),
             ratio=f"{r.ratio:.2f}",
-            ci=f"[{r.ratio_ci[0]:.2f}, {r.ratio_ci[1]:.2f}]" if r.ratio_ci else "",
-            p=S.format_p(r.change.p),
+            ci="" if r.change.exact else f"[{r.ratio_ci[0]:.2f}, {r.ratio_ci[1]:.2f}]" if r.ratio_ci else "",
+            p="exact (deterministic)" if r.change.exact else S.format_p(r.change.p),
         )
         for r in a.kernels
     ]
@@ -136,12 +145,12 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
                 n=r.summary.n,
                 median=fmt_value(r.summary.median),
                 min=fmt_value(r.summary.minimum),
-                ci=f"[{fmt_value(r.summary.ci[0])}, {fmt_value(r.summary.ci[1])}]",
+                ci="exact" if r.exact else f"[{fmt_value(r.summary.ci[0])}, {fmt_value(r.summary.ci[1])}]",
                 cv=f"{100 * r.summary.cv:.1f}%",
                 noisy=r.summary.noisy,
                 change=fmt_pct(r.vs_default.pct) if r.vs_default else "",
-                change_ci=fmt_ci(r.vs_default.ci) if r.vs_default else "",
-                p=S.format_p(r.vs_default.p) if r.vs_default else "",
+                change_ci=fmt_ci(r.vs_default.ci) if r.vs_default and not r.vs_default.exact else "",
+                p=("exact" if r.vs_default.exact else S.format_p(r.vs_default.p)) if r.vs_default else "",
             )
         )
     figs = []
@@ -168,6 +177,9 @@ def context(a: Analysis, figures, out_dir: str) -> dict:
         kernel_rows=kernel_rows,
         effect_rows=effect_rows,
         interaction_rows=interaction_rows,
+        untested_effects=[u.group.label() for u in a.untested if u.what == "effects"],
+        untested_interactions=[u.group.label() for u in a.untested if u.what == "interactions"],
+        nondeterministic=sorted({f"{n.group.kernel}: {n.group.label()}" for n in a.nondeterministic}),
         figures=figs,
         config_sections=[dict(title=t, rows=rows) for t, rows in sections.items()],
         not_ok=[
@@ -220,13 +232,29 @@ def summary_md(ctx: dict) -> str:
             ),
             "",
         ]
+    for what in ("effects", "interactions"):
+        if ctx[f"untested_{what}"]:
+            parts += [
+                f"Too few repetitions to test {what} (the test needs 2 of every configuration): "
+                + "; ".join(ctx[f"untested_{what}"])
+                + ".",
+                "",
+            ]
     real = [r for r in ctx["interaction_rows"] if r["real"]]
     if real:
         parts += ["## Real two-way interactions", ""]
         parts += [
             _md_table(
-                ["workload: metric", "effect of", "depends on", "effect at each value", "difference", "95% interval"],
-                [[r[k] for k in ("group", "a", "b", "at", "diff", "ci")] for r in real],
+                [
+                    "workload: metric",
+                    "effect of",
+                    "depends on",
+                    "effect at each value",
+                    "difference",
+                    "ratio of the effects, 95% interval",
+                    "q",
+                ],
+                [[r[k] for k in ("group", "a", "b", "at", "diff", "ci", "q")] for r in real],
             ),
             "",
         ]

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "runner.h"
+#include "tlb_plugin.h"
 #include "util.h"
 
 namespace mmlab {
@@ -52,6 +53,7 @@ BootResult boot_once(VmSpec spec, double deadline_s, bool console_on_terminal) {
   ScratchDir dir;
   spec.console_path = console_on_terminal ? "stdio" : dir.path() + "/console.log";
   spec.records_path = dir.path() + "/records.jsonl";
+  if (spec.tlb_model) spec.tlb_out_path = dir.path() + "/tlb-model.jsonl";
   BootResult r;
   r.command = qemu_argv(spec);
   // With the console on the terminal, QEMU's messages go there too.
@@ -67,6 +69,7 @@ BootResult boot_once(VmSpec spec, double deadline_s, bool console_on_terminal) {
     r.qemu_stderr = trim(read_file(log).value_or(""));
   }
   r.records = read_records(spec.kernel, r.console, read_file(spec.records_path).value_or(""));
+  if (spec.tlb_model) pair_tlb_checkpoints(read_file(spec.tlb_out_path).value_or(""), &r.records);
   return r;
 }
 
@@ -80,6 +83,7 @@ nlohmann::json vm_record(const VmSpec& spec, const BootResult& r) {
                       {"accel", spec.kvm ? "kvm" : "tcg"},
                       {"deterministic", spec.icount},
                       {"vcpus", spec.vcpus},
+                      {"tlb_model", spec.tlb_model},
                       {"command", r.command},
                       {"console", r.console},
                       {"malformed_records", r.records.malformed},

@@ -11,6 +11,7 @@
 #include "boot.h"
 #include "boot_tests.h"
 #include "runner.h"
+#include "tlb_plugin.h"
 #include "toggle_table.h"
 #include "util.h"
 
@@ -76,6 +77,11 @@ VmSpec spec_from_options(const BootOptions& o, const GuestPaths& paths, std::str
       throw std::runtime_error(fmt::format("--toggle {}: {} (a bad toggle on purpose goes in --kernel-arg)", t, err));
     s.toggles[t.substr(0, t.find('='))] = t.substr(t.find('=') + 1);
   }
+  s.tlb_model = o.tlb_model;
+  s.tlb_plugin = paths.tlb_plugin;
+  s.tlb_args = tlb_geometry_words(o.tlb_geometry);
+  if (s.tlb_model && !std::filesystem::exists(s.tlb_plugin))
+    throw std::runtime_error(s.tlb_plugin + " is missing: run `make build` first");
   s.kernel_args = o.kernel_args;
   s.init = o.init;
   s.init_args = o.init_args;
@@ -105,12 +111,22 @@ int boot_one(const BootOptions& o) {
   std::string scratch =
       fmt::format("{}/mmlab-initrd-{}.cpio", std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", ::getpid());
   VmSpec s = spec_from_options(o, paths, &scratch);
-  const AccelChoice a = choose_accel(parse_accel(o.accel).value_or(Accel::kAuto), o.deterministic, paths, 3.0);
+  Accel accel = parse_accel(o.accel).value_or(Accel::kAuto);
+  if (o.tlb_model && accel == Accel::kKvm)
+    throw std::runtime_error(
+        "--tlb-model with --accel kvm: the TLB model is a QEMU TCG plugin; under KVM the guest runs on the host "
+        "CPU and no plugin sees its instructions (use --accel tcg, or --deterministic)");
+  if (o.tlb_model) accel = Accel::kTcg;  // auto: the model needs TCG
+  const AccelChoice a = choose_accel(accel, o.deterministic, paths, 3.0);
   s.kvm = a.kvm;
   s.icount = o.deterministic;
   JsonOut out(o);
   if (!out.on()) fmt::print(stderr, "mmlab: accel {}: {}\n", a.kvm ? "kvm" : "tcg", a.reason);
-  const BootResult r = boot_once(s, o.timeout_s, !out.on());
+  // Linux's records are console lines: to print them (--records, the TLB
+  // model's pairing) the console is captured and shown when the boot ends.
+  const bool console_after = !out.on() && s.kernel == Kernel::kLinuxPae && (o.records || o.tlb_model);
+  const BootResult r = boot_once(s, o.timeout_s, !out.on() && !console_after);
+  if (console_after) fmt::print("{}", r.console);
   if (!o.add.empty()) std::filesystem::remove(scratch);
   if (out.on()) {
     for (const json& rec : r.records.records) out.line(rec);
@@ -120,6 +136,7 @@ int boot_one(const BootOptions& o) {
   } else {
     if (o.records)
       for (const json& rec : r.records.records) fmt::print("{}\n", json_line(rec));
+    if (s.tlb_model) fmt::print("{}", tlb_pairing_table(r.records));
     for (const std::string& m : r.records.malformed_examples) fmt::print(stderr, "mmlab: malformed record: {}\n", m);
     fmt::print(stderr, "mmlab: {} (QEMU exit {}) in {:.2f} s\n", r.status, r.qemu_exit, r.seconds);
   }
@@ -139,7 +156,7 @@ int boot_test(const BootOptions& o) {
   for (size_t i = 0; i < it->boots.size(); ++i) {
     const TestBoot& b = it->boots[i];
     VmSpec s = b.spec;
-    s.kvm = a.kvm && !s.icount;
+    s.kvm = a.kvm && !s.icount && !s.tlb_model;
     const BootResult r = boot_once(s, b.timeout_s, false);
     const std::vector<std::string> problems = unmet(b.expect, r);
     const std::string what =
@@ -197,6 +214,12 @@ void add_boot_options(CLI::App* b, BootOptions* o) {
   b->add_flag("--records", o->records, "print the guest's records after the console");
   b->add_option("--test", o->test, "run the boot-test case NAME (mmlab tests lists them) and check it");
   b->add_option("--tests", o->test_list, "the boot-test list (default kernel_mm/kernel/tests/boot_tests.toml)");
+  auto* tlb = b->add_flag("--tlb-model", o->tlb_model,
+                          "load the TLB-model plugin (TCG only): host-counted CR3 writes, INVLPGs and a modelled "
+                          "TLB per counters record (docs/tlb-model.md)");
+  b->add_option("--tlb-geometry", o->tlb_geometry,
+                "the model's geometry, e.g. itlb=128:8,dtlb=64:4,stlb=1536:12,pde=32,global=kernel (repeatable)")
+      ->needs(tlb);
   b->add_option("args", o->init_args, "init's arguments (after --); for /init: PROGRAM ARGS [:: PROGRAM ARGS]...");
 }
 
@@ -206,7 +229,7 @@ int cmd_boot(const BootOptions& o) {
   if (o.kernel != plain.kernel || !o.kernel_image.empty() || o.initrd != plain.initrd || !o.add.empty() ||
       !o.toggles.empty() || !o.kernel_args.empty() || o.init != plain.init || !o.init_args.empty() ||
       o.vcpus != plain.vcpus || o.sockets || o.memory_mb != plain.memory_mb || o.no_acpi || o.no_debug_exit ||
-      !o.cpu.empty() || o.deterministic || o.records)
+      !o.cpu.empty() || o.deterministic || o.records || o.tlb_model || !o.tlb_geometry.empty())
     throw std::runtime_error(
         "--test takes the boot from the list: only --json, --json-file, --tests and --accel "
         "go with it");

@@ -25,6 +25,8 @@ struct BootOptions {
   std::string json_file;
   bool records = false;
   std::string test, test_list;
+  bool tlb_model = false;                 // load the TLB-model plugin (TCG; docs/tlb-model.md)
+  std::vector<std::string> tlb_geometry;  // its geometry: "itlb=64:4,stlb=512:4", ...
 };
 
 // Adds the options of `mmlab boot` to `cmd`.

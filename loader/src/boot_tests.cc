@@ -23,9 +23,9 @@ namespace {
 // Keys of a test's table that describe one boot; they may also appear in
 // its `cases` and `boots` (see docs/testing.md).
 const std::set<std::string> kBootKeys = {
-    "kernel",      "init",   "args",       "initrd",      "toggles",       "kernel_args", "vcpus",  "sockets",
-    "acpi",        "cpu",    "debug_exit", "memory",      "deterministic", "timeout",     "status", "clean",
-    "init_status", "passes", "console",    "not_console", "panic",         "at_least"};
+    "kernel",      "init",   "args",       "initrd",      "toggles",       "kernel_args", "vcpus",    "sockets",
+    "acpi",        "cpu",    "debug_exit", "memory",      "deterministic", "timeout",     "status",   "clean",
+    "init_status", "passes", "console",    "not_console", "panic",         "at_least",    "tlb_model"};
 // Keys only the test's own table has.
 const std::set<std::string> kTestKeys = {"check", "cases", "boots", "combinations", "per_case", "repeat"};
 
@@ -100,6 +100,8 @@ class ListReader : TomlReader {
       b.spec.memory_mb = integer(n, key, 64, 2048);
     } else if (key == "deterministic") {
       b.spec.icount = boolean(n, key);
+    } else if (key == "tlb_model") {
+      b.spec.tlb_model = boolean(n, key);
     } else if (key == "timeout") {
       b.timeout_s = integer(n, key, 1, 3600);
     } else if (key == "status") {
@@ -298,6 +300,8 @@ class ListReader : TomlReader {
     for (std::string& c : b.expect.console) c = substitute(c);
     s.toggles = d.toggles;
     b.expect.toggles = d.toggles;
+    s.tlb_plugin = paths_.tlb_plugin;
+    b.expect.tlb_paired = s.tlb_model;
     s.kernel_image = s.kernel == Kernel::kMmlab ? paths_.mmlab_kernel : paths_.linux_kernel;
     if (b.initrd_name.empty()) b.initrd_name = "tests";
     s.initrd = b.initrd_name == "tests" ? paths_.test_initrd : paths_.initrd;
@@ -349,13 +353,21 @@ std::vector<std::string> unmet(const BootExpect& e, const BootResult& r) {
   std::vector<std::string> out;
   if (e.status != "any" && r.status != e.status)
     out.push_back(fmt::format("status {} (QEMU exit {}), expected {}", r.status, r.qemu_exit, e.status));
-  std::vector<json> leaks, panics, boots, counters;
+  std::vector<json> leaks, panics, boots, counters, tlb;
   for (const json& rec : r.records.records) {
     const std::string type = rec.value("type", "");
     if (type == "leak") leaks.push_back(rec);
     if (type == "panic") panics.push_back(rec);
     if (type == "boot") boots.push_back(rec);
     if (type == "counters") counters.push_back(rec);
+    if (type == "tlb_model") tlb.push_back(rec);
+  }
+  if (e.tlb_paired) {
+    if (tlb.size() != 1)
+      out.push_back("no tlb_model record: the TLB-model plugin did not run");
+    else if (!true_at(tlb[0], "paired") || int_at(tlb[0], "checkpoints", 0) == 0)
+      out.push_back(fmt::format("the TLB-model plugin wrote {} checkpoints for {} counters records",
+                                int_at(tlb[0], "checkpoints", -1), int_at(tlb[0], "counters_records", -1)));
   }
   if (r.records.malformed)
     out.push_back(
@@ -435,6 +447,7 @@ json boot_test_json(const BootTest& t) {
                      {"debug_exit", s.debug_exit},
                      {"memory", s.memory_mb},
                      {"deterministic", s.icount},
+                     {"tlb_model", s.tlb_model},
                      {"timeout", b.timeout_s},
                      {"expect",
                       {{"status", b.expect.status},

@@ -35,6 +35,9 @@ struct BootExpect {
   std::vector<std::pair<std::string, int64_t>> at_least;
   // The toggles the boot asked for; mmlab's boot record must show them.
   std::map<std::string, std::string> toggles;
+  // The boot loads the TLB-model plugin: its checkpoints must pair one to
+  // one with the counters records (docs/tlb-model.md).
+  bool tlb_paired = false;
 };
 
 struct TestBoot {

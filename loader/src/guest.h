@@ -17,9 +17,10 @@ struct GuestPaths {
   std::string linux_version;  // its version file
   std::string initrd;         // build/workloads/initrd.cpio: /init, busybox, the workloads
   std::string test_initrd;    // build/workloads/test-initrd.cpio: the same plus /tests/t_* and /data
+  std::string tlb_plugin;     // build/lib/libmmlab_tlb.so: the TLB-model QEMU plugin (docs/tlb-model.md)
 };
 // The build's paths, each overridable by the environment (MMLAB_KERNEL,
-// MMLAB_LINUX, MMLAB_WORKLOAD_INITRD, MMLAB_TEST_INITRD).
+// MMLAB_LINUX, MMLAB_WORKLOAD_INITRD, MMLAB_TEST_INITRD, MMLAB_TLB_PLUGIN).
 GuestPaths paths_from_build();
 
 // The initrd's workloads: the programs under /bin (busybox's sh excluded).
@@ -53,10 +54,18 @@ struct VmSpec {
   std::string kernel_image, initrd;
   std::string console_path;  // COM1; "stdio" for the terminal
   std::string records_path;  // COM2
+  // The TLB-model plugin (docs/tlb-model.md; TCG only): loaded when
+  // `tlb_model`, with its geometry words (itlb=64:4, ...; checked by
+  // tlb_geometry_words) and the file it writes (boot_once chooses it).
+  bool tlb_model = false;
+  std::string tlb_plugin;
+  std::vector<std::string> tlb_args;
+  std::string tlb_out_path;
 };
 // The QEMU command for `spec`. Throws std::invalid_argument for a word the
 // kernel command line cannot carry (one holding a double quote; words with
-// spaces are quoted) or a topology QEMU would refuse.
+// spaces are quoted), a topology QEMU would refuse, or the TLB model under
+// KVM.
 std::vector<std::string> qemu_argv(const VmSpec& spec);
 
 // The records of one boot (docs/records.md), the one reader of them on the

@@ -8,11 +8,16 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "util.h"
 
 #if MMLAB_HAVE_PAPI
 #include <papi.h>
+#endif
+#if MMLAB_HAVE_PFM
+#include <perfmon/pfmlib_perf_event.h>
 #endif
 
 namespace mmlab {
@@ -40,6 +45,40 @@ constexpr EventSpec kEvents[] = {
     {"instructions_guest", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, false, true},
     {"instructions_host", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, true, false},
 };
+
+// The guest's TLB events, counted only under KVM (exclude_host: what the
+// CPU did while in guest mode). Under TCG there is no guest mode: the CPU's
+// TLB events would count QEMU's own accesses, so the TLB is modelled instead
+// (the TCG plugin, docs/tlb-model.md).
+constexpr uint64_t hw_cache(uint64_t cache, uint64_t op) {
+  return cache | (op << 8) | (uint64_t{PERF_COUNT_HW_CACHE_RESULT_MISS} << 16);
+}
+constexpr EventSpec kGuestTlbEvents[] = {
+    {"dtlb_load_misses_guest", PERF_TYPE_HW_CACHE, hw_cache(PERF_COUNT_HW_CACHE_DTLB, PERF_COUNT_HW_CACHE_OP_READ),
+     false, true},
+    {"dtlb_store_misses_guest", PERF_TYPE_HW_CACHE, hw_cache(PERF_COUNT_HW_CACHE_DTLB, PERF_COUNT_HW_CACHE_OP_WRITE),
+     false, true},
+    {"itlb_load_misses_guest", PERF_TYPE_HW_CACHE, hw_cache(PERF_COUNT_HW_CACHE_ITLB, PERF_COUNT_HW_CACHE_OP_READ),
+     false, true},
+};
+// Page walks have no generic perf event: libpfm4 names, the first this CPU
+// knows (Intel since Skylake, then AMD Zen 2/3/4).
+struct WalkEvent {
+  const char* name;
+  std::vector<const char*> candidates;
+};
+const std::vector<WalkEvent>& guest_walk_events() {
+  static const std::vector<WalkEvent> events = {
+      {"dtlb_load_walks_guest", {"DTLB_LOAD_MISSES:WALK_COMPLETED", "L1_DTLB_MISS:TLB_RELOAD_4K_L2_MISS"}},
+      {"dtlb_store_walks_guest", {"DTLB_STORE_MISSES:WALK_COMPLETED"}},
+      {"itlb_walks_guest", {"ITLB_MISSES:WALK_COMPLETED", "L1_ITLB_MISS_L2_ITLB_MISS:IF4K"}},
+  };
+  return events;
+}
+
+constexpr const char* kTcgHasNoGuestTlb =
+    "the cell runs under TCG: the CPU's TLB events would count QEMU's own accesses, not the guest's (the TLB is "
+    "modelled instead: host_model)";
 
 int perf_open(perf_event_attr* attr, pid_t pid) {
   return static_cast<int>(::syscall(SYS_perf_event_open, attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC));
@@ -70,6 +109,35 @@ int kvm_exit_tracepoint(std::string* why) {
   }
   *why = "the kvm:kvm_exit tracepoint is not readable (no kvm module loaded, or tracefs not mounted)";
   return -1;
+}
+
+// A libpfm4 event name as a perf_event_attr (type and config), or why not.
+std::optional<perf_event_attr> pfm_attr(const WalkEvent& e, std::string* why) {
+#if MMLAB_HAVE_PFM
+  static const int init = pfm_initialize();
+  if (init != PFM_SUCCESS) {
+    *why = fmt::format("libpfm4: pfm_initialize: {}", pfm_strerror(init));
+    return std::nullopt;
+  }
+  std::vector<std::string> tried;
+  for (const char* name : e.candidates) {
+    perf_event_attr attr;
+    std::memset(&attr, 0, sizeof(attr));
+    pfm_perf_encode_arg_t arg;
+    std::memset(&arg, 0, sizeof(arg));
+    arg.attr = &attr;
+    arg.size = sizeof(arg);
+    const int r = pfm_get_os_event_encoding(name, PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT, &arg);
+    if (r == PFM_SUCCESS) return attr;
+    tried.push_back(fmt::format("{} ({})", name, pfm_strerror(r)));
+  }
+  *why = fmt::format("libpfm4 knows no such event on this CPU: {}", join(tried, ", "));
+  return std::nullopt;
+#else
+  (void)e;
+  *why = "built without libpfm4 (perfmon/pfmlib_perf_event.h not found at configure time)";
+  return std::nullopt;
+#endif
 }
 
 bool host_is_amd() {
@@ -105,6 +173,29 @@ void HostCounters::open(pid_t pid, bool kvm) {
     Counter c{.name = e.name};
     c.fd = perf_open(&a, pid);
     if (c.fd < 0) c.unavailable = errno_text("perf_event_open", errno);
+    counters_.push_back(c);
+  }
+  for (const EventSpec& e : kGuestTlbEvents) {
+    Counter c{.name = e.name};
+    if (!kvm) {
+      c.unavailable = kTcgHasNoGuestTlb;
+    } else {
+      perf_event_attr a = attr_for(e.type, e.config, e.exclude_guest, e.exclude_host, true);
+      c.fd = perf_open(&a, pid);
+      if (c.fd < 0) c.unavailable = errno_text("perf_event_open", errno);
+    }
+    counters_.push_back(c);
+  }
+  for (const WalkEvent& e : guest_walk_events()) {
+    Counter c{.name = e.name};
+    if (!kvm) {
+      c.unavailable = kTcgHasNoGuestTlb;
+    } else if (auto attr = pfm_attr(e, &c.unavailable)) {
+      perf_event_attr a = attr_for(attr->type, attr->config, false, true, true);
+      a.config1 = attr->config1;
+      c.fd = perf_open(&a, pid);
+      if (c.fd < 0) c.unavailable = errno_text(fmt::format("perf_event_open({})", e.candidates[0]).c_str(), errno);
+    }
     counters_.push_back(c);
   }
   Counter exits{.name = "kvm_exits"};
@@ -183,6 +274,21 @@ json host_capabilities() {
   caps["perf_cycles_guest"] = probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, false, true);
   caps["perf_cycles_host"] = probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, true, false);
   caps["perf_instructions_guest"] = probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, false, true);
+  caps["perf_dtlb_misses_guest"] =
+      probe(PERF_TYPE_HW_CACHE, hw_cache(PERF_COUNT_HW_CACHE_DTLB, PERF_COUNT_HW_CACHE_OP_READ), false, true);
+  {
+    std::string why;
+    const auto walk = pfm_attr(guest_walk_events()[0], &why);
+    caps["page_walk_events"] =
+        walk ? json{{"available", true}, {"detail", "libpfm4 encodes the data page-walk event for this CPU"}}
+             : json{{"available", false}, {"detail", why}};
+    if (walk) {
+      caps["page_walk_events"] = probe(walk->type, walk->config, false, true);
+      if (!caps["page_walk_events"]["available"].get<bool>())
+        caps["page_walk_events"]["detail"] =
+            fmt::format("libpfm4 knows the event, but {}", caps["page_walk_events"]["detail"].get<std::string>());
+    }
+  }
   std::string why;
   if (const int id = kvm_exit_tracepoint(&why); id >= 0)
     caps["kvm_exit_tracepoint"] = {{"available", true}, {"detail", fmt::format("kvm:kvm_exit has id {}", id)}};

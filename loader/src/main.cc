@@ -24,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "boot.h"
 #include "boot_cmd.h"
 #include "guest.h"
 #include "host_counters.h"
@@ -56,6 +57,31 @@ int cmd_list(const std::string& path) {
   return 0;
 }
 
+// Whether QEMU loads the TLB-model plugin and its checkpoints pair with the
+// counters records: one small TCG boot of /hello (about a second), the
+// cheapest check that exercises the whole path (a QEMU without plugin
+// support refuses -plugin; a plugin built against another API version is
+// refused at load).
+std::pair<bool, std::string> tlb_plugin_works(const GuestPaths& paths) {
+  for (const std::string& p : {paths.tlb_plugin, paths.mmlab_kernel, paths.test_initrd})
+    if (!std::filesystem::exists(p)) return {false, p + " missing: make build"};
+  VmSpec s{.memory_mb = 64, .init = "/hello", .tlb_model = true};
+  s.kernel_image = paths.mmlab_kernel;
+  s.initrd = paths.test_initrd;
+  s.tlb_plugin = paths.tlb_plugin;
+  try {
+    const BootResult r = boot_once(s, 30, false);
+    for (const nlohmann::json& rec : r.records.records)
+      if (str_of(rec, "type") == "tlb_model" && bool_of(rec, "paired", false) && r.status == "success")
+        return {true, fmt::format("{}: a /hello boot paired {} checkpoint(s) with the counters records",
+                                  paths.tlb_plugin, int_of(rec, "checkpoints", 0))};
+    const std::string why = r.qemu_stderr.empty() ? "the boot ended " + r.status : r.qemu_stderr;
+    return {false, why.substr(0, why.find('\n'))};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  }
+}
+
 int cmd_doctor() {
   const GuestPaths paths = paths_from_build();
   auto line = [](bool yes, const std::string& what, const std::string& detail) {
@@ -69,12 +95,16 @@ int cmd_doctor() {
     line(std::filesystem::exists(p), what, std::filesystem::exists(p) ? p : p + " missing: make build");
   const AccelChoice kvm = choose_accel(Accel::kAuto, false, paths, 3.0);
   line(kvm.kvm, "KVM for a 32-bit PAE guest", kvm.reason);
+  const auto [plugin_ok, plugin_why] = tlb_plugin_works(paths);
+  line(plugin_ok, "TLB-model plugin under TCG", plugin_why);
   const nlohmann::json caps = host_capabilities();
   const std::pair<const char*, const char*> names[] = {
       {"perf_software_events", "perf_event software events"},
       {"perf_cycles_guest", "perf_event cycles, guest only"},
       {"perf_cycles_host", "perf_event cycles, host only"},
       {"perf_instructions_guest", "perf_event instructions, guest only"},
+      {"perf_dtlb_misses_guest", "perf_event dTLB misses, guest only"},
+      {"page_walk_events", "guest page walks (libpfm4 events)"},
       {"kvm_exit_tracepoint", "kvm:kvm_exit tracepoint"},
       {"papi", "PAPI hardware counters"}};
   for (const auto& [key, what] : names)

@@ -38,6 +38,13 @@ std::string json_line(const nlohmann::json& j);
 // The same, indented.
 std::string json_text(const nlohmann::json& j, int indent);
 
+// Fields of JSON from a guest (or a plugin), which may hold anything: a
+// field that is missing or of the wrong type reads as the default
+// (nlohmann's value() would throw; the fuzzer found that).
+std::string str_of(const nlohmann::json& j, const char* key, const std::string& otherwise = "");
+int64_t int_of(const nlohmann::json& j, const char* key, int64_t otherwise);
+bool bool_of(const nlohmann::json& j, const char* key, bool otherwise);
+
 std::string now_iso8601();
 double monotonic_s();
 // /proc/loadavg's three averages.

@@ -72,7 +72,7 @@ TEST(QemuArgv, TopologyFirmwareCpuAndExitDevice) {
   // Linux: its own command line, /init always.
   VmSpec l{.kernel = mmlab::Kernel::kLinuxPae, .init_args = {"lat_proc", "-n", "3", "fork"}};
   EXPECT_EQ(arg_after(mmlab::qemu_argv(l), "-append"),
-            "console=ttyS0 rdinit=/init quiet panic=-1 -- lat_proc -n 3 fork");
+            "console=ttyS0 rdinit=/init quiet panic=-1 cryptomgr.notests noisapnp -- lat_proc -n 3 fork");
 }
 
 TEST(Records, OneReaderForBothKernels) {
@@ -119,7 +119,7 @@ TEST(ToggleTable, OneTableForKernelLoaderAndReport) {
 std::vector<BootTest> read_list(const std::string& text) {
   const std::string path = "/tmp/mmlab-list-" + std::to_string(::getpid()) + ".toml";
   EXPECT_TRUE(mmlab::write_file_atomic(path, text));
-  mmlab::GuestPaths p{.mmlab_kernel = "K", .linux_kernel = "L", .initrd = "W", .test_initrd = "T"};
+  mmlab::GuestPaths p{.mmlab_kernel = "K", .linux_kernel = "L", .initrd = "W", .test_initrd = "T", .tlb_plugin = "P"};
   struct Remove {
     std::string path;
     ~Remove() { std::remove(path.c_str()); }
@@ -194,6 +194,18 @@ repeat = 2
   EXPECT_EQ(tests[8].check, "smp:f");
   EXPECT_EQ(tests[8].boots[0].spec.vcpus, 2u);
   EXPECT_EQ(tests[8].boots[0].spec.toggles.at("mm.ptlock"), "split");
+}
+
+TEST(BootTestList, ABootWithTheTlbModelLoadsThePluginAndExpectsPairedCheckpoints) {
+  const auto tests = read_list("[model]\ninit = \"/hello\"\ndeterministic = true\ntlb_model = true\n[plain]\n");
+  ASSERT_EQ(tests.size(), 2u);
+  const mmlab::TestBoot& b = tests[0].boots.at(0);
+  EXPECT_TRUE(b.spec.tlb_model);
+  EXPECT_EQ(b.spec.tlb_plugin, "P");
+  EXPECT_TRUE(b.expect.tlb_paired);
+  EXPECT_EQ(mmlab::boot_test_json(tests[0])["boots"][0]["tlb_model"], true);
+  EXPECT_FALSE(tests[1].boots.at(0).spec.tlb_model);
+  EXPECT_FALSE(tests[1].boots.at(0).expect.tlb_paired);
 }
 
 TEST(BootTestList, ErrorsNameTheLine) {

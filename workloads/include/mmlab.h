@@ -28,6 +28,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "mmlab_marker.h" /* the window marker (MMLAB_MARKER), for the host's TLB-model plugin */
+
 #define MMLAB_SYS_COUNTERS 1000
 #define MMLAB_SYS_KMAP_CHURN 1001
 

@@ -22,6 +22,22 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * One step of a spin-wait for another process or thread: PAUSE, then yield.
+ * PAUSE is the usual spin-wait hint, and under QEMU's single-threaded TCG it
+ * also ends this vCPU's turn. That matters under -icount: QEMU 7.2 (Debian
+ * 12) hands the first vCPU of each round the whole instruction budget up to
+ * the next timer, so a vCPU spinning without PAUSE while the one it waits
+ * for sits on another vCPU never lets that vCPU run, and the boot livelocks
+ * (QEMU 8.1 fixed it: "accel/tcg/tcg-accel-ops-rr: ensure fairness with
+ * icount"). sched_yield alone does not end the turn when the spinning CPU
+ * has another task to switch to.
+ */
+static inline void spin_wait_step(void) {
+  __builtin_ia32_pause();
+  sched_yield();
+}
+
 static inline unsigned long long now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -67,7 +83,7 @@ static inline int parse_counts(const char* s, int* out, int max) {
 /*
  * Worker processes started together: run_worker_processes(n, fn, arg) forks
  * n workers, lets them all start at once (they wait on a flag in a shared
- * anonymous page, yielding, so one CPU is enough), and returns the
+ * anonymous page, yielding (spin_wait_step), so one CPU is enough), and returns the
  * nanoseconds from the start to the last worker's exit. fn(i, arg) is
  * worker i's work; its return value is the worker's exit code. Any worker
  * failing (non-zero exit or a signal) fails the workload: die().
@@ -86,11 +102,11 @@ static inline unsigned long long run_worker_processes(const char* name, int n, i
     if (pid < 0) die(name, "fork of worker %d failed", i);
     if (pid == 0) {
       __atomic_add_fetch(&gate->ready, 1, __ATOMIC_SEQ_CST);
-      while (!__atomic_load_n(&gate->go, __ATOMIC_SEQ_CST)) sched_yield();
+      while (!__atomic_load_n(&gate->go, __ATOMIC_SEQ_CST)) spin_wait_step();
       _exit(fn(i, arg));
     }
   }
-  while (__atomic_load_n(&gate->ready, __ATOMIC_SEQ_CST) < n) sched_yield();
+  while (__atomic_load_n(&gate->ready, __ATOMIC_SEQ_CST) < n) spin_wait_step();
   unsigned long long t0 = now_ns();
   __atomic_store_n(&gate->go, 1, __ATOMIC_SEQ_CST);
   for (int i = 0; i < n; i++) {

@@ -48,7 +48,7 @@ static volatile int threads_go;
 static int thread_failures;
 
 static void* thread_main(void* arg) {
-  while (!__atomic_load_n(&threads_go, __ATOMIC_SEQ_CST)) sched_yield();
+  while (!__atomic_load_n(&threads_go, __ATOMIC_SEQ_CST)) spin_wait_step();
   if (fault_loop(0, arg)) __atomic_add_fetch(&thread_failures, 1, __ATOMIC_SEQ_CST);
   return NULL;
 }

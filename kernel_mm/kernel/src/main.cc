@@ -230,6 +230,9 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
     panic("out of memory mapping lowmem");
   sys->init_mm.cpumask.set(0);
   arch::write_cr3(sys->init_mm.pgd_phys);
+  // Every CR3 load is counted (the TLB-model plugin's count must equal the
+  // counters', docs/tlb-model.md): boot.S's, on the boot stub's tables, and this one.
+  sys->counters.add(mm::Counter::kCr3Boot, 2);
   if (features.pge) x86::write_cr4(x86::read_cr4() | x86::kCr4Pge);
 
   x86::fpu_init();

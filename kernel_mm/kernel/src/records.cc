@@ -8,6 +8,7 @@
 #include "kernel/system.h"
 #include "mm/lockdep.h"
 #include "mm/vmalloc.h"
+#include "mmlab_marker.h"
 
 namespace kern {
 
@@ -27,6 +28,12 @@ void take_baseline() {
   baseline.kernel_pte_tables = sys->counters.get(mm::Counter::kKernelPteTable);
 }
 
+// The window marker (workloads/include/mmlab_marker.h): the host's TLB-model
+// plugin writes a checkpoint of its counts when it executes, and pairs the
+// k-th checkpoint with the k-th counters record. One copy in the image (a
+// test counts them): never inlined or cloned.
+[[gnu::noinline, gnu::noclone]] void window_marker() { MMLAB_MARKER(); }
+
 void emit_counters_record(const char* label) {
   Record r("counters");
   r.str("label", label);
@@ -35,6 +42,10 @@ void emit_counters_record(const char* label) {
   // -icount the raw TSC carries an offset that differs run to run.
   r.num("tsc_since_boot", x86::rdtsc() - boot_tsc);
   r.num("jiffies", jiffies);
+  // The marker and the snapshot together: this CPU counts nothing between
+  // them (interrupts are off in the kernel, and reading counters runs no
+  // cross-CPU call).
+  window_marker();
   const mm::CounterSnapshot s = sys->counters.snapshot();
   r.begin("mm");
   char name[64];

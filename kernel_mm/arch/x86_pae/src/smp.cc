@@ -21,6 +21,7 @@
 
 #include "arch/apic.h"
 #include "mm/arch.h"
+#include "mm/system.h"
 
 extern "C" char ap_trampoline[], ap_trampoline_end[];
 extern "C" char boot_pdpt[];  // boot.S: the boot stub's PDPT (physical address)
@@ -98,6 +99,9 @@ extern "C" [[noreturn]] void ap_entry(uint32_t cpu) {
   boot.init_mm->cpumask.set(cpu);
   arch::smp_mb();
   arch::write_cr3(boot.init_mm->pgd_phys);
+  // The trampoline's load (the boot stub's tables) and this one: every CR3
+  // load is counted (docs/tlb-model.md).
+  boot.init_mm->sys->counters.add(mm::Counter::kCr3Boot, 2);
   if (boot.pge) write_cr4(read_cr4() | kCr4Pge);
   fpu_init();
   lapic.enable(false);

@@ -18,6 +18,7 @@ namespace mm {
   X(kCr3Switch, "cr3_switch", "CR3 load by switch_mm")                                     \
   X(kCr3ReloadPdpte, "cr3_reload_pdpte", "CR3 reload forced by a PGD-entry change (PAE)")  \
   X(kTlbFlushAll, "tlb_flush_all", "full non-global flush (CR3 reload) for other reasons") \
+  X(kCr3Boot, "cr3_boot", "CR3 load while a CPU comes up (boot stub, tables, trampoline)") \
   X(kTlbFlushPage, "tlb_flush_page", "INVLPG of one page")                                 \
   X(kTlbShootdownIpi, "tlb_shootdown_ipi", "remote CPU asked to flush")                    \
   X(kPgdAlloc, "pgd_alloc", "pgd_alloc succeeded")                                         \
