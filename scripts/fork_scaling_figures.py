@@ -4,6 +4,7 @@
     build/bin/mmlab run workloads/matrices/fork_scaling.toml -j 1 -o results/fork_scaling
     build/bin/mmlab run workloads/matrices/kmap_race.toml -j 1 -o results/kmap_race
     /usr/bin/python3 scripts/fork_scaling_figures.py results/fork_scaling results/kmap_race
+    /usr/bin/python3 scripts/fork_scaling_figures.py results/fs_a,results/fs_b     # two runs of one matrix, pooled
 
 For each configuration (toggles that vary, vCPUs, workload arguments): the cells, fork_scale's 2-worker over
 1-worker ratio (median, min-max, and a 95% bootstrap interval of the median), forks/s, and per fork the acquisitions,
@@ -22,9 +23,13 @@ import sys
 LOCKS = ("proctree_lock", "siglock", "pi_lock", "rq_lock", "pgd_lock", "tasklist_lock")
 
 
-def load(path: str) -> list[dict]:
-    with open(os.path.join(path, "cells.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def load(paths: str) -> list[dict]:
+    """The cells of one result set, or of several (comma-separated) pooled."""
+    cells = []
+    for path in paths.split(","):
+        with open(os.path.join(path, "cells.jsonl")) as f:
+            cells += [json.loads(line) for line in f if line.strip()]
+    return cells
 
 
 def boot_median_interval(values: list[float], rounds: int = 2000, seed: int = 1) -> tuple[float, float]:
@@ -88,12 +93,21 @@ def summarize(cells: list[dict]) -> None:
             }
             if cl in LOCKS or per["contended"] > 0:
                 print(f"| {cl} | {per['acquire']:.2f} | {per['contended']:.4f} | {per['wait_cycles']:.0f} |")
-        print(f"| kernel_lock | {'absent' if 'kernel_lock.acquire' not in mm0 else mm0['kernel_lock.acquire']} | | |")
+        total = {
+            s: statistics.median(
+                sum(v for k, v in c["guest_counters"]["mm"].items() if k.endswith(f".{s}")) / max(forks_of(c), 1)
+                for c in cs
+            )
+            for s in ("contended", "wait_cycles")
+        }
+        print(f"| every class | | {total['contended']:.4f} | {total['wait_cycles']:.0f} |")
+        if "kernel_lock.acquire" not in mm0:
+            print("| kernel_lock | (no such class) | | |")
 
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     for path in argv:
         print(f"## {path}\n")
