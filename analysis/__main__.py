@@ -1,4 +1,5 @@
-"""/usr/bin/python3 -m analysis report DIR [-o OUT] | compare DIR_A DIR_B [-o OUT]  (docs/analysis.md)
+"""/usr/bin/python3 -m analysis report DIR [-o OUT] | compare DIR_A DIR_B [-o OUT] | locks DIR[,DIR...]...
+(docs/analysis.md)
 
 `report` exits 1 when the kernel did not survive a cell (analysis/reliability.py), 2 for a directory that is not a
 result set."""
@@ -10,6 +11,7 @@ import sys
 
 from .compare import write_compare
 from .load import ResultSetError, load
+from .locks import locks_markdown
 from .reliability import reliability
 from .report import write_report
 
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("a")
     c.add_argument("b")
     c.add_argument("-o", "--out", help="output directory (default B/compare)")
+    k = sub.add_parser("locks", help="fork scaling and each lock class per fork, per configuration (Markdown)")
+    k.add_argument("dirs", nargs="+", help="result sets; comma-separated ones are pooled")
     a = p.parse_args(argv)
     try:
         if a.cmd == "report":
@@ -35,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             if survival and not survival.all_survived:
                 print(f"analysis: {survival.finding()}", file=sys.stderr)
                 return 1
+        elif a.cmd == "locks":
+            print(locks_markdown(a.dirs), end="")
         else:
             html, md = write_compare(load(a.a), load(a.b), a.out)
             print(f"analysis: comparison: {html}; summary: {md}")

@@ -107,11 +107,14 @@ def counter_metrics(cell: dict) -> list[tuple[str, str, float]]:
             "cycles",
             _per((mm.get("split_ptl.wait_cycles") or 0) + (mm.get("page_table_lock.wait_cycles") or 0), faults),
         ),
+        # The process tree's lock (fork links, exit and wait4 unlink): what replaced the big kernel lock on the
+        # process paths (docs/kernel.md, "The kernel's locks").
         (
-            "contended kernel-lock acquisitions per system call",
+            "contended proctree_lock acquisitions per fork",
             "acquisitions",
-            _per(mm.get("kernel_lock.contended"), k.get("syscalls")),
+            _per(mm.get("proctree_lock.contended"), forks),
         ),
+        ("proctree_lock wait cycles per fork", "cycles", _per(mm.get("proctree_lock.wait_cycles"), forks)),
     ]
     return [(name, unit, v) for name, unit, v in out if v is not None]
 

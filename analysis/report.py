@@ -299,7 +299,7 @@ def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
         # A kernel that did not survive a cell is the first thing the reader sees (the Reliability section has the
         # cells and the reasons).
         mixed=(
-            [f"THE KERNEL DID NOT SURVIVE {len(a.reliability.not_survived)} cell(s): see \"Reliability\" below"]
+            [f'THE KERNEL DID NOT SURVIVE {len(a.reliability.not_survived)} cell(s): see "Reliability" below']
             if a.reliability is not None and not a.reliability.all_survived
             else []
         )

@@ -820,3 +820,45 @@ def test_real_reliability_set_adds_up_and_fails_loudly(tmp_path):
     assert "**The kernel did not survive these cells:**" in summary
     assert summary.index("THE KERNEL DID NOT SURVIVE") < summary.index("## Reliability")
     assert f"- {bad[i]['id']} (fault_injection): panic: oops" in summary
+
+
+def test_records_split_at_newlines_only():
+    """A string value holding U+0085 or U+2028 (JSON need not escape them; a fuzzer's counters label can carry them)
+    stays inside its record: only "\\n" ends a JSON line."""
+    from analysis.records import read_records
+
+    lines = [json.dumps({"v": 1, "type": "counters", "label": s}, ensure_ascii=False) for s in ("a\u0085b", "c\u2028d")]
+    records, bad = read_records("\n".join(lines) + "\n")
+    assert bad == [] and [r["label"] for r in records] == ["a\u0085b", "c\u2028d"]
+
+
+def test_the_lock_summary_reads_the_lock_classes_per_fork():
+    """`python3 -m analysis locks` on the default set: one section per configuration of our kernel, fork_scale's
+    2-worker over 1-worker ratio from the cell's own rates, and per fork the lock classes: pgd_lock taken under
+    pgd_init=locked, never under lockless."""
+    from analysis.locks import locks_markdown
+
+    text = locks_markdown([DEFAULT])
+    rs = L.load(DEFAULT)
+    mmlab = [c for c in rs.cells if c["status"] == "ok" and c["kernel"] == "mmlab"]
+    assert f"{len(mmlab)} of {len(rs.cells)} cells ok and on our kernel" in text
+    sections = text.split("\n### ")[1:]
+    configs = {(tuple(sorted(c["toggles"].items())), c["vcpus"], tuple(c["workload"].get("args", []))) for c in mmlab}
+    assert len(sections) == len(configs)  # a section per configuration (the determinism check's repeats pooled)
+    for s in sections:
+        head = s.splitlines()[0]
+        rows = {line.split(" | ")[0].lstrip("| "): line for line in s.splitlines() if line.startswith("| ")}
+        if "(fork_scale" in head:
+            c, *_ = [
+                c
+                for c in mmlab
+                if c["workload"]["name"] == "fork_scale"
+                and all(c["toggles"]["mm." + w.split("=")[0]] == w.split("=")[1] for w in head.split() if "=" in w)
+            ]
+            rate = {p["workers"]: p["forks_per_s"] for p in c["metrics"]["points"]}
+            assert f"2 workers / 1 worker: median {rate[2] / rate[1]:.2f}" in s, s
+        acquire = float(rows["pgd_lock"].split(" | ")[1]) if "pgd_lock" in rows else None
+        if "pgd_init=lockless" in head:
+            assert acquire == 0.0, s
+        elif "(fork_scale" in head or "(lat_proc" in head:
+            assert acquire and acquire > 0, s

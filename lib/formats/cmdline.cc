@@ -99,8 +99,15 @@ const char* parse_boot_args(const char* const* words, int n, BootArgs* out) {
         out->debug = BootDebug::kPanic;
       else if (equals(w, "mmlab.debug=hang"))
         out->debug = BootDebug::kHang;
+      else if (equals(w, "mmlab.debug=lock-inversion"))
+        out->debug = BootDebug::kLockInversion;
+      else if (equals(w, "mmlab.lockdep=on"))
+        out->lockdep = true;
+      else if (equals(w, "mmlab.lockdep=off"))
+        out->lockdep = false;
       else
-        return "unknown mmlab.* option (expected mmlab.debug=panic or hang)";
+        return "unknown mmlab.* option (expected mmlab.debug=panic, hang or lock-inversion, or mmlab.lockdep=on or "
+               "off)";
     } else if (starts_with(w, "init=")) {
       if (!w[5]) return "empty init=";
       out->init = w + 5;

@@ -3,6 +3,8 @@
 #include <cstdarg>
 
 #include "kernel/klib.h"
+#include "kernel/system.h"
+#include "mm/spinlock.h"
 
 namespace kern {
 namespace {
@@ -29,19 +31,33 @@ void uart_write(uint16_t base, const char* s, uint32_t n) {
   }
 }
 
-bool in_panic = false;
+volatile bool in_panic = false;
+mm::SpinLock console_lock;
+mm::SpinLock record_lock;
 
 }  // namespace
+
+void console_init_locks() {
+  console_lock.init(&sys->counters, mm::LockClass::kConsoleLock);
+  record_lock.init(&sys->counters, mm::LockClass::kRecordLock);
+}
 
 void serial_init() {
   uart_init(kCom1);
   uart_init(kCom2);
 }
 
-void console_write(const char* s, uint32_t n) { uart_write(kCom1, s, n); }
+void console_write(const char* s, uint32_t n) {
+  if (in_panic) {
+    uart_write(kCom1, s, n);
+    return;
+  }
+  mm::SpinGuard g(console_lock);
+  uart_write(kCom1, s, n);
+}
 
 void kprintf(const char* fmt, ...) {
-  char buf[512];
+  char buf[600];
   va_list ap;
   va_start(ap, fmt);
   uint32_t n = vformat(buf, sizeof(buf), fmt, ap);
@@ -52,7 +68,12 @@ void kprintf(const char* fmt, ...) {
 
 char Record::buf_[Record::kMax];
 
-Record::Record(const char* type) {
+// Whether record_lock is taken is decided at run time (not in a panic).
+Record::Record(const char* type) MM_NO_TSA {
+  if (!in_panic) {
+    record_lock.lock();
+    locked_ = true;
+  }
   raw("{\"v\":");
   char n[12];
   raw_n(n, format(n, sizeof(n), "%u", kRecordSchema));
@@ -126,7 +147,7 @@ void Record::end() {
   first_ = false;
 }
 
-void Record::emit() {
+void Record::emit() MM_NO_TSA {
   if (overflow_) {
     // Never a truncated line: say what happened instead.
     len_ = 0;
@@ -138,6 +159,14 @@ void Record::emit() {
   }
   memcpy(buf_ + len_, "}\n", 2);
   uart_write(kCom2, buf_, len_ + 2);
+  if (locked_) {
+    locked_ = false;
+    record_lock.unlock();
+  }
+}
+
+Record::~Record() MM_NO_TSA {
+  if (locked_) record_lock.unlock();
 }
 
 void machine_exit(uint8_t code) {
@@ -153,7 +182,7 @@ void machine_exit(uint8_t code) {
 
 void panic_frame(const x86::TrapFrame* f, const char* fmt, ...) {
   asm volatile("cli");
-  char msg[256];
+  char msg[512];  // a lock-order report names two chains of classes
   va_list ap;
   va_start(ap, fmt);
   vformat(msg, sizeof(msg), fmt, ap);

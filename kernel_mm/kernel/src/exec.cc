@@ -5,6 +5,11 @@
 // PGD: with mm.pmd_prealloc=off each forces a CR3 reload (the PAE PDPTE
 // effect the lab measures). The segments map the file's page cache, so
 // every exec of a program runs its text from the same frames.
+//
+// Execs on several CPUs share nothing here: the caller's strings go into
+// frames of the exec's own (ArgStrings), and the new stack is written in
+// place. The group's state an exec resets is taken under its locks
+// (alloc_lock, siglock, file_lock); de_thread may block, nothing else does.
 #include "formats/elf.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
@@ -26,15 +31,116 @@ namespace {
 
 constexpr uint32_t kStackSize = 8u << 20;   // the stack VMA (RLIMIT_STACK), demand-faulted
 constexpr uint32_t kPieBias = 0x56555000u;  // where Linux puts a static-pie on i386 (no ASLR)
-constexpr uint32_t kMaxArgs = 1024;
+constexpr uint32_t kMaxArgs = 1024;         // per list (argv, envp)
 constexpr uint32_t kArgBytes = 60 * 1024;
+// The most the new stack's strings, pointers and auxiliary vector may take.
+constexpr uint32_t kStackImageMax = kArgBytes + 4096;
 
-// Built in kernel memory, then copied to the top of the new stack at once.
-alignas(16) uint8_t stack_image[kArgBytes + 4096];
+// The strings of argv then envp, each NUL-terminated, copied out of the
+// caller (the old mm goes away before the new stack is built), in frames
+// allocated for this exec (Linux's bprm pages): the usual few hundred bytes
+// take one frame, at most kArgBytes take 15.
+class ArgStrings {
+ public:
+  ArgStrings() = default;
+  ArgStrings(const ArgStrings&) = delete;
+  ArgStrings& operator=(const ArgStrings&) = delete;
+  ~ArgStrings() {
+    for (mm::Page* p : pages_)
+      if (p) sys->pages.free(p);
+  }
 
-// do_execve's copies of the caller's strings (the old mm goes away).
-char arg_strings[kArgBytes];
-const char* arg_ptrs[2 * kMaxArgs + 2];
+  uint32_t argc = 0, envc = 0;
+  uint32_t size() const { return size_; }
+
+  // Appends the string at user address `src`: 0, -EFAULT, -E2BIG (past
+  // kArgBytes) or -ENOMEM. Read page by page, so a string ending just
+  // before an unmapped page is still read.
+  int32_t add_user(uint32_t src) {
+    for (;;) {
+      uint32_t room;
+      if (const int32_t r = ensure_room(&room)) return r;
+      const uint32_t to_page_end = mm::kPageSize - (src & (mm::kPageSize - 1));
+      const uint32_t n = room < to_page_end ? room : to_page_end;
+      if (src >= mm::kTaskSize) return -EFAULT;
+      char* dst = at(size_);
+      if (copy_from_user(dst, src, n)) return -EFAULT;
+      for (uint32_t k = 0; k < n; ++k) {
+        if (dst[k]) continue;
+        size_ += k + 1;
+        return 0;
+      }
+      size_ += n;
+      src += n;
+    }
+  }
+
+  int32_t add_kernel(const char* s) {
+    for (;;) {
+      uint32_t room;
+      if (const int32_t r = ensure_room(&room)) return r;
+      char* dst = at(size_);
+      for (uint32_t k = 0; k < room; ++k) {
+        dst[k] = s[k];
+        if (s[k]) continue;
+        size_ += k + 1;
+        return 0;
+      }
+      size_ += room;
+      s += room;
+    }
+  }
+
+  // Copies every string to user address `dst` (the current mm).
+  int32_t copy_out(uint32_t dst) const {
+    for (uint32_t off = 0; off < size_; off += mm::kPageSize) {
+      const uint32_t n = size_ - off < mm::kPageSize ? size_ - off : mm::kPageSize;
+      if (const int32_t r = copy_to_user(dst + off, at(off), n)) return r;
+    }
+    return 0;
+  }
+
+  // Calls f(offset) for the start of each string, in order.
+  template <typename F>
+  void for_each_start(F&& f) const {
+    bool start = true;
+    for (uint32_t off = 0; off < size_; ++off) {
+      if (start) f(off);
+      start = *at(off) == 0;
+    }
+  }
+
+ private:
+  char* at(uint32_t off) const {
+    return static_cast<char*>(sys->pages.page_address(pages_[off / mm::kPageSize])) + off % mm::kPageSize;
+  }
+  // The bytes left in the current frame (allocated if it is new).
+  int32_t ensure_room(uint32_t* room) {
+    if (size_ == kArgBytes) return -E2BIG;
+    mm::Page*& p = pages_[size_ / mm::kPageSize];
+    if (!p && !(p = sys->pages.alloc(mm::PageKind::kKernel))) return -ENOMEM;
+    *room = mm::kPageSize - size_ % mm::kPageSize;
+    return 0;
+  }
+
+  mm::Page* pages_[kArgBytes / mm::kPageSize] = {};
+  uint32_t size_ = 0;
+};
+static_assert(kArgBytes % mm::kPageSize == 0);
+
+// AT_RANDOM's bytes: reproducible on purpose (deterministic runs), not a
+// security boundary. One sequence for the boot, drawn by every exec in turn.
+void next_random(uint8_t (&out)[16]) {
+  static std::atomic<uint32_t> seed{0x6d6d6c61};
+  uint32_t old = seed.load(std::memory_order_relaxed), next;
+  do {
+    next = old;
+    for (uint8_t& b : out) {
+      next = next * 1103515245u + 12345u;
+      b = static_cast<uint8_t>(next >> 16);
+    }
+  } while (!seed.compare_exchange_weak(old, next, std::memory_order_relaxed));
+}
 
 int32_t status_errno(mm::Status s) {
   switch (s) {
@@ -124,9 +230,13 @@ struct AuxEntry {
 };
 
 // Lays out argc, argv, envp, auxv and the strings (Linux's
-// create_elf_tables) at the top of the user stack; returns the new esp.
+// create_elf_tables) at the top of the user stack, written in place (the
+// stack is fresh, so what is not written reads as zero); returns the new
+// esp. From the top down: the path (AT_EXECFN), envp's and argv's strings,
+// "i686" (AT_PLATFORM), 16 random bytes (AT_RANDOM); at esp: argc, argv[],
+// NULL, envp[], NULL, auxv.
 int32_t setup_stack(mm::MmStruct* mm, const char* path, const formats::ElfImage& img, uint32_t bias,
-                    const char* const* argv, uint32_t argc, const char* const* envp, uint32_t envc, uint32_t* sp_out) {
+                    const ArgStrings& args, uint32_t* sp_out) {
   const uint32_t top = mm::kTaskSize;
   {
     mm::VirtAddr out;
@@ -134,43 +244,47 @@ int32_t setup_stack(mm::MmStruct* mm, const char* path, const formats::ElfImage&
     const mm::MmapRequest req{.addr = mm::VirtAddr(top - kStackSize), .len = kStackSize, .prot = prot, .fixed = true};
     if (const int32_t r = status_errno(mm::do_mmap(mm, req, &out))) return r;
   }
-  // Strings first (highest), then 16 random bytes and the platform name.
-  uint32_t strings = 0;
-  for (uint32_t i = 0; i < argc; ++i) strings += static_cast<uint32_t>(strlen(argv[i])) + 1;
-  for (uint32_t i = 0; i < envc; ++i) strings += static_cast<uint32_t>(strlen(envp[i])) + 1;
   const uint32_t path_len = static_cast<uint32_t>(strlen(path)) + 1;
-  strings += path_len + 16 + 5;
+  const uint32_t strings = args.size() + path_len + 16 + 5;
   const uint32_t kNumAux = 20;
-  const uint32_t ptrs = (1 + argc + 1 + envc + 1 + 2 * kNumAux) * 4;
+  const uint32_t ptrs = (1 + args.argc + 1 + args.envc + 1 + 2 * kNumAux) * 4;
   const uint32_t total = strings + ptrs + 16;
-  if (total > sizeof(stack_image)) return -E2BIG;
+  if (total > kStackImageMax) return -E2BIG;
   const uint32_t sp = (top - total) & ~15u;
-  const uint32_t size = top - sp;
   MM_ASSERT(sp + ptrs <= top - strings);  // the pointer block ends below the strings
-  memset(stack_image, 0, size);
-  auto at = [&](uint32_t uaddr) { return stack_image + (uaddr - sp); };
-  uint32_t str = top;
-  auto put_string = [&](const char* s, uint32_t n) {
-    str -= n;
-    memcpy(at(str), s, n);
-    return str;
-  };
-  const uint32_t execfn = put_string(path, path_len);
-  uint32_t* uargv = reinterpret_cast<uint32_t*>(at(sp + 4));
-  uint32_t* uenvp = uargv + argc + 1;
-  for (uint32_t i = envc; i-- > 0;) uenvp[i] = put_string(envp[i], static_cast<uint32_t>(strlen(envp[i])) + 1);
-  for (uint32_t i = argc; i-- > 0;) uargv[i] = put_string(argv[i], static_cast<uint32_t>(strlen(argv[i])) + 1);
-  const uint32_t platform = put_string("i686", 5);
-  // AT_RANDOM: glibc seeds its stack protector and pointer guard from it.
-  // Reproducible on purpose (deterministic runs); not a security boundary.
+  const uint32_t execfn = top - path_len;
+  const uint32_t strs = execfn - args.size();
+  const uint32_t platform = strs - 5;
+  const uint32_t random_at = platform - 16;
   uint8_t random[16];
-  static uint32_t seed = 0x6d6d6c61;
-  for (uint8_t& b : random) {
-    seed = seed * 1103515245u + 12345u;
-    b = static_cast<uint8_t>(seed >> 16);
-  }
-  const uint32_t random_at = put_string(reinterpret_cast<const char*>(random), 16);
-  *reinterpret_cast<uint32_t*>(at(sp)) = argc;
+  next_random(random);
+  if (const int32_t r = copy_to_user(execfn, path, path_len)) return r;
+  if (const int32_t r = args.copy_out(strs)) return r;
+  if (const int32_t r = copy_to_user(platform, "i686", 5)) return r;
+  if (const int32_t r = copy_to_user(random_at, random, sizeof(random))) return r;
+  // argc, then the pointers, NULL after argv's and after envp's, in
+  // batches through a small buffer.
+  uint32_t batch[64];
+  uint32_t nbatch = 0, at = sp;
+  int32_t err = 0;
+  auto put = [&](uint32_t word) {
+    batch[nbatch++] = word;
+    if (nbatch < 64) return;
+    if (!err) err = copy_to_user(at, batch, sizeof(batch));
+    at += sizeof(batch);
+    nbatch = 0;
+  };
+  put(args.argc);
+  if (args.argc == 0) put(0);
+  uint32_t index = 0;
+  args.for_each_start([&](uint32_t off) {
+    put(strs + off);
+    if (++index == args.argc) put(0);
+  });
+  put(0);  // after envp's
+  if (nbatch && !err) err = copy_to_user(at, batch, nbatch * 4);
+  if (err) return err;
+  at += nbatch * 4;
   const AuxEntry aux[kNumAux] = {
       {3, img.phdr_vaddr ? img.phdr_vaddr + bias : 0},  // AT_PHDR
       {4, img.phent},                                   // AT_PHENT
@@ -193,8 +307,7 @@ int32_t setup_stack(mm::MmStruct* mm, const char* path, const formats::ElfImage&
       {0, 0},                                           // AT_NULL
       {0, 0},
   };
-  memcpy(uenvp + envc + 1, aux, sizeof(aux));
-  if (const int32_t r = copy_to_user(sp, stack_image, size)) return r;
+  if (const int32_t r = copy_to_user(at, aux, sizeof(aux))) return r;
   *sp_out = sp;
   return 0;
 }
@@ -206,12 +319,17 @@ const char* basename(const char* path) {
   return b;
 }
 
-}  // namespace
-
-int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* argv, uint32_t argc,
-                   const char* const* envp, uint32_t envc) {
+// Replaces the image with `path`'s; `args` hold argv's and envp's strings.
+int32_t exec_image(x86::TrapFrame* frame, const char* path, const ArgStrings& args) {
+  Task* t = current;
+  ThreadGroup& g = *t->group;
+  char cwd[sizeof(ThreadGroup::cwd)];
+  {
+    mm::SpinGuard a(g.alloc_lock);
+    kstrlcpy(cwd, g.cwd, sizeof(cwd));
+  }
   int32_t err = 0;
-  Inode* file = fs_lookup(current->leader->cwd, path, &err);
+  Inode* file = fs_lookup(cwd, path, &err);
   if (!file) return err;
   if (file->kind == InodeKind::kDir) return -EACCES;
   if (file->kind != InodeKind::kFile || !(file->mode & 0111)) return -EACCES;
@@ -223,7 +341,7 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   }
   // Linux's de_thread: the other threads of the group end. From a thread
   // other than the leader Linux would make the caller the leader; we refuse.
-  if (current->leader != current) return -EINVAL;
+  if (t->leader != t) return -EINVAL;
   if (const int32_t r = de_thread()) return r;
   const uint32_t bias = img.pie ? kPieBias : 0;
   for (uint32_t i = 0; i < img.nsegs; ++i)
@@ -234,39 +352,46 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   mm::MmStruct* mm = mm::mm_alloc(*sys);
   if (!mm) return -ENOMEM;
   mm::mm_publish(mm);
-  mm::MmStruct* old = current->mm;
-  current->mm = mm;
+  mm::MmStruct* old = t->mm;
+  t->mm = mm;
   Cpu& cpu = cpu_self();
   mm::switch_mm(cpu.loaded_mm, mm);
   cpu.loaded_mm = mm;
 
   uint32_t image_end = 0, sp = 0;
   int32_t r = load_segments(mm, file, img, bias, &image_end);
-  if (!r) r = setup_stack(mm, path, img, bias, argv, argc, envp, envc, &sp);
+  if (!r) r = setup_stack(mm, path, img, bias, args, &sp);
   if (r) {
     // Back to the old image, untouched.
-    current->mm = old;
+    t->mm = old;
     mm::MmStruct* back = old ? old : &sys->init_mm;
     mm::switch_mm(mm, back);
     cpu_self().loaded_mm = back;
     mm::mmput(mm);
     return r;
   }
+  // The other threads are gone; any CPU that still has the old mm loaded
+  // holds a reference until it switches away (release_mm, process.cc).
   if (old) mm::mmput(old);
   ++kstats.execs;
 
-  Task* t = current;
-  t->brk_start = t->brk = image_end;
+  {
+    mm::SpinGuard a(g.alloc_lock);
+    g.brk_start = g.brk = image_end;
+  }
+  {
+    mm::SpinGuard s(g.siglock);
+    for (KSigaction& sa : g.sigactions)
+      if (sa.handler != 1) sa = KSigaction{};  // handlers reset, SIG_IGN stays
+  }
+  fd_table_close_on_exec(g.files);
   kstrlcpy(t->comm, basename(path), sizeof(t->comm));
-  for (KSigaction& sa : t->sigactions)
-    if (sa.handler != 1) sa = KSigaction{};  // handlers reset, SIG_IGN stays
   t->clear_child_tid = 0;
   t->robust_list = 0;
   for (uint64_t& d : t->tls) d = 0;
   x86::load_tls(t->tls);
   memcpy(t->fpu, initial_fpu, sizeof(t->fpu));
   x86::fxrstor(t->fpu);
-  fd_table_close_on_exec(t->files);
   *frame = x86::TrapFrame{};
   frame->eip = img.entry + bias;
   frame->cs = x86::kUserCs;
@@ -277,33 +402,39 @@ int32_t exec_image(x86::TrapFrame* frame, const char* path, const char* const* a
   return 0;
 }
 
+}  // namespace
+
+int32_t exec_kernel(x86::TrapFrame* frame, const char* path, const char* const* argv, uint32_t argc,
+                    const char* const* envp, uint32_t envc) {
+  ArgStrings args;
+  for (uint32_t i = 0; i < argc; ++i)
+    if (const int32_t r = args.add_kernel(argv[i])) return r;
+  for (uint32_t i = 0; i < envc; ++i)
+    if (const int32_t r = args.add_kernel(envp[i])) return r;
+  args.argc = argc;
+  args.envc = envc;
+  return exec_image(frame, path, args);
+}
+
 int32_t do_execve(x86::TrapFrame* frame, uint32_t upath, uint32_t uargv, uint32_t uenvp) {
   char path[kPathMax];
   const int32_t pl = strncpy_from_user(path, upath, sizeof(path));
   if (pl < 0) return pl;
-  uint32_t used = 0, n = 0;
-  uint32_t counts[2] = {0, 0};
+  ArgStrings args;
+  uint32_t* const counts[2] = {&args.argc, &args.envc};
   const uint32_t lists[2] = {uargv, uenvp};
   for (int which = 0; which < 2; ++which) {
-    if (!lists[which]) {
-      arg_ptrs[n++] = nullptr;
-      continue;
-    }
+    if (!lists[which]) continue;
     for (uint32_t i = 0;; ++i) {
       if (i >= kMaxArgs) return -E2BIG;
       uint32_t p;
       if (copy_from_user(&p, lists[which] + 4 * i, 4)) return -EFAULT;
       if (!p) break;
-      const int32_t len = strncpy_from_user(arg_strings + used, p, kArgBytes - used);
-      if (len == -ENAMETOOLONG) return -E2BIG;
-      if (len < 0) return len;
-      arg_ptrs[n++] = arg_strings + used;
-      used += static_cast<uint32_t>(len) + 1;
-      ++counts[which];
+      if (const int32_t r = args.add_user(p)) return r;
+      ++*counts[which];
     }
-    arg_ptrs[n++] = nullptr;
   }
-  return exec_image(frame, path, arg_ptrs, counts[0], arg_ptrs + counts[0] + 1, counts[1]);
+  return exec_image(frame, path, args);
 }
 
 }  // namespace kern

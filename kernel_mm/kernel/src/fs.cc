@@ -102,6 +102,8 @@ uint32_t fs_inode_count() { return nr_inodes; }
 
 Inode* fs_lookup(const char* cwd, const char* path, int32_t* err, bool follow_last) {
   char buf[kPathMax];
+  char target[kPathMax];
+  char dir[kPathMax];
   uint32_t len = 0;
   for (int hops = 0; hops < 8; ++hops) {
     // Normalize cwd + path into buf: components separated by '/', no leading '/'.
@@ -163,9 +165,8 @@ Inode* fs_lookup(const char* cwd, const char* path, int32_t* err, bool follow_la
       return nullptr;
     }
     if (node->kind == InodeKind::kSymlink && (follow_last || trailing_slash)) {
-      // Resolve the target relative to the link's directory.
-      static char target[kPathMax];
-      static char dir[kPathMax];
+      // Resolve the target relative to the link's directory (on this
+      // stack: lookups run on several CPUs at once).
       const uint32_t tl = node->size < kPathMax - 1 ? node->size : kPathMax - 1;
       memcpy(target, node->data, tl);
       target[tl] = 0;
@@ -204,19 +205,25 @@ Inode* fs_dir_entry(const Inode* dir, uint32_t index, const char** child_name, u
   return nullptr;
 }
 
+void fs_init_locks() {
+  for (OpenFile& f : open_files) f.pos_lock.init(&sys->counters, mm::LockClass::kFPosLock);
+}
+
 OpenFile* file_open(Inode* inode, uint32_t flags) {
   for (OpenFile& f : open_files) {
-    if (f.refs) continue;
-    f = OpenFile{inode, 1, 0, flags};
+    uint32_t free = 0;
+    if (!f.refs.compare_exchange_strong(free, 1, std::memory_order_acquire)) continue;
+    f.inode = inode;
+    f.flags = flags;
+    mm::SpinGuard g(f.pos_lock);
+    f.offset = 0;
     return &f;
   }
   return nullptr;
 }
 
-void file_get(OpenFile* f) { ++f->refs; }
-void file_put(OpenFile* f) {
-  if (--f->refs == 0) f->inode = nullptr;
-}
+void file_get(OpenFile* f) { f->refs.fetch_add(1, std::memory_order_relaxed); }
+void file_put(OpenFile* f) { f->refs.fetch_sub(1, std::memory_order_release); }
 
 void fd_table_init_console(FdTable& t) {
   int32_t err;
@@ -227,7 +234,9 @@ void fd_table_init_console(FdTable& t) {
   }
 }
 
-void fd_table_copy(FdTable& dst, const FdTable& src) {
+void fd_table_copy(FdTable& dst, FdTable& src) {
+  mm::SpinGuard a(src.lock);
+  mm::SpinGuard b(dst.lock);
   for (uint32_t i = 0; i < kMaxFds; ++i) {
     dst.fd[i] = src.fd[i];
     if (dst.fd[i]) file_get(dst.fd[i]);
@@ -236,6 +245,7 @@ void fd_table_copy(FdTable& dst, const FdTable& src) {
 }
 
 void fd_table_close_all(FdTable& t) {
+  mm::SpinGuard g(t.lock);
   for (OpenFile*& f : t.fd) {
     if (f) file_put(f);
     f = nullptr;
@@ -244,6 +254,7 @@ void fd_table_close_all(FdTable& t) {
 }
 
 void fd_table_close_on_exec(FdTable& t) {
+  mm::SpinGuard g(t.lock);
   for (uint32_t i = 0; i < kMaxFds; ++i) {
     if ((t.cloexec >> i) & 1 && t.fd[i]) {
       file_put(t.fd[i]);

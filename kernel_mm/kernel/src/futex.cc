@@ -8,16 +8,21 @@
 // Keys, as Linux's get_futex_key: a word in a private mapping is (mm,
 // address); a word in a shared mapping is (the page cache it maps, offset
 // in it), so processes sharing memory meet on it wherever they map it, and a
-// COW break in a private mapping does not move the key. Waiters are the
-// blocked tasks whose key matches (a scan of the task table, 128 slots,
-// under kernel_lock: a waiter checks the word and blocks, and a waker
-// wakes, each under the lock, so no wake-up is lost between the two).
+// COW break in a private mapping does not move the key.
+//
+// Waiters sit on the list of their key's hash bucket, each bucket with its
+// own lock (Linux's futex_hash_bucket): a waiter reads the word and queues
+// itself under the bucket lock, and a waker dequeues and wakes under it, so
+// no wake-up is lost between the two and waiters of different keys rarely
+// meet. Lock order: futex_bucket_lock -> pi_lock -> rq_lock; reading the
+// word may fault, so the mm core's locks nest inside the bucket lock too.
 #include "kernel/futex.h"
 
 #include "kernel/clock.h"
 #include "kernel/errno.h"
 #include "kernel/kstats.h"
 #include "kernel/sched.h"
+#include "kernel/system.h"
 #include "kernel/uaccess.h"
 #include "mm/filemap.h"
 #include "mm/mmap.h"
@@ -47,37 +52,73 @@ int32_t futex_key(uint32_t uaddr, Key* out) {
   return 0;
 }
 
-bool waits_on(const Task& t, const Key& k) MM_REQ(kernel_lock) {
-  return t.state == TaskState::kBlocked && t.futex_object == k.object && t.futex_offset == k.offset;
+constexpr uint32_t kBuckets = 64;
+
+struct Bucket {
+  mm::SpinLock lock;
+  WaitList waiters MM_GUARDED(lock);
+};
+Bucket buckets[kBuckets];
+
+Bucket& bucket_of(const Key& k) {
+  uint32_t h = reinterpret_cast<uint32_t>(k.object) ^ (k.offset * 0x9E3779B1u);
+  h ^= h >> 15;
+  return buckets[(h * 0x85EBCA6Bu >> 16) % kBuckets];
 }
 
-// Sleeps on key k until woken (0) or the deadline (time_ns() clock, 0:
-// none) passes (-ETIMEDOUT).
-int32_t futex_sleep(const Key& k, uint32_t bitset, uint64_t deadline) MM_REQ(kernel_lock) {
+bool waits_on(const Task& t, const Key& k) { return t.futex.object == k.object && t.futex.offset == k.offset; }
+
+// Queues the caller on key k if the word at uaddr still holds val:
+// -EAGAIN if it does not, -EFAULT if it cannot be read; 0 once queued,
+// which the caller is, as kBlocked, on return.
+int32_t futex_queue(Bucket& b, const Key& k, uint32_t uaddr, uint32_t val, uint32_t bitset) {
   Task* t = current;
-  t->futex_object = k.object;
-  t->futex_offset = k.offset;
-  t->futex_bitset = bitset;
-  while (t->futex_object) {
+  mm::SpinGuard g(b.lock);
+  uint32_t now;
+  if (copy_from_user(&now, uaddr, sizeof(now))) return -EFAULT;
+  if (now != val) return -EAGAIN;
+  t->futex.object = k.object;
+  t->futex.offset = k.offset;
+  t->futex.bitset = bitset;
+  t->futex.queued.store(true, std::memory_order_relaxed);
+  b.waiters.push_back(t);
+  set_current_state(TaskState::kBlocked);
+  return 0;
+}
+
+// Sleeps, queued on b, until woken (0), killed (-EINTR) or the deadline
+// (time_ns() clock, 0: none) passes (-ETIMEDOUT). Woken wins a tie.
+int32_t futex_sleep(Bucket& b, uint64_t deadline) {
+  Task* t = current;
+  int32_t r = 0;
+  for (;;) {
+    set_current_state(TaskState::kBlocked);
+    if (!t->futex.queued.load(std::memory_order_seq_cst)) break;
     if (interrupted()) {
-      t->futex_object = nullptr;
-      return -EINTR;
+      r = -EINTR;
+      break;
     }
     if (deadline) {
       const uint64_t now = time_ns();
       if (now >= deadline) {
-        t->futex_object = nullptr;
-        return -ETIMEDOUT;
+        r = -ETIMEDOUT;
+        break;
       }
       const uint64_t ticks = ((deadline - now) * kHz + 999999999ull) / 1000000000ull;
-      t->wake_tick = jiffies + (ticks ? ticks : 1);
-      note_sleeper(t);
+      timer_arm(t, jiffies + (ticks ? ticks : 1));
     }
-    t->state = TaskState::kBlocked;
     schedule();
-    t->wake_tick = 0;
   }
-  return 0;
+  set_current_state(TaskState::kRunnable);
+  if (deadline) timer_disarm(t);
+  mm::SpinGuard g(b.lock);
+  if (t->futex.queued.load(std::memory_order_relaxed)) {
+    b.waiters.remove(t);
+    t->futex.queued.store(false, std::memory_order_relaxed);
+  } else {
+    r = 0;  // a waker dequeued us
+  }
+  return r;
 }
 
 // The timeout as an absolute time_ns() deadline; 0 when there is none.
@@ -111,16 +152,25 @@ int32_t read_deadline(uint32_t utime, bool time64, bool absolute, bool realtime,
 
 }  // namespace
 
+void futex_init_locks() {
+  for (Bucket& b : buckets) b.lock.init(&sys->counters, mm::LockClass::kFutexBucket);
+}
+
 int32_t futex_wake(uint32_t uaddr, uint32_t count, uint32_t bitset) {
   Key k;
   if (const int32_t r = futex_key(uaddr, &k)) return r;
+  Bucket& b = bucket_of(k);
+  mm::SpinGuard g(b.lock);
   int32_t woken = 0;
-  for (uint32_t i = 1; i < kMaxTasks && static_cast<uint32_t>(woken) < count; ++i) {
-    Task* t = task_at(i);
-    if (!waits_on(*t, k) || !(t->futex_bitset & bitset)) continue;
-    t->futex_object = nullptr;
-    wake_up(t);
-    ++woken;
+  for (Task* t = b.waiters.front(); t && static_cast<uint32_t>(woken) < count;) {
+    Task* next = WaitList::next(t);
+    if (waits_on(*t, k) && (t->futex.bitset & bitset)) {
+      b.waiters.remove(t);
+      t->futex.queued.store(false, std::memory_order_seq_cst);
+      try_to_wake_up(t);
+      ++woken;
+    }
+    t = next;
   }
   return woken;
 }
@@ -139,12 +189,11 @@ int32_t do_futex(uint32_t uaddr, uint32_t op, uint32_t val, uint32_t utime, uint
       if (const int32_t r =
               read_deadline(utime, time64, cmd == kFutexWaitBitset, (op & kFutexClockRealtime) != 0, &deadline))
         return r;
-      uint32_t now;
-      if (copy_from_user(&now, uaddr, sizeof(now))) return -EFAULT;
-      if (now != val) return -EAGAIN;
       Key k;
       if (const int32_t r = futex_key(uaddr, &k)) return r;
-      return futex_sleep(k, bitset, deadline);
+      Bucket& b = bucket_of(k);
+      if (const int32_t r = futex_queue(b, k, uaddr, val, bitset)) return r;
+      return futex_sleep(b, deadline);
     }
     case kFutexWake:
       return futex_wake(uaddr, val, ~0u);

@@ -17,6 +17,7 @@
 #include "kernel/sched.h"
 #include "kernel/smp.h"
 #include "kernel/system.h"
+#include "mm/lockdep.h"
 #include "mm/system.h"
 #include "mm/tlb.h"
 #include "mm/vmalloc.h"
@@ -118,6 +119,7 @@ void boot_record(uint64_t tsc_khz) {
   r.num("tsc_khz", tsc_khz);
   r.end();
   r.str("init", args.init);
+  r.boolean("lockdep", mm::lockdep::on);
   r.begin("fail_alloc");  // fault injection from PID 1's first instruction on (0: off)
   r.num("every", args.fail_alloc_seeded ? 0 : args.fail_alloc);
   r.num("one_in", args.fail_alloc_seeded ? (args.fail_alloc ? args.fail_alloc : 100) : 0);
@@ -153,6 +155,8 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   const int nwords = formats::split_words(cmdline, sizeof(cmdline), word_buf, sizeof(word_buf), words, 64, &err);
   if (nwords < 0) panic("bad command line: %s", err);
   if ((err = formats::parse_boot_args(words, nwords, &args))) panic("bad command line: %s", err);
+  // Before the first lock of the mm core or the kernel is taken.
+  if (args.lockdep || args.debug == formats::BootDebug::kLockInversion) mm::lockdep::enable();
   mm::SystemConfig config;
   for (int i = 0; i < args.ntoggles; ++i) {
     char why[128];
@@ -207,6 +211,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
 
   sys = new (system_storage) mm::System();
   sys->init(config, meta, 0, nr_frames);
+  init_kernel_locks();
   free_ram(ram, nram, meta_end, max_addr);
   if (sys->init_kernel_tables() != mm::Status::kOk) panic("out of memory building the kernel page tables");
 
@@ -251,6 +256,21 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi_phys) {
   kprintf("mmlab: %s\n", toggles);
   boot_record(tsc_hz / 1000);
   if (args.debug == formats::BootDebug::kPanic) panic("mmlab.debug=panic: a panic on purpose");
+  if (args.debug == formats::BootDebug::kLockInversion) {
+    // Two kernel lock classes in both orders: the second order is an
+    // inversion the checker must report (naming both classes), even though
+    // one CPU alone never deadlocks on it.
+    kprintf("mmlab: mmlab.debug=lock-inversion: proctree_lock then timer_lock, then the reverse\n");
+    {
+      mm::SpinGuard a(proctree_lock);
+      mm::SpinGuard b(timer_lock);
+    }
+    {
+      mm::SpinGuard b(timer_lock);
+      mm::SpinGuard a(proctree_lock);
+    }
+    panic("mmlab.debug=lock-inversion: the lock-order checker did not report the inversion");
+  }
   if (args.debug == formats::BootDebug::kHang) {
     kprintf("mmlab: mmlab.debug=hang: never ending, on purpose\n");
     for (;;) x86::halt_until_interrupt();

@@ -6,6 +6,7 @@
 #include "kernel/process.h"
 #include "kernel/sched.h"
 #include "kernel/system.h"
+#include "mm/lockdep.h"
 #include "mm/vmalloc.h"
 #include "mmlab_marker.h"
 
@@ -100,10 +101,33 @@ void emit_counters_record(const char* label) {
   r.emit();
 }
 
+// With the lock-order checker on: every order it recorded, as
+// {"order": {"proctree_lock": {"siglock": 1, ...}, ...}} (the boot tests
+// hold it against the order docs/kernel.md writes down).
+void emit_lockdep_record() {
+  if (!mm::lockdep::on) return;
+  Record r("lockdep");
+  r.num("edges", mm::lockdep::edges());
+  r.begin("order");
+  for (uint32_t a = 0; a < mm::kNumLockClasses; ++a) {
+    bool any = false;
+    for (uint32_t b = 0; b < mm::kNumLockClasses; ++b) {
+      if (!mm::lockdep::has_edge(static_cast<mm::LockClass>(a), static_cast<mm::LockClass>(b))) continue;
+      if (!any) r.begin(mm::lock_class_name(static_cast<mm::LockClass>(a)));
+      any = true;
+      r.num(mm::lock_class_name(static_cast<mm::LockClass>(b)), 1);
+    }
+    if (any) r.end();
+  }
+  r.end();
+  r.emit();
+}
+
 void shutdown(int32_t init_status) {
   stop_other_cpus();
   const uint32_t killed = reap_all();
   emit_counters_record("shutdown");
+  emit_lockdep_record();
   // With every process gone, emptying the page caches frees every cached
   // page: one still held is a reference someone forgot to drop.
   fs_drop_caches();

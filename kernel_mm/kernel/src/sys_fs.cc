@@ -1,5 +1,8 @@
 // The file system calls: read, write, open, stat, directories, paths (the
-// initrd file system is kernel/fs.h). All run under kernel_lock.
+// initrd file system is kernel/fs.h). A call that uses a descriptor holds
+// its process's file_lock meanwhile (the file stays open); one that moves
+// an offset holds the file's f_pos_lock too; paths relative to the working
+// directory copy it under alloc_lock first.
 #include "kernel/console.h"
 #include "kernel/errno.h"
 #include "kernel/klib.h"
@@ -9,12 +12,21 @@
 
 namespace kern {
 
-OpenFile* fd_get(int32_t fd) {
+OpenFile* fd_get(FdTable& t, int32_t fd) {
   if (fd < 0 || fd >= static_cast<int32_t>(kMaxFds)) return nullptr;
-  return current->leader->files.fd[fd];
+  return t.fd[fd];
 }
 
 namespace {
+
+FdTable& my_files() { return current->group->files; }
+
+// The working directory, copied out of the group under its lock.
+void get_cwd(char* out, uint32_t len) {
+  ThreadGroup& g = *current->group;
+  mm::SpinGuard a(g.alloc_lock);
+  kstrlcpy(out, g.cwd, len);
+}
 
 constexpr int32_t kAtFdcwd = -100;
 constexpr uint32_t kAtSymlinkNofollow = 0x100, kAtEmptyPath = 0x1000;
@@ -56,8 +68,8 @@ void console_output(const char* s, uint32_t n) {
 // would hold the machine for minutes at UART speed.
 constexpr uint32_t kConsoleWriteMax = 64 * 1024;
 
-int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t write_locked(FdTable& ft, int32_t fd, uint32_t buf, uint32_t count) MM_REQ(ft.lock) {
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
   if ((f->flags & kOAccmode) == 0) return -EBADF;
   if (!user_range_ok(buf, count)) return -EFAULT;
@@ -81,8 +93,14 @@ int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) MM_REQ(kernel_lock) {
   }
 }
 
+int32_t do_write(int32_t fd, uint32_t buf, uint32_t count) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  return write_locked(ft, fd, buf, count);
+}
+
 // read and pread64: from *pos, which advances by what was read.
-int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) MM_REQ(kernel_lock) {
+int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) {
   if ((f->flags & kOAccmode) == 1) return -EBADF;
   if (!user_range_ok(buf, count)) return -EFAULT;
   switch (f->inode->kind) {
@@ -104,16 +122,24 @@ int32_t read_at(OpenFile* f, uint32_t buf, uint32_t count, uint64_t* pos) MM_REQ
   }
 }
 
-int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t do_read(int32_t fd, uint32_t buf, uint32_t count) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
-  return read_at(f, buf, count, &f->offset);
+  mm::SpinGuard p(f->pos_lock);
+  uint64_t pos = f->offset;
+  const int32_t r = read_at(f, buf, count, &pos);
+  f->offset = pos;
+  return r;
 }
 
 // pread64: the offset comes in two registers and the file's own offset
 // stays; a negative offset is -EINVAL, a pipe-like file -ESPIPE.
-int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, uint32_t off_hi) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, uint32_t off_hi) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
   if (off_hi & 0x80000000u) return -EINVAL;
   if (f->inode->kind == InodeKind::kConsole) return -ESPIPE;
@@ -121,9 +147,11 @@ int32_t do_pread64(int32_t fd, uint32_t buf, uint32_t count, uint32_t off_lo, ui
   return read_at(f, buf, count, &pos);
 }
 
-int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) MM_REQ(kernel_lock) {
+int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) {
   if (cnt > 1024) return -EINVAL;
-  const OpenFile* f = fd_get(fd);
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  const OpenFile* f = fd_get(ft, fd);
   const bool console = f && f->inode->kind == InodeKind::kConsole;
   constexpr uint64_t kMaxRw = 0x7FFFF000u;  // Linux's MAX_RW_COUNT: the total fits the int32 return
   uint64_t total = 0;
@@ -132,7 +160,7 @@ int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) MM_REQ(kernel_lock) {
     if (copy_from_user(v, iov + 8 * i, 8)) return total ? static_cast<int32_t>(total) : -EFAULT;
     if (!v[1]) continue;
     if (v[1] > kMaxRw - total) v[1] = static_cast<uint32_t>(kMaxRw - total);
-    const int32_t r = do_write(fd, v[0], v[1]);
+    const int32_t r = write_locked(ft, fd, v[0], v[1]);
     if (r < 0) return total ? static_cast<int32_t>(total) : r;
     total += static_cast<uint32_t>(r);
     // A short write ends it, as in Linux; so do the console's cap over all vectors and MAX_RW_COUNT.
@@ -143,34 +171,34 @@ int32_t do_writev(int32_t fd, uint32_t iov, uint32_t cnt) MM_REQ(kernel_lock) {
 
 // Path argument: copied in, resolved against cwd (dirfd must be AT_FDCWD
 // or, for an absolute path, anything).
-int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow = true, bool empty_ok = false)
-    MM_REQ(kernel_lock) {
+// An inode outlives every descriptor (the file system is read-only and
+// fixed at boot), so a lookup returns it with no lock held.
+int32_t lookup_user_path(int32_t dirfd, uint32_t upath, Inode** out, bool follow = true, bool empty_ok = false) {
   char path[kPathMax];
   const int32_t n = strncpy_from_user(path, upath, sizeof(path));
   if (n < 0) return n;
-  if (n == 0) {
-    if (!empty_ok) return -ENOENT;
-    OpenFile* f = fd_get(dirfd);
+  char dir[kPathMax + 1];
+  if (n == 0 || (path[0] != '/' && dirfd != kAtFdcwd)) {
+    if (n == 0 && !empty_ok) return -ENOENT;
+    FdTable& ft = my_files();
+    mm::SpinGuard g(ft.lock);
+    OpenFile* f = fd_get(ft, dirfd);
     if (!f) return -EBADF;
-    *out = f->inode;
-    return 0;
-  }
-  if (path[0] != '/' && dirfd != kAtFdcwd) {
-    OpenFile* f = fd_get(dirfd);
-    if (!f) return -EBADF;
+    if (n == 0) {
+      *out = f->inode;
+      return 0;
+    }
     if (f->inode->kind != InodeKind::kDir) return -ENOTDIR;
-    char dir[kPathMax + 1];
     fs_path(f->inode, dir, sizeof(dir));
-    int32_t err = 0;
-    *out = fs_lookup(dir, path, &err, follow);
-    return *out ? 0 : err;
+  } else {
+    get_cwd(dir, sizeof(dir));
   }
   int32_t err = 0;
-  *out = fs_lookup(current->leader->cwd, path, &err, follow);
+  *out = fs_lookup(dir, path, &err, follow);
   return *out ? 0 : err;
 }
 
-int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) MM_REQ(kernel_lock) {
+int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(dirfd, upath, &ino)) return (r == -ENOENT && (flags & kOCreat)) ? -EROFS : r;
   const bool writes = (flags & kOAccmode) != 0 || (flags & kOTrunc);
@@ -179,57 +207,73 @@ int32_t do_open(int32_t dirfd, uint32_t upath, uint32_t flags) MM_REQ(kernel_loc
   if ((flags & kODirectory) && ino->kind != InodeKind::kDir) return -ENOTDIR;
   OpenFile* f = file_open(ino, flags);
   if (!f) return -ENOMEM;
-  const int32_t fd = fd_install(current->leader->files, f);
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  const int32_t fd = fd_install(ft, f);
   if (fd < 0) {
     file_put(f);
     return fd;
   }
-  fd_set_cloexec(current->leader->files, static_cast<uint32_t>(fd), flags & kOCloexec);
+  fd_set_cloexec(ft, static_cast<uint32_t>(fd), flags & kOCloexec);
   return fd;
 }
 
-int32_t do_close(int32_t fd) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t close_locked(FdTable& ft, int32_t fd) MM_REQ(ft.lock) {
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
-  current->leader->files.fd[fd] = nullptr;
-  fd_set_cloexec(current->leader->files, static_cast<uint32_t>(fd), false);
+  ft.fd[fd] = nullptr;
+  fd_set_cloexec(ft, static_cast<uint32_t>(fd), false);
   file_put(f);
   return 0;
 }
 
-int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(oldfd);
+int32_t do_close(int32_t fd) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  return close_locked(ft, fd);
+}
+
+int32_t dup_locked(FdTable& ft, int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) MM_REQ(ft.lock) {
+  OpenFile* f = fd_get(ft, oldfd);
   if (!f) return -EBADF;
   if (newfd < 0) {
     file_get(f);
-    const int32_t fd = fd_install(current->leader->files, f, flags);  // flags: lowest fd (F_DUPFD)
+    const int32_t fd = fd_install(ft, f, flags);  // flags: lowest fd (F_DUPFD)
     if (fd < 0) file_put(f);
     return fd;
   }
   if (newfd >= static_cast<int32_t>(kMaxFds)) return -EBADF;
   if (newfd == oldfd) return dup2 ? newfd : -EINVAL;
-  if (current->leader->files.fd[newfd]) do_close(newfd);
+  if (ft.fd[newfd]) close_locked(ft, newfd);
   file_get(f);
-  current->leader->files.fd[newfd] = f;
-  fd_set_cloexec(current->leader->files, static_cast<uint32_t>(newfd), flags & kOCloexec);
+  ft.fd[newfd] = f;
+  fd_set_cloexec(ft, static_cast<uint32_t>(newfd), flags & kOCloexec);
   return newfd;
 }
 
-int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t do_dup(int32_t oldfd, int32_t newfd, uint32_t flags, bool dup2) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  return dup_locked(ft, oldfd, newfd, flags, dup2);
+}
+
+int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
   switch (cmd) {
     case 0:  // F_DUPFD
-      return do_dup(fd, -1, arg, false);
+      return dup_locked(ft, fd, -1, arg, false);
     case 1030: {  // F_DUPFD_CLOEXEC
-      const int32_t n = do_dup(fd, -1, arg, false);
-      if (n >= 0) fd_set_cloexec(current->leader->files, static_cast<uint32_t>(n), true);
+      const int32_t n = dup_locked(ft, fd, -1, arg, false);
+      if (n >= 0) fd_set_cloexec(ft, static_cast<uint32_t>(n), true);
       return n;
     }
     case 1:  // F_GETFD
-      return (current->leader->files.cloexec >> fd) & 1;
+      return (ft.cloexec >> fd) & 1;
     case 2:  // F_SETFD
-      fd_set_cloexec(current->leader->files, static_cast<uint32_t>(fd), arg & 1);
+      fd_set_cloexec(ft, static_cast<uint32_t>(fd), arg & 1);
       return 0;
     case 3:  // F_GETFL
       return static_cast<int32_t>(f->flags & ~kOCloexec);
@@ -240,10 +284,13 @@ int32_t do_fcntl(int32_t fd, uint32_t cmd, uint32_t arg) MM_REQ(kernel_lock) {
   }
 }
 
-int32_t do_lseek(int32_t fd, int64_t off, uint32_t whence, int64_t* result) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t do_lseek(int32_t fd, int64_t off, uint32_t whence, int64_t* result) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
   if (f->inode->kind == InodeKind::kConsole) return -ESPIPE;
+  mm::SpinGuard p(f->pos_lock);
   int64_t base = 0;
   switch (whence) {
     case 0:
@@ -342,21 +389,24 @@ int32_t put_statx(const Inode* i, uint32_t ubuf) {
 }
 
 // A path with the *at calls' flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH.
-int32_t lookup_at(int32_t dirfd, uint32_t upath, uint32_t at_flags, Inode** out) MM_REQ(kernel_lock) {
+int32_t lookup_at(int32_t dirfd, uint32_t upath, uint32_t at_flags, Inode** out) {
   return lookup_user_path(dirfd, upath, out, !(at_flags & kAtSymlinkNofollow), at_flags & kAtEmptyPath);
 }
 
 // stat64, lstat64 and fstatat64: the inode at the path, as a struct stat64 at ubuf.
-int32_t stat64_path(int32_t dirfd, uint32_t upath, uint32_t at_flags, uint32_t ubuf) MM_REQ(kernel_lock) {
+int32_t stat64_path(int32_t dirfd, uint32_t upath, uint32_t at_flags, uint32_t ubuf) {
   Inode* ino;
   if (const int32_t err = lookup_at(dirfd, upath, at_flags, &ino)) return err;
   return put_stat64(ino, ubuf);
 }
 
-int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
   if (f->inode->kind != InodeKind::kDir) return -ENOTDIR;
+  mm::SpinGuard p(f->pos_lock);
   uint32_t done = 0;
   for (;;) {
     const char* name;
@@ -386,22 +436,26 @@ int32_t do_getdents64(int32_t fd, uint32_t ubuf, uint32_t count) MM_REQ(kernel_l
   return static_cast<int32_t>(done);
 }
 
-int32_t do_getcwd(uint32_t ubuf, uint32_t size) MM_REQ(kernel_lock) {
-  const uint32_t n = static_cast<uint32_t>(strlen(current->leader->cwd)) + 1;
+int32_t do_getcwd(uint32_t ubuf, uint32_t size) {
+  char cwd[sizeof(ThreadGroup::cwd)];
+  get_cwd(cwd, sizeof(cwd));
+  const uint32_t n = static_cast<uint32_t>(strlen(cwd)) + 1;
   if (size < n) return -ERANGE;
-  if (copy_to_user(ubuf, current->leader->cwd, n)) return -EFAULT;
+  if (copy_to_user(ubuf, cwd, n)) return -EFAULT;
   return static_cast<int32_t>(n);
 }
 
-int32_t do_chdir(uint32_t upath) MM_REQ(kernel_lock) {
+int32_t do_chdir(uint32_t upath) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(kAtFdcwd, upath, &ino)) return r;
   if (ino->kind != InodeKind::kDir) return -ENOTDIR;
-  fs_path(ino, current->leader->cwd, sizeof(current->leader->cwd));
+  ThreadGroup& g = *current->group;
+  mm::SpinGuard a(g.alloc_lock);
+  fs_path(ino, g.cwd, sizeof(g.cwd));
   return 0;
 }
 
-int32_t do_readlink(int32_t dirfd, uint32_t upath, uint32_t ubuf, uint32_t size) MM_REQ(kernel_lock) {
+int32_t do_readlink(int32_t dirfd, uint32_t upath, uint32_t ubuf, uint32_t size) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(dirfd, upath, &ino, false)) return r;
   if (ino->kind != InodeKind::kSymlink) return -EINVAL;
@@ -410,7 +464,7 @@ int32_t do_readlink(int32_t dirfd, uint32_t upath, uint32_t ubuf, uint32_t size)
   return static_cast<int32_t>(n);
 }
 
-int32_t do_access(int32_t dirfd, uint32_t upath, uint32_t mode) MM_REQ(kernel_lock) {
+int32_t do_access(int32_t dirfd, uint32_t upath, uint32_t mode) {
   Inode* ino;
   if (const int32_t r = lookup_user_path(dirfd, upath, &ino)) return r;
   if ((mode & 2) && (ino->kind == InodeKind::kFile || ino->kind == InodeKind::kDir)) return -EROFS;
@@ -418,8 +472,10 @@ int32_t do_access(int32_t dirfd, uint32_t upath, uint32_t mode) MM_REQ(kernel_lo
   return 0;
 }
 
-int32_t do_ioctl(int32_t fd, uint32_t cmd) MM_REQ(kernel_lock) {
-  OpenFile* f = fd_get(fd);
+int32_t do_ioctl(int32_t fd, uint32_t cmd) {
+  FdTable& ft = my_files();
+  mm::SpinGuard g(ft.lock);
+  OpenFile* f = fd_get(ft, fd);
   if (!f) return -EBADF;
   (void)cmd;  // no terminal: TCGETS and friends get ENOTTY, so stdio buffers fully
   return -ENOTTY;
@@ -464,9 +520,15 @@ int32_t sys_stat64(SyscallArgs r) { return stat64_path(kAtFdcwd, r.a(), 0, r.b()
 int32_t sys_lstat64(SyscallArgs r) { return stat64_path(kAtFdcwd, r.a(), kAtSymlinkNofollow, r.b()); }
 
 int32_t sys_fstat64(SyscallArgs r) {
-  OpenFile* f = fd_get(r.ia());
-  if (!f) return -EBADF;
-  return put_stat64(f->inode, r.b());
+  Inode* ino;
+  {
+    FdTable& ft = my_files();
+    mm::SpinGuard g(ft.lock);
+    OpenFile* f = fd_get(ft, r.ia());
+    if (!f) return -EBADF;
+    ino = f->inode;
+  }
+  return put_stat64(ino, r.b());
 }
 
 // fstatat64(dirfd, path, buf, flags)

@@ -1,8 +1,8 @@
 // The address-space calls (brk, mmap2, munmap, mprotect) and mmlab's own
-// two (docs/records.md). munmap, mprotect and anonymous mmap2 run without
-// kernel_lock (syscall.h): they use nothing but the caller's mm.
+// two (docs/records.md). The mm core locks the caller's mm itself; brk
+// holds its group's alloc_lock around it (the heap bounds), and a file
+// mapping holds the file table's lock while it looks the fd up.
 #include "kernel/errno.h"
-#include "kernel/kernel_lock.h"
 #include "kernel/kstats.h"
 #include "kernel/percpu.h"
 #include "kernel/syscall.h"
@@ -14,27 +14,31 @@
 namespace kern {
 namespace {
 
-int32_t do_brk(uint32_t want) MM_REQ(kernel_lock) {
-  Task* t = current->leader;  // the heap is the group's (t->mm is every thread's mm)
-  if (want < t->brk_start) return static_cast<int32_t>(t->brk);
-  const uint32_t old_top = mm::page_align_up(t->brk), new_top = mm::page_align_up(want);
-  if (new_top > mm::kTaskSize - (8u << 20)) return static_cast<int32_t>(t->brk);
+constexpr uint32_t kMapAnonymous = 0x20;
+
+int32_t do_brk(uint32_t want) {
+  ThreadGroup& g = *current->group;  // the heap is the group's
+  mm::MmStruct* mm = current->mm;    // every thread's
+  mm::SpinGuard a(g.alloc_lock);
+  if (want < g.brk_start) return static_cast<int32_t>(g.brk);
+  const uint32_t old_top = mm::page_align_up(g.brk), new_top = mm::page_align_up(want);
+  if (new_top > mm::kTaskSize - (8u << 20)) return static_cast<int32_t>(g.brk);
   if (new_top > old_top) {
     // The new range must be free: brk never replaces a mapping.
     {
-      mm::ReadGuard g(t->mm->mmap_lock);
-      const mm::Vma* v = mm::find_vma(t->mm, mm::VirtAddr(old_top));
-      if (v && v->start.value() < new_top) return static_cast<int32_t>(t->brk);
+      mm::ReadGuard r(mm->mmap_lock);
+      const mm::Vma* v = mm::find_vma(mm, mm::VirtAddr(old_top));
+      if (v && v->start.value() < new_top) return static_cast<int32_t>(g.brk);
     }
     mm::VirtAddr out;
     const mm::MmapRequest req{
         .addr = mm::VirtAddr(old_top), .len = new_top - old_top, .prot = mm::kVmRead | mm::kVmWrite, .fixed = true};
-    if (mm::do_mmap(t->mm, req, &out) != mm::Status::kOk) return static_cast<int32_t>(t->brk);
+    if (mm::do_mmap(mm, req, &out) != mm::Status::kOk) return static_cast<int32_t>(g.brk);
   } else if (new_top < old_top) {
-    if (mm::do_munmap(t->mm, mm::VirtAddr(new_top), old_top - new_top) != mm::Status::kOk)
-      return static_cast<int32_t>(t->brk);
+    if (mm::do_munmap(mm, mm::VirtAddr(new_top), old_top - new_top) != mm::Status::kOk)
+      return static_cast<int32_t>(g.brk);
   }
-  t->brk = want;
+  g.brk = want;
   return static_cast<int32_t>(want);
 }
 
@@ -60,16 +64,19 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
   if (addr & (mm::kPageSize - 1) && (flags & (kFixed | kFixedNoreplace))) return -EINVAL;
   const uint32_t plen = mm::page_align_up(len);
   if (plen < len || plen > mm::kTaskSize) return -ENOMEM;
-  OpenFile* f = nullptr;
+  // The file's inode (and so its page cache) outlives the fd: it is
+  // looked up under the table's lock, mapped after.
+  Inode* file = nullptr;
   if (!(flags & kMapAnonymous)) {
-    kernel_lock.debug_assert_held();  // a file mapping runs under it (syscall.cc's policy)
-    f = fd_get(fd);
+    FdTable& ft = current->group->files;
+    mm::SpinGuard g(ft.lock);
+    OpenFile* f = fd_get(ft, fd);
     if (!f) return -EBADF;
-    if (f->inode->kind == InodeKind::kNull)
-      f = nullptr;  // /dev/null: zeroes
-    else if (f->inode->kind != InodeKind::kFile)
+    if (f->inode->kind == InodeKind::kFile)
+      file = f->inode;
+    else if (f->inode->kind != InodeKind::kNull)  // /dev/null: zeroes
       return -ENODEV;
-    if (f && type == kShared && (prot & 2)) return -EACCES;  // read-only file system
+    if (file && type == kShared && (prot & 2)) return -EACCES;  // read-only file system
   }
   const bool fixed = flags & (kFixed | kFixedNoreplace);
   if (fixed && !user_range_ok(addr, plen)) return -ENOMEM;
@@ -87,8 +94,8 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
                             .prot = prot,
                             .fixed = fixed,
                             .shared = type == kShared,
-                            .file = f ? f->inode->cache : nullptr,
-                            .pgoff = f ? pgoff : 0};
+                            .file = file ? file->cache : nullptr,
+                            .pgoff = file ? pgoff : 0};
   if (const int32_t r = mm_errno(mm::do_mmap(current->mm, req, &out))) return r;
   return static_cast<int32_t>(out.value());
 }
@@ -102,23 +109,20 @@ int32_t do_mmap2(uint32_t addr, uint32_t len, uint32_t prot, uint32_t flags, int
 // kernel PMD entry (kernel_pmd_missing): a PGD a sync missed is counted in
 // kstats.kernel_sync_missed, which the counters and leak records report.
 // Returns the kernel PTE tables this call created.
-int32_t do_kmap_churn(uint32_t npages) MM_REQ(kernel_lock) {
+int32_t do_kmap_churn(uint32_t npages) {
   if (npages == 0 || npages > 1024) return -EINVAL;
   const uint64_t tables_before = sys->counters.get(mm::Counter::kKernelPteTable);
-  // Without kernel_lock: the mapping work and the check race forks and
-  // exits on the other CPUs, which is the point of the experiment.
-  kernel_lock.unlock();
+  // The mapping work and the check race forks and exits on the other CPUs,
+  // which is the point of the experiment.
   mm::VirtAddr va;
-  const bool mapped = mm::vmalloc(*sys, npages, &va) == mm::Status::kOk;
+  if (mm::vmalloc(*sys, npages, &va) != mm::Status::kOk) return -ENOMEM;
+  for (uint32_t i = 0; i < npages; ++i) *reinterpret_cast<volatile uint32_t*>((va + i * mm::kPageSize).value()) = i;
+  mm::vfree(*sys, va, npages);
   uint32_t missed = 0;
-  if (mapped) {
-    for (uint32_t i = 0; i < npages; ++i) *reinterpret_cast<volatile uint32_t*>((va + i * mm::kPageSize).value()) = i;
-    mm::vfree(*sys, va, npages);
+  {
     mm::ReadGuard g(sys->tasklist_lock);
     for (mm::MmStruct* m : sys->tasks) missed += mm::kernel_pmd_missing(*sys, m) != 0;
   }
-  kernel_lock.lock();
-  if (!mapped) return -ENOMEM;
   ++kstats.kmap_churns;
   kstats.kernel_sync_missed += missed;
   return static_cast<int32_t>(sys->counters.get(mm::Counter::kKernelPteTable) - tables_before);

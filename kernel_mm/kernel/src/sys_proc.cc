@@ -66,10 +66,16 @@ int32_t do_rlimit(uint32_t resource, uint32_t unew, uint32_t uold, bool is64) {
   return copy_to_user(uold, v, sizeof(v));
 }
 
+// Reproducible (deterministic runs), not cryptographic: call n of the
+// boot draws from xorshift64 seeded by n (splitmix64), so calls on several
+// CPUs share nothing but the call counter.
 int32_t do_getrandom(uint32_t ubuf, uint32_t len) {
   if (!user_range_ok(ubuf, len)) return -EFAULT;
-  // Reproducible (deterministic runs), not cryptographic.
-  static uint64_t state = 0x9E3779B97F4A7C15ull;
+  static std::atomic<uint32_t> calls{0};
+  uint64_t state = calls.fetch_add(1, std::memory_order_relaxed) + 0x9E3779B97F4A7C15ull;
+  state = (state ^ (state >> 30)) * 0xBF58476D1CE4E5B9ull;
+  state = (state ^ (state >> 27)) * 0x94D049BB133111EBull;
+  state ^= (state >> 31) | 1;
   uint8_t chunk[64];
   uint32_t done = 0;
   while (done < len) {
@@ -106,7 +112,7 @@ int32_t sys_sched_yield(SyscallArgs) {
 
 int32_t sys_getpid(SyscallArgs) { return current->leader->pid; }
 int32_t sys_gettid(SyscallArgs) { return current->pid; }
-int32_t sys_getppid(SyscallArgs) { return current->leader->parent ? current->leader->parent->pid : 0; }
+int32_t sys_getppid(SyscallArgs) { return parent_pid(); }
 // getpgrp, getpgid, getsid, setsid: every process is its own group and session.
 int32_t sys_getpgrp(SyscallArgs) { return current->leader->pid; }
 int32_t sys_setpgid(SyscallArgs) { return 0; }

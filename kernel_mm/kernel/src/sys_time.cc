@@ -36,26 +36,29 @@ int32_t do_clock_getres(uint32_t clock, uint32_t uts, bool time64) {
 }
 
 // Sleeps at least `ns` by the TSC clock (the one clock_gettime reads), in
-// timer ticks.
-int32_t sleep_ns(uint64_t ns) MM_REQ(kernel_lock) {
+// timer ticks: on the sleepers' list until the tick comes (sched.h).
+int32_t sleep_ns(uint64_t ns) {
+  Task* t = current;
   const uint64_t deadline = time_ns() + ns;
   for (uint64_t now = time_ns(); now < deadline; now = time_ns()) {
     const uint64_t ticks = ((deadline - now) * kHz + 999999999ull) / 1000000000ull;
-    current->wake_tick = jiffies + (ticks ? ticks : 1);
-    note_sleeper(current);
-    while (current->wake_tick) {
+    timer_arm(t, jiffies + (ticks ? ticks : 1));
+    for (;;) {
+      set_current_state(TaskState::kBlocked);
+      if (!timer_armed(t)) break;
       if (interrupted()) {
-        current->wake_tick = 0;
+        set_current_state(TaskState::kRunnable);
+        timer_disarm(t);
         return -EINTR;
       }
-      current->state = TaskState::kBlocked;
       schedule();
     }
+    set_current_state(TaskState::kRunnable);
   }
   return 0;
 }
 
-int32_t do_nanosleep(uint32_t ureq, bool time64) MM_REQ(kernel_lock) {
+int32_t do_nanosleep(uint32_t ureq, bool time64) {
   uint64_t sec, nsec;
   if (time64) {
     int64_t ts[2];
@@ -72,7 +75,7 @@ int32_t do_nanosleep(uint32_t ureq, bool time64) MM_REQ(kernel_lock) {
 }
 
 // clock_nanosleep(clock, flags, request, remain): relative sleeps only.
-int32_t do_clock_nanosleep(uint32_t flags, uint32_t ureq, bool time64) MM_REQ(kernel_lock) {
+int32_t do_clock_nanosleep(uint32_t flags, uint32_t ureq, bool time64) {
   if (flags & 1) return -EINVAL;  // TIMER_ABSTIME: not yet
   return do_nanosleep(ureq, time64);
 }

@@ -140,28 +140,19 @@ int exception_signal(uint32_t vector) {
 }  // namespace
 
 void on_user_fault_kill(x86::TrapFrame* f, int sig, const char* what) {
-  // A page fault or an exception: the trap runs without kernel_lock.
-  if (kernel_lock.held_by_me())
-    kernel_lock.debug_assert_held();
-  else
-    lock_kernel_at_safe_point();
   ++kstats.segfaults;
   kprintf("mmlab: pid %d (%s) killed by signal %d: %s at 0x%08x ip 0x%08x error 0x%x\n", current->pid, current->comm,
           sig, what, f->vector == 14 ? x86::read_cr2() : 0, f->eip, f->error);
   do_group_exit(sig);  // wait status: terminated by `sig` (sh shows 128 + sig); every thread goes
 }
 
-// System calls run under kernel_lock (but for the mm-only ones: the
-// table's lock policy, syscall.h); page faults, exceptions and interrupts
-// do not (an interrupt only ever arrives in ring 3 or in the idle loop: the
-// kernel runs with interrupts off). Whether the lock is held is decided at
-// run time, which the thread-safety analysis cannot follow; the handlers
-// and everything they call are checked.
-extern "C" void trap_handler(x86::TrapFrame* f) MM_NO_TSA {
+// Every trap starts and ends with no lock held: system calls and faults
+// take the locks of what they touch, and an interrupt only ever arrives in
+// ring 3 or in the idle loop (the kernel runs with interrupts off).
+extern "C" void trap_handler(x86::TrapFrame* f) {
   const uint32_t v = f->vector;
-  bool locked = false;
   if (v == x86::kSyscallVector) {
-    locked = syscall_entry(f);
+    syscall_entry(f);
   } else if (v == 14) {
     page_fault(f);
   } else if (v == x86::kIrqBase) {
@@ -183,11 +174,7 @@ extern "C" void trap_handler(x86::TrapFrame* f) MM_NO_TSA {
   } else {
     panic_frame(f, "unexpected vector %u", v);
   }
-  if (f->from_user()) {
-    return_to_user(locked);
-  } else if (locked) {
-    kernel_lock.unlock();
-  }
+  if (f->from_user()) return_to_user();
 }
 
 }  // namespace kern

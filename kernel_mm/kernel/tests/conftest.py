@@ -51,6 +51,51 @@ def cases(subject: str) -> list:
     return [pytest.param(c, id=c["name"]) for c in listed() if c["check"].split(":")[0] == subject]
 
 
+# The lock order docs/kernel.md writes down ("The kernel's locks"), outermost first: a lock may be taken while holding
+# only locks before it. Every boot with the lock-order checker on is held against it (its `lockdep` record lists every
+# order the checker saw), so the documented order and the kernel's cannot drift apart.
+LOCK_ORDER = [
+    "proctree_lock",
+    "siglock",
+    "alloc_lock",
+    "file_lock",
+    "f_pos_lock",
+    "futex_bucket_lock",
+    "timer_lock",
+    "pi_lock",
+    "rq_lock",
+    "record_lock",
+    # the mm core's
+    "mmap_lock",
+    "tasklist_lock",
+    "pgd_lock",
+    "kernel_pt_lock",
+    "vmap_lock",
+    "page_table_lock",
+    "split_ptl",
+    "page_cache_lock",
+    "kmem_cache_lock",
+    "page_alloc_lock",
+    "pcp_lock",
+    # a leaf: nothing is taken while it is held
+    "console_lock",
+]
+
+
+def check_lock_order(b: Boot, asked: bool) -> None:
+    """With mmlab.lockdep=on the boot says the checker ran, and (if it got to shutdown) every order it recorded goes
+    forward in LOCK_ORDER."""
+    if not b.of_type("boot"):
+        return
+    assert b.one("boot").get("lockdep") is asked, "the boot record does not show the lock-order checker as asked"
+    if not asked or not b.of_type("leak"):
+        return
+    rank = {name: i for i, name in enumerate(LOCK_ORDER)}
+    order = b.one("lockdep")["order"]
+    backwards = [f"{a} -> {c}" for a, cs in order.items() for c in cs if rank[a] >= rank[c]]
+    assert not backwards, f"orders against docs/kernel.md's: {backwards}"
+
+
 def run(case: dict) -> list[Boot]:
     """Runs a case through mmlab; every boot must have met the list's expectations."""
     budget = sum(b["timeout"] + 5 for b in case["boots"]) + 30
@@ -67,6 +112,9 @@ def run(case: dict) -> list[Boot]:
     for b in result:
         assert not b.unmet, f"{b.unmet}\n{b.describe()}"
     assert p.returncode == 0, p.stderr
+    for b, spec in zip(result, case["boots"]):
+        if spec["kernel"] == "mmlab":
+            check_lock_order(b, "mmlab.lockdep=on" in spec["kernel_args"])
     return result
 
 

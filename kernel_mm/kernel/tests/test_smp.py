@@ -4,7 +4,7 @@ faulting at once, fork/exit racing kernel-mapping churn (boot_tests.toml)."""
 from __future__ import annotations
 
 import pytest
-from conftest import cases, check_case, cpus_that, last_counters
+from conftest import LOCK_ORDER, cases, check_case, cpus_that, last_counters
 
 from analysis.records import Boot
 
@@ -111,3 +111,29 @@ def tlb_shootdown_reader_must_fault(case: dict, boots: list[Boot]) -> None:
     (b,) = boots
     if case["boots"][0]["vcpus"] > 1:
         assert last_counters(b)["mm"]["tlb_shootdown_ipi"] > 0, last_counters(b)["mm"]
+
+
+def fork_exit_wait_stress(case: dict, boots: list[Boot]) -> None:
+    """Four workers fork, exit and wait at once on four vCPUs under the lock-order checker: every child was reaped with
+    the status its way of ending gives (t_forkstress checks each, PASS lines), every orphan came back to PID 1, nothing
+    leaked or was left to kill, and the kernel's counts agree with the program's: each process and thread created once,
+    each ended once. The locks the paths took are the process-tree ones (in LOCK_ORDER's order, conftest checks), and no
+    big lock."""
+    (b,) = boots
+    (res,) = b.results("t_forkstress")
+    assert res["workers_reaped"] == res["workers"] == 4 and res["bad_children"] == 0, res
+    assert res["orphans_reaped"] == res["orphans"] > 0 and res["bad_orphans"] == 0, res
+    leak = b.one("leak")
+    assert leak["leak_free"] and leak["killed_at_shutdown"] == 0 and leak["pgds"] == 0, leak
+    last = last_counters(b)
+    k, mm = last["kernel"], last["mm"]
+    forks = res["workers"] + res["children"] + res["orphans"]
+    assert k["forks"] == forks and k["threads"] == res["threads"], (k, res)
+    assert k["exits"] == forks + res["threads"] + 1, (k, res)  # and PID 1's own
+    assert cpus_that(last, "switches") >= 3, last["cpus"]
+    assert "kernel_lock.acquire" not in mm, "the big kernel lock is back"
+    for name in ("proctree_lock", "siglock", "pi_lock", "rq_lock"):
+        assert mm[f"{name}.acquire"] >= forks, (name, mm[f"{name}.acquire"], forks)
+    order = b.one("lockdep")["order"]
+    assert "siglock" in order["proctree_lock"] and "rq_lock" in order["pi_lock"], order
+    assert set(order) <= set(LOCK_ORDER), order

@@ -245,17 +245,35 @@ TEST(BootArgs, DebugOptionsForTheLoadersTests) {
   const char* none[] = {"k", "init=/x"};
   ASSERT_EQ(formats::parse_boot_args(none, 2, &a), nullptr);
   EXPECT_EQ(a.debug, formats::BootDebug::kNone);
-  for (const char* bad : {"mmlab.debug=crash", "mmlab.debug", "mmlab.foo=1"}) {
+  const char* inversion[] = {"k", "mmlab.debug=lock-inversion"};
+  ASSERT_EQ(formats::parse_boot_args(inversion, 2, &a), nullptr);
+  EXPECT_EQ(a.debug, formats::BootDebug::kLockInversion);
+  for (const char* bad : {"mmlab.debug=crash", "mmlab.debug", "mmlab.foo=1", "mmlab.lockdep=1", "mmlab.lockdep"}) {
     const char* w[] = {"k", bad};
     const char* err = formats::parse_boot_args(w, 2, &a);
     ASSERT_NE(err, nullptr) << bad;
-    EXPECT_NE(std::string(err).find("mmlab.debug=panic or hang"), std::string::npos) << err;
+    EXPECT_NE(std::string(err).find("mmlab.debug=panic, hang or lock-inversion, or mmlab.lockdep=on or off"),
+              std::string::npos)
+        << err;
   }
   // After "--" it is init's argument like any other word.
   const char* after[] = {"k", "--", "mmlab.debug=panic"};
   ASSERT_EQ(formats::parse_boot_args(after, 3, &a), nullptr);
   EXPECT_EQ(a.debug, formats::BootDebug::kNone);
   EXPECT_EQ(a.ninit_args, 1);
+}
+
+TEST(BootArgs, LockdepOnOffLastWins) {
+  formats::BootArgs a;
+  const char* none[] = {"k", "init=/x"};
+  ASSERT_EQ(formats::parse_boot_args(none, 2, &a), nullptr);
+  EXPECT_FALSE(a.lockdep);
+  const char* on[] = {"k", "mmlab.lockdep=on", "init=/x"};
+  ASSERT_EQ(formats::parse_boot_args(on, 3, &a), nullptr);
+  EXPECT_TRUE(a.lockdep);
+  const char* off[] = {"k", "mmlab.lockdep=on", "mmlab.lockdep=off"};
+  ASSERT_EQ(formats::parse_boot_args(off, 3, &a), nullptr);
+  EXPECT_FALSE(a.lockdep);
 }
 
 }  // namespace

@@ -10,6 +10,11 @@
 namespace kern {
 
 void serial_init();
+// Boot (init_kernel_locks): console_lock and record_lock get their class.
+// Each is a leaf: nothing is taken while either is held.
+void console_init_locks();
+// One write at a time reaches the console (console_lock); a panic writes
+// past the lock.
 void console_write(const char* s, uint32_t n);
 [[gnu::format(printf, 1, 2)]] void kprintf(const char* fmt, ...);
 
@@ -19,10 +24,15 @@ inline constexpr uint32_t kRecordSchema = 1;
 // One JSON object, built in a fixed buffer and written as one line:
 //   Record r("boot"); r.num("cpus", 1); r.begin("mem"); ...; r.end(); r.emit();
 // "v" (the schema) and "type" come first. Keys are trusted literals;
-// string values are escaped.
+// string values are escaped. The buffer is shared: a Record holds
+// record_lock from construction to emit() (or its end), so build it without
+// taking other locks (a panic builds its record past the lock).
 class Record {
  public:
   explicit Record(const char* type);
+  ~Record();
+  Record(const Record&) = delete;
+  Record& operator=(const Record&) = delete;
   void str(const char* key, const char* value);
   void str_n(const char* key, const char* value, uint32_t n);
   void num(const char* key, uint64_t value);
@@ -44,6 +54,7 @@ class Record {
   uint32_t len_ = 0;
   bool first_ = true;
   bool overflow_ = false;
+  bool locked_ = false;
 };
 
 // isa-debug-exit (iobase 0xf4): QEMU exits with status (code << 1) | 1.

@@ -2,6 +2,38 @@
 // return -errno, as the i386 ABI expects.
 #pragma once
 
+// The C library's <errno.h> defines these as macros, and <atomic> brings it
+// in (its wait support, which uses them): both are read first, then the
+// macros go, so that the names below are the kernel's.
+#include <atomic>
+#include <cerrno>
+#undef EPERM
+#undef ENOENT
+#undef ESRCH
+#undef EINTR
+#undef EIO
+#undef E2BIG
+#undef ENOEXEC
+#undef EBADF
+#undef ECHILD
+#undef EAGAIN
+#undef ENOMEM
+#undef EACCES
+#undef EFAULT
+#undef EEXIST
+#undef ENODEV
+#undef ENOTDIR
+#undef EISDIR
+#undef EINVAL
+#undef EMFILE
+#undef ENOTTY
+#undef ESPIPE
+#undef EROFS
+#undef ERANGE
+#undef ENAMETOOLONG
+#undef ENOSYS
+#undef ELOOP
+
 namespace kern {
 enum : int {
   EPERM = 1,

@@ -1,9 +1,21 @@
 // A read-only file system from the initrd (cpio newc), the console and
 // /dev/null, and per-process file-descriptor tables. Open file
 // descriptions (offset, flags) are shared across fork and dup, as in Linux.
+//
+// The inodes are written once, at boot, and only read afterwards (no lock).
+// An open file is reference-counted (atomically; a free slot is claimed by a
+// compare-and-swap) and its offset has its own lock, f_pos_lock (Linux's
+// f_pos_lock), since processes share it after fork. A descriptor table has
+// file_lock (Linux's files->file_lock); a call holds it for as long as it
+// uses a descriptor, so the file stays open meanwhile. Order: file_lock ->
+// f_pos_lock -> the mm core's locks (a copy to user memory may fault) and
+// console_lock / record_lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+
+#include "mm/spinlock.h"
 
 namespace mm {
 class FileCache;
@@ -34,21 +46,26 @@ struct Inode {
 };
 
 struct OpenFile {
+  // Set when the slot is claimed (file_open), before any table holds it.
   Inode* inode = nullptr;
-  uint32_t refs = 0;
-  uint64_t offset = 0;
   uint32_t flags = 0;  // O_* as opened
+  std::atomic<uint32_t> refs{0};
+  mm::SpinLock pos_lock;
+  uint64_t offset MM_GUARDED(pos_lock) = 0;
 };
 
 struct FdTable {
-  OpenFile* fd[kMaxFds] = {};
-  uint64_t cloexec = 0;  // bit i: FD_CLOEXEC on fd i
+  mm::SpinLock lock;
+  OpenFile* fd[kMaxFds] MM_GUARDED(lock) = {};
+  uint64_t cloexec MM_GUARDED(lock) = 0;  // bit i: FD_CLOEXEC on fd i
 };
 
 // Reads the initrd (physical range) into the inode table; adds /, /dev,
 // /dev/console and /dev/null; gives every regular file its page cache.
 // Returns nullptr or an error message. Needs the mm System.
 const char* fs_init(const uint8_t* initrd, uint32_t size);
+// Boot (init_kernel_locks): the open files' offset locks get their class.
+void fs_init_locks();
 // Empties every page cache (at shutdown, so that the leak check sees
 // every frame that is still held by someone else).
 void fs_drop_caches();
@@ -66,15 +83,15 @@ void file_get(OpenFile* f);
 void file_put(OpenFile* f);
 
 // The console as fds 0, 1, 2.
-void fd_table_init_console(FdTable& t);
-void fd_table_copy(FdTable& dst, const FdTable& src);  // fork
-void fd_table_close_all(FdTable& t);
-void fd_table_close_on_exec(FdTable& t);
+void fd_table_init_console(FdTable& t) MM_REQ(t.lock);
+void fd_table_copy(FdTable& dst, FdTable& src);  // fork: takes both locks, src's first
+void fd_table_close_all(FdTable& t);             // takes t.lock
+void fd_table_close_on_exec(FdTable& t);         // takes t.lock
 // "/" and the inode's path, NUL-terminated (an inode's name is not: an
 // implicit directory's name is a prefix of its child's). Cut to fit `len`.
 void fs_path(const Inode* inode, char* buf, uint32_t len);
-void fd_set_cloexec(FdTable& t, uint32_t fd, bool on);
+void fd_set_cloexec(FdTable& t, uint32_t fd, bool on) MM_REQ(t.lock);
 // Lowest free fd >= from, or -EMFILE.
-int32_t fd_install(FdTable& t, OpenFile* f, uint32_t from = 0);
+int32_t fd_install(FdTable& t, OpenFile* f, uint32_t from = 0) MM_REQ(t.lock);
 
 }  // namespace kern

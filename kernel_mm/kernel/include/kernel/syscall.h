@@ -1,8 +1,8 @@
 // The Linux i386 system-call subset (int 0x80: number in eax, arguments in
 // ebx, ecx, edx, esi, edi, ebp; -errno in eax on failure), as one table in
 // syscall.cc: a row per call with its number (Linux's
-// arch/x86/entry/syscalls/syscall_32.tbl), name, handler and lock policy,
-// the way xv6's syscalls[] is. A number with no row returns -ENOSYS and is
+// arch/x86/entry/syscalls/syscall_32.tbl), name and handler, the way
+// xv6's syscalls[] is. A number with no row returns -ENOSYS and is
 // counted by number (the `counters` record lists them). The handlers live
 // with their subsystem: sys_fs.cc, sys_mm.cc, sys_proc.cc, sys_time.cc,
 // sys_signal.cc.
@@ -12,7 +12,7 @@
 
 #include "arch/x86.h"
 #include "kernel/fs.h"
-#include "kernel/kernel_lock.h"
+#include "mm/annotations.h"
 
 namespace kern {
 
@@ -38,124 +38,105 @@ class SyscallArgs {
 };
 using SyscallHandler = int32_t (*)(SyscallArgs);
 
-// Where a call runs with respect to kernel_lock (kernel_lock.h).
-enum class SyscallLock : uint8_t {
-  kKernel,  // under kernel_lock: everything that touches tasks, files, futexes
-  // Without it: the call touches only the caller's mm, which the mm core
-  // locks itself (as in Linux, where no global lock is taken for them), so
-  // threads of one mm meet only on its mmap_lock and PTE locks.
-  kMmOnly,
-  // mmap2: kMmOnly for an anonymous mapping (MAP_ANONYMOUS in esi); a file
-  // mapping looks up the fd table, under kernel_lock.
-  kMmOnlyIfAnonymous,
-};
-
 struct Syscall {
   uint32_t nr;
   const char* name;
   SyscallHandler handler;
-  SyscallLock lock;
 };
 
-// The system-call entry (trap.cc): looks the number in eax up, takes
-// kernel_lock when the row's policy asks for it (an unknown number does: its
-// -ENOSYS is counted under the lock), counts the call, runs the handler and
-// puts its result in eax. Returns whether kernel_lock is held, for the way
-// back to ring 3.
-bool syscall_entry(x86::TrapFrame* frame);
+// The system-call entry (trap.cc): looks the number in eax up, counts the
+// call, runs the handler and puts its result in eax. No lock is taken here:
+// each handler takes the locks of what it touches (docs/kernel.md, "The
+// kernel's locks").
+void syscall_entry(x86::TrapFrame* frame);
 
-// mmap2's flag that makes a mapping anonymous (the lock policy reads it).
-inline constexpr uint32_t kMapAnonymous = 0x20;
-
-// The calling process's open file `fd`, or nullptr (sys_fs.cc).
-OpenFile* fd_get(int32_t fd) MM_REQ(kernel_lock);
+// The calling process's open file `fd` in its table `t`, or nullptr
+// (sys_fs.cc). The file stays open while t.lock is held.
+OpenFile* fd_get(FdTable& t, int32_t fd) MM_REQ(t.lock);
 
 // ---- The handlers, by subsystem ---------------------------------------------
-// Every handler whose row says kKernel requires kernel_lock; the mm-only
-// ones (munmap, mprotect, mmap2) do not, and mmap2 asserts it where it
-// needs it (a file mapping). The table's policy and these annotations must
-// agree: the call through the table is where the compiler stops looking.
+// Each is called with no lock held.
 
 // sys_fs.cc: files, directories, paths.
-int32_t sys_read(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_pread64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_write(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_writev(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_open(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_openat(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_close(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_dup(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_dup2(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_dup3(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_fcntl(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_lseek(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_llseek(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_ioctl(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_stat64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_lstat64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_fstat64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_fstatat64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_statx(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getdents64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_access(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_faccessat(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_readlink(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_readlinkat(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getcwd(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_chdir(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_umask(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_read(SyscallArgs r);
+int32_t sys_pread64(SyscallArgs r);
+int32_t sys_write(SyscallArgs r);
+int32_t sys_writev(SyscallArgs r);
+int32_t sys_open(SyscallArgs r);
+int32_t sys_openat(SyscallArgs r);
+int32_t sys_close(SyscallArgs r);
+int32_t sys_dup(SyscallArgs r);
+int32_t sys_dup2(SyscallArgs r);
+int32_t sys_dup3(SyscallArgs r);
+int32_t sys_fcntl(SyscallArgs r);
+int32_t sys_lseek(SyscallArgs r);
+int32_t sys_llseek(SyscallArgs r);
+int32_t sys_ioctl(SyscallArgs r);
+int32_t sys_stat64(SyscallArgs r);
+int32_t sys_lstat64(SyscallArgs r);
+int32_t sys_fstat64(SyscallArgs r);
+int32_t sys_fstatat64(SyscallArgs r);
+int32_t sys_statx(SyscallArgs r);
+int32_t sys_getdents64(SyscallArgs r);
+int32_t sys_access(SyscallArgs r);
+int32_t sys_faccessat(SyscallArgs r);
+int32_t sys_readlink(SyscallArgs r);
+int32_t sys_readlinkat(SyscallArgs r);
+int32_t sys_getcwd(SyscallArgs r);
+int32_t sys_chdir(SyscallArgs r);
+int32_t sys_umask(SyscallArgs r);
 
 // sys_mm.cc: the address space, and mmlab's own calls (docs/records.md).
-int32_t sys_brk(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_brk(SyscallArgs r);
 int32_t sys_mmap2(SyscallArgs r);
 int32_t sys_munmap(SyscallArgs r);
 int32_t sys_mprotect(SyscallArgs r);
-int32_t sys_mmlab_counters(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_mmlab_kmap_churn(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_mmlab_counters(SyscallArgs r);
+int32_t sys_mmlab_kmap_churn(SyscallArgs r);
 
 // sys_proc.cc: processes, threads, futexes, identity and limits.
-int32_t sys_exit(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_exit_group(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_fork(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clone(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_execve(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_wait4(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_waitpid(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_futex(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_futex_time64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_sched_yield(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getpid(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_gettid(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getppid(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getpgrp(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_setpgid(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getuid(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_set_thread_area(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_set_tid_address(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_set_robust_list(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_ugetrlimit(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_prlimit64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_getrandom(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_uname(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_exit(SyscallArgs r);
+int32_t sys_exit_group(SyscallArgs r);
+int32_t sys_fork(SyscallArgs r);
+int32_t sys_clone(SyscallArgs r);
+int32_t sys_execve(SyscallArgs r);
+int32_t sys_wait4(SyscallArgs r);
+int32_t sys_waitpid(SyscallArgs r);
+int32_t sys_futex(SyscallArgs r);
+int32_t sys_futex_time64(SyscallArgs r);
+int32_t sys_sched_yield(SyscallArgs r);
+int32_t sys_getpid(SyscallArgs r);
+int32_t sys_gettid(SyscallArgs r);
+int32_t sys_getppid(SyscallArgs r);
+int32_t sys_getpgrp(SyscallArgs r);
+int32_t sys_setpgid(SyscallArgs r);
+int32_t sys_getuid(SyscallArgs r);
+int32_t sys_set_thread_area(SyscallArgs r);
+int32_t sys_set_tid_address(SyscallArgs r);
+int32_t sys_set_robust_list(SyscallArgs r);
+int32_t sys_ugetrlimit(SyscallArgs r);
+int32_t sys_prlimit64(SyscallArgs r);
+int32_t sys_getrandom(SyscallArgs r);
+int32_t sys_uname(SyscallArgs r);
 
 // sys_time.cc: clocks and sleeps.
-int32_t sys_time(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_gettimeofday(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clock_gettime(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clock_gettime64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clock_getres(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clock_getres_time64(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_nanosleep(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clock_nanosleep(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_clock_nanosleep_time64(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_time(SyscallArgs r);
+int32_t sys_gettimeofday(SyscallArgs r);
+int32_t sys_clock_gettime(SyscallArgs r);
+int32_t sys_clock_gettime64(SyscallArgs r);
+int32_t sys_clock_getres(SyscallArgs r);
+int32_t sys_clock_getres_time64(SyscallArgs r);
+int32_t sys_nanosleep(SyscallArgs r);
+int32_t sys_clock_nanosleep(SyscallArgs r);
+int32_t sys_clock_nanosleep_time64(SyscallArgs r);
 
 // sys_signal.cc: signals (recorded and, for the caller's own group, fatal;
 // not delivered yet).
-int32_t sys_rt_sigaction(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_rt_sigprocmask(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_kill(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_tkill(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_tgkill(SyscallArgs r) MM_REQ(kernel_lock);
-int32_t sys_pause(SyscallArgs r) MM_REQ(kernel_lock);
+int32_t sys_rt_sigaction(SyscallArgs r);
+int32_t sys_rt_sigprocmask(SyscallArgs r);
+int32_t sys_kill(SyscallArgs r);
+int32_t sys_tkill(SyscallArgs r);
+int32_t sys_tgkill(SyscallArgs r);
+int32_t sys_pause(SyscallArgs r);
 
 }  // namespace kern

@@ -6,7 +6,7 @@
 namespace kern {
 
 // A fatal fault or exception in ring 3: prints it and ends the group with
-// `sig` (takes kernel_lock if the trap runs without it).
+// `sig`. Called with no lock held.
 void on_user_fault_kill(x86::TrapFrame* frame, int sig, const char* what);
 
 }  // namespace kern

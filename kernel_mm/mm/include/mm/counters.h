@@ -60,7 +60,9 @@ namespace mm {
   X(kAllocFailInjected, "alloc_fail_injected", "frame allocation failed on purpose")       \
   X(kGatherFlush, "gather_flush", "mmu_gather flush (tables/pages freed after it)")
 
-// Lock classes; each gets acquire / contended / wait_cycles counters.
+// Lock classes; each gets acquire / contended / wait_cycles counters. The
+// mm core's first, then the kernel's (kernel_mm/kernel, docs/kernel.md "The
+// kernel's locks"), which count through the same Counters.
 #define MM_LOCK_CLASSES(X)             \
   X(kPgdLock, "pgd_lock")              \
   X(kPageTableLock, "page_table_lock") \
@@ -73,7 +75,17 @@ namespace mm {
   X(kKernelPt, "kernel_pt_lock")       \
   X(kVmap, "vmap_lock")                \
   X(kPageCache, "page_cache_lock")     \
-  X(kKernelLock, "kernel_lock")
+  X(kProcTree, "proctree_lock")        \
+  X(kSiglock, "siglock")               \
+  X(kAllocLock, "alloc_lock")          \
+  X(kFileLock, "file_lock")            \
+  X(kFPosLock, "f_pos_lock")           \
+  X(kFutexBucket, "futex_bucket_lock") \
+  X(kTimerLock, "timer_lock")          \
+  X(kPiLock, "pi_lock")                \
+  X(kRqLock, "rq_lock")                \
+  X(kConsoleLock, "console_lock")      \
+  X(kRecordLock, "record_lock")
 
 enum class Counter : uint16_t {
 #define MM_X(id, name, doc) id,

@@ -2,7 +2,9 @@
 //
 // Every acquisition is counted per lock class, and so is every contended one
 // together with the cycles spent waiting: these are the guest counters the
-// lock toggles (mm.pgd_init, mm.ptlock) are judged by.
+// lock toggles (mm.pgd_init, mm.ptlock) are judged by. With the lock-order
+// checker on (lockdep.h), every acquisition and release also reports its
+// class there, before it spins.
 #pragma once
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include "mm/annotations.h"
 #include "mm/arch.h"
 #include "mm/counters.h"
+#include "mm/lockdep.h"
 
 namespace mm {
 
@@ -20,8 +23,9 @@ class MM_CAPABILITY("spinlock") SpinLock {
   SpinLock(const SpinLock&) = delete;
   SpinLock& operator=(const SpinLock&) = delete;
 
-  // Binds the lock to the counters it reports to. A lock with no counters
-  // still works; it just is not counted.
+  // Binds the lock to the counters it reports to and names its class (for
+  // the counters and the lock-order checker). A lock never bound still
+  // works; it is neither counted nor checked.
   void init(Counters* counters, LockClass cls) {
     counters_ = counters;
     cls_ = cls;
@@ -35,6 +39,7 @@ class MM_CAPABILITY("spinlock") SpinLock {
   // parks a CPU that is asked to stop while it waits for the lock).
   template <typename Wait>
   void lock_waiting(Wait&& wait) MM_ACQUIRE() {
+    if (lockdep::on) lockdep::before_acquire(cls_);
     const uint32_t me = arch::this_cpu() + 1;
     uint32_t expected = 0;
     if (!word_.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed)) {
@@ -59,12 +64,14 @@ class MM_CAPABILITY("spinlock") SpinLock {
     if (!word_.compare_exchange_strong(expected, arch::this_cpu() + 1, std::memory_order_acquire,
                                        std::memory_order_relaxed))
       return false;
+    if (lockdep::on) lockdep::after_trylock(cls_);
     count(LockStat::kAcquire, 1);
     return true;
   }
 
   void unlock() MM_RELEASE() {
     MM_ASSERT(held_by_me());
+    if (lockdep::on) lockdep::release(cls_);
     word_.store(0, std::memory_order_release);
   }
 
@@ -82,7 +89,7 @@ class MM_CAPABILITY("spinlock") SpinLock {
   // 0: free; otherwise the owning CPU + 1.
   std::atomic<uint32_t> word_{0};
   Counters* counters_ = nullptr;
-  LockClass cls_ = LockClass::kPgdLock;
+  LockClass cls_ = LockClass::kCount;  // none until init
 };
 
 // Readers share, a writer excludes everyone. A waiting writer stops new
@@ -99,6 +106,7 @@ class MM_CAPABILITY("rwlock") RwLock {
   }
 
   void lock_shared() MM_ACQUIRE_SHARED() {
+    if (lockdep::on) lockdep::before_acquire(cls_);
     uint32_t s = state_.load(std::memory_order_relaxed);
     bool contended = false;
     uint64_t t0 = 0;
@@ -116,9 +124,13 @@ class MM_CAPABILITY("rwlock") RwLock {
     account(contended, t0);
   }
 
-  void unlock_shared() MM_RELEASE_SHARED() { state_.fetch_sub(1, std::memory_order_release); }
+  void unlock_shared() MM_RELEASE_SHARED() {
+    if (lockdep::on) lockdep::release(cls_);
+    state_.fetch_sub(1, std::memory_order_release);
+  }
 
   void lock() MM_ACQUIRE() {
+    if (lockdep::on) lockdep::before_acquire(cls_);
     uint32_t s = 0;
     if (!state_.compare_exchange_strong(s, kWriter, std::memory_order_acquire, std::memory_order_relaxed)) {
       const uint64_t t0 = arch::cycles();
@@ -140,6 +152,7 @@ class MM_CAPABILITY("rwlock") RwLock {
 
   void unlock() MM_RELEASE() {
     MM_ASSERT(held_exclusive_by_me());
+    if (lockdep::on) lockdep::release(cls_);
     writer_cpu_ = 0;
     // A waiting writer re-sets kWriterWaiting on its next spin.
     state_.store(0, std::memory_order_release);
@@ -171,7 +184,7 @@ class MM_CAPABILITY("rwlock") RwLock {
   std::atomic<uint32_t> state_{0};  // reader count | kWriterWaiting | kWriter
   uint32_t writer_cpu_ = 0;         // debug: the writing CPU + 1, written only by the writer
   Counters* counters_ = nullptr;
-  LockClass cls_ = LockClass::kMmapLock;
+  LockClass cls_ = LockClass::kCount;  // none until init
 };
 
 class MM_SCOPED_CAPABILITY SpinGuard {

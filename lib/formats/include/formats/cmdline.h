@@ -12,10 +12,14 @@
 //                fault injection once PID 1 runs: every Nth frame
 //                allocation fails; with a seed, each fails with probability
 //                1/N (N default 100) from that seed, reproducibly
-//   mmlab.debug=panic|hang
+//   mmlab.debug=panic|hang|lock-inversion
 //                a failure on purpose right after the boot record, for the
-//                loader's tests: a kernel panic, or a kernel that never ends
-//                (any other mmlab.* word is an error)
+//                loader's tests: a kernel panic, a kernel that never ends, or
+//                two kernel locks taken in both orders with the lock-order
+//                checker on (which must panic naming them)
+//   mmlab.lockdep=on|off
+//                the runtime lock-order checker (default off; the SMP boot
+//                tests run with it). Any other mmlab.* word is an error.
 //   KEY=VALUE    any other word with a '=': init's environment; a later
 //                word with the same KEY replaces the earlier one
 //   WORD         any other word: an argument for init (argv[1], argv[2]...)
@@ -44,11 +48,12 @@ inline constexpr int kBootMaxInitArgs = 32;
 inline constexpr int kBootMaxEnv = 16;
 
 // Pointers into the words given to parse_boot_args (which must outlive it).
-enum class BootDebug : uint8_t { kNone, kPanic, kHang };
+enum class BootDebug : uint8_t { kNone, kPanic, kHang, kLockInversion };
 
 struct BootArgs {
   const char* init = "/init";
   BootDebug debug = BootDebug::kNone;
+  bool lockdep = false;          // mmlab.lockdep=on
   uint32_t fail_alloc = 0;       // mm.fail_alloc=N (0: off)
   uint32_t fail_alloc_seed = 0;  // mm.fail_alloc_seed=S
   bool fail_alloc_seeded = false;
@@ -62,8 +67,8 @@ struct BootArgs {
 
 // Sorts words[0..n) by the rules above into *out (reset first). nullptr,
 // or what is wrong: "too many toggles", "empty init=", "too many arguments
-// for init", "too many environment words", "unknown mmlab.* option (expected
-// mmlab.debug=panic or hang)", "mm.fail_alloc wants a number from 1 to
+// for init", "too many environment words", "unknown mmlab.* option
+// (expected ...)", "mm.fail_alloc wants a number from 1 to
 // 1000000000", "mm.fail_alloc_seed wants a number".
 [[nodiscard]] const char* parse_boot_args(const char* const* words, int n, BootArgs* out);
 
