@@ -17,6 +17,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "bochs.h"
 #include "boot.h"
 #include "host_counters.h"
 #include "result_set.h"
@@ -192,7 +193,15 @@ class Runner {
     shuffle_cells(&todo, seed);
     const uint32_t already = static_cast<uint32_t>(results_.done().size());
     total_ = static_cast<uint32_t>(todo.size());
-    accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
+    if (m_.emulator == Emulator::kBochs) {
+      if (o_.accel == Accel::kKvm)
+        throw std::runtime_error("--accel kvm: this matrix runs Bochs (emulator = \"bochs\")");
+      if (deterministic)
+        throw std::runtime_error("--deterministic: this matrix runs Bochs, which has no -icount (QEMU's)");
+      accel_ = {false, fmt::format("Bochs: no accel ({})", bochs_version())};
+    } else {
+      accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
+    }
     icount_ = deterministic;
     plan_placement(todo);
     say(fmt::format(
@@ -201,7 +210,7 @@ class Runner {
                 ? fmt::format(", deterministic: each configuration once, {} of them twice to check", verify_.size())
                 : "",
             o_.shard_count > 1 ? fmt::format(", shard {}/{}", o_.shard_index, o_.shard_count) : "",
-            already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg", accel_.reason),
+            already ? fmt::format(", {} already done", already) : "", accel_used(), accel_.reason),
         true);
     say(fmt::format("mmlab: {} at a time, {}", jobs_, placement_), true);
     if (results_.skipped_lines())
@@ -395,8 +404,10 @@ class Runner {
                                   {"fnv1a64", fnv1a64_file(paths_.linux_kernel)}};
     const auto qv = capture({"qemu-system-i386", "--version"});
     j["qemu"] = qv ? trim(qv->substr(0, qv->find('\n'))) : "unknown";
+    j["emulator"] = emulator_name(m_.emulator);
+    if (m_.emulator == Emulator::kBochs) j["bochs"] = bochs_version();
     j["accel"] = {{"requested", accel_name(o_.accel.value_or(m_.accel))},
-                  {"used", accel_.kvm ? "kvm" : "tcg"},
+                  {"used", accel_used()},
                   {"why", accel_.reason},
                   {"deterministic", icount_}};
     struct utsname u;
@@ -423,7 +434,12 @@ class Runner {
           !write_initrd_with(paths_.initrd, {{"/bin/" + base_name(c.workload.binary), c.workload.binary}}, initrd))
         throw std::runtime_error(fmt::format("cannot write {}: {}", initrd, std::strerror(errno)));
     }
-    VmSpec s{.kernel = c.kernel, .kvm = accel_.kvm, .icount = icount_, .vcpus = c.vcpus, .memory_mb = m_.memory_mb};
+    VmSpec s{.emulator = c.emulator,
+             .kernel = c.kernel,
+             .kvm = accel_.kvm,
+             .icount = icount_,
+             .vcpus = c.vcpus,
+             .memory_mb = m_.memory_mb};
     s.toggles = c.toggles;
     s.kernel_args = m_.kernel_args;
     s.init_args.push_back(c.workload.binary.empty() ? c.workload.name : "/bin/" + c.workload.name);
@@ -446,13 +462,15 @@ class Runner {
     r.started_at = now_iso8601();
     r.counters = std::make_unique<HostCounters>();
     r.start = monotonic_s();
-    argv_[r.id] = qemu_argv(s);
+    argv_[r.id] = emulator_argv(s, r.dir);
+    specs_[r.id] = s;
     r.pid = spawn(argv_[r.id], r.dir + "/qemu.log", cpus, [&](pid_t pid) { r.counters->open(pid, accel_.kvm); });
-    if (r.pid < 0) throw std::runtime_error(fmt::format("cannot start QEMU: {}", std::strerror(errno)));
+    if (r.pid < 0)
+      throw std::runtime_error(fmt::format("cannot start {}: {}", emulator_name(s.emulator), std::strerror(errno)));
     return r;
   }
 
-  void finish(Running& r, int qemu_exit) {
+  void finish(Running& r, int emulator_exit) {
     const double duration = monotonic_s() - r.start;
     results_.require_space(ResultSet::kMinFreeToRecord,
                            fmt::format("{} ended with its output possibly cut short, so it is not recorded; the cells "
@@ -462,8 +480,15 @@ class Runner {
     const Cell& c = r.cell;
     const std::string console = read_file(r.dir + "/console.log").value_or("");
     const std::string records = read_file(r.dir + "/records.jsonl").value_or("");
+    // Under Bochs the verdict is the guest's exit record (bochs.h); the ISO goes.
+    const VmSpec spec = specs_[r.id];
+    specs_.erase(r.id);
+    const int qemu_exit = verdict_exit_status(spec, emulator_exit, records);
+    if (spec.emulator == Emulator::kBochs) bochs_cleanup(r.dir);
     GuestOutcome g = interpret_guest(c.kernel, qemu_exit, icount_, console, records, c.workload.name,
                                      c.workload.binary.empty(), m_.timeout_s);
+    if (spec.emulator == Emulator::kBochs && g.reason.rfind("QEMU exited", 0) == 0)
+      g.reason = fmt::format("Bochs exited {} without the kernel's exit record: no verdict", emulator_exit);
     json cell;
     cell["schema"] = 1;
     cell["id"] = r.id;
@@ -474,7 +499,8 @@ class Runner {
     if (!c.workload.binary.empty()) cell["workload"]["binary"] = c.workload.binary;
     cell["vcpus"] = c.vcpus;
     cell["rep"] = c.rep;
-    cell["accel"] = accel_.kvm ? "kvm" : "tcg";
+    cell["emulator"] = emulator_name(c.emulator);
+    cell["accel"] = accel_used();
     cell["deterministic"] = icount_;
     cell["time_unit"] = g.time_unit;
     cell["status"] = g.status;
@@ -495,6 +521,7 @@ class Runner {
                                         : manifest_["host_capabilities"]["papi"]["detail"].get<std::string>()}};
     cell["host_counters"] = host;
     cell["qemu_exit"] = qemu_exit;
+    if (c.emulator == Emulator::kBochs) cell["emulator_exit"] = emulator_exit;
     cell["qemu_command"] = argv_[r.id];
     argv_.erase(r.id);
     cell["console"] = fmt::format("cells/{}/console.log", r.id);
@@ -538,6 +565,10 @@ class Runner {
   GuestPaths paths_;
   ResultSet results_;
   AccelChoice accel_;
+  std::map<std::string, VmSpec> specs_;  // of the running cells, by id
+  // What ran the cells: kvm, tcg, or bochs (an emulator without an accel;
+  // the analysis never pools cells of different accels).
+  std::string accel_used() const { return m_.emulator == Emulator::kBochs ? "bochs" : accel_.kvm ? "kvm" : "tcg"; }
   bool icount_ = false;
   static constexpr double kBusyCpus = 0.25;  // other work above this many host CPUs flags a cell
   bool pin_ = false, oversubscribed_ = false;

@@ -41,7 +41,8 @@ const char* kMinimal = "[[workload]]\nname = \"lat_proc\"\nargs = [\"fork\"]\n";
 
 TEST(Matrix, ErrorsNameTheFileLineAndKey) {
   EXPECT_EQ(error_of(std::string("name = \"x\"\nbogus = 1\n") + kMinimal),
-            "m.toml:2: unknown key 'bogus' (expected one of: name, kernel, accel, deterministic, repetitions, vcpus, "
+            "m.toml:2: unknown key 'bogus' (expected one of: name, kernel, emulator, accel, deterministic, "
+            "repetitions, vcpus, "
             "memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include)");
   EXPECT_EQ(error_of(std::string("[toggles]\n\"mm.ptlock\" = [\"split\", \"spilt\"]\n") + kMinimal),
             "m.toml:2: toggles: unknown value 'spilt' for mm.ptlock (expected split or mm)");
