@@ -282,7 +282,7 @@ def analyze(rs: ResultSet) -> Analysis:
     for o in obs:
         groups.setdefault(group_of(o), []).append(o)
     mixed = []
-    accels = {(c["accel"], c["time_unit"]) for c in rs.cells}
+    accels = {(M.accel_of(c), c["time_unit"]) for c in rs.cells}
     if len(accels) > 1:
         mixed.append(
             "cells ran under "

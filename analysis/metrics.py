@@ -236,6 +236,13 @@ def seeded(cell: dict) -> bool:
     return cell.get("seed") is not None
 
 
+def accel_of(c: dict) -> str:
+    """What ran a cell: kvm or tcg under QEMU, or the emulator itself (bochs) otherwise. Cells of different accels
+    are never pooled, so Bochs cells (correctness runs) never mix with QEMU's."""
+    emulator = c.get("emulator", "qemu")
+    return c["accel"] if emulator == "qemu" else emulator
+
+
 def observations(cells: list[dict]) -> list[Observation]:
     """Every metric of every ok cell that is not seeded by its toggle combination."""
     obs = []
@@ -247,7 +254,7 @@ def observations(cells: list[dict]) -> list[Observation]:
             workload=workload_label(c),
             toggles=tuple(sorted(c["toggles"].items())),
             vcpus=c["vcpus"],
-            accel=c["accel"],
+            accel=accel_of(c),
             time_unit=c["time_unit"],
             cell=c["id"],
             deterministic=bool(c.get("deterministic", c["time_unit"] == "guest_instructions")),

@@ -23,6 +23,8 @@ PACKAGES=(
   slurm-wlm munge
   # the guest: QEMU (TCG everywhere, KVM where the host allows)
   qemu-system-x86
+  # the stricter second x86 (docs/testing.md, "Bochs"): Bochs, its BIOSes, and the GRUB rescue ISO it boots
+  bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools
   # guest programs: static i386 glibc binaries (gcc -m32 -static)
   libc6-dev-i386 lib32gcc-12-dev
   # Python tooling (scripts/, the boot tests)

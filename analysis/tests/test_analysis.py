@@ -264,6 +264,23 @@ def test_kvm_and_tcg_and_instruction_cells_are_never_pooled(tmp_path):
     assert units == {"guest instructions", "reloads", "acquisitions", "flushes", "pages"}
 
 
+def test_bochs_cells_are_never_pooled_with_qemu_cells(tmp_path):
+    # A Bochs cell says emulator "bochs"; even one whose accel field claims tcg is not pooled with QEMU's tcg cells.
+    bochs = [cell(500 + i, toggles_with(), 5_000_000, accel="bochs") for i in range(2)]
+    bochs += [dict(cell(510 + i, toggles_with(), 5_000_000), emulator="bochs") for i in range(2)]
+    for c in bochs:
+        c["emulator"] = "bochs"
+    a = analyze(L.load(write_set(tmp_path / "m", factorial(reps=2) + bochs)))
+    by_accel = {}
+    for g in a.groups:
+        if g.metric == "latency (median)":
+            by_accel.setdefault(g.accel, set()).add(g)
+    assert set(by_accel) == {"tcg", "bochs"}
+    assert a.mixed and "bochs" in a.mixed[0] and "never pooled" in a.mixed[0]
+    bochs_configs = [c for c in a.configs if c.group.accel == "bochs" and c.group.metric == "latency (median)"]
+    assert bochs_configs and all(c.summary.n == 4 for c in bochs_configs), bochs_configs
+
+
 def test_compare_flags_a_regression_and_refuses_to_pool_accels(tmp_path):
     base = [cell(i, toggles_with(), 500_000 + 1000 * i) for i in range(6)]
     slower = [cell(i, toggles_with(), 560_000 + 1000 * i) for i in range(6)]

@@ -55,20 +55,27 @@ BootResult boot_once(VmSpec spec, double deadline_s, bool console_on_terminal) {
   spec.records_path = dir.path() + "/records.jsonl";
   if (spec.tlb_model) spec.tlb_out_path = dir.path() + "/tlb-model.jsonl";
   BootResult r;
-  r.command = qemu_argv(spec);
-  // With the console on the terminal, QEMU's messages go there too.
+  r.emulator = emulator_name(spec.emulator);
+  r.command = emulator_argv(spec, dir.path());
+  // With the console on the terminal, the emulator's messages go there too.
   const std::string log = console_on_terminal ? "" : dir.path() + "/qemu.log";
   const double start = monotonic_s();
   const pid_t pid = spawn(r.command, log, {}, nullptr);
-  if (pid < 0) throw std::runtime_error(fmt::format("cannot start QEMU: {}", std::strerror(errno)));
-  r.qemu_exit = wait_with_deadline(pid, deadline_s);
+  if (pid < 0) throw std::runtime_error(fmt::format("cannot start {}: {}", r.emulator, std::strerror(errno)));
+  r.emulator_exit = wait_with_deadline(pid, deadline_s);
   r.seconds = monotonic_s() - start;
+  const std::string records_text = read_file(spec.records_path).value_or("");
+  r.qemu_exit = verdict_exit_status(spec, r.emulator_exit, records_text);
   r.status = status_of(r.qemu_exit, spec.debug_exit);
   if (!console_on_terminal) {
     r.console = read_file(spec.console_path).value_or("");
     r.qemu_stderr = trim(read_file(log).value_or(""));
+    // Bochs's messages are many and in its log: keep the end of both.
+    if (spec.emulator == Emulator::kBochs)
+      r.qemu_stderr = console_tail(r.qemu_stderr, 20) + "\n--- bochs.log (tail) ---\n" +
+                      console_tail(read_file(dir.path() + "/bochs.log").value_or(""), 20);
   }
-  r.records = read_records(spec.kernel, r.console, read_file(spec.records_path).value_or(""));
+  r.records = read_records(spec.kernel, r.console, records_text);
   if (spec.tlb_model) pair_tlb_checkpoints(read_file(spec.tlb_out_path).value_or(""), &r.records);
   return r;
 }
@@ -80,7 +87,11 @@ nlohmann::json vm_record(const VmSpec& spec, const BootResult& r) {
                       {"status", r.status},
                       {"qemu_exit", r.qemu_exit},
                       {"seconds", r.seconds},
-                      {"accel", spec.kvm ? "kvm" : "tcg"},
+                      {"emulator", r.emulator},
+                      {"emulator_exit", r.emulator_exit},
+                      {"accel", spec.emulator == Emulator::kBochs ? "bochs"
+                                : spec.kvm                        ? "kvm"
+                                                                  : "tcg"},
                       {"deterministic", spec.icount},
                       {"vcpus", spec.vcpus},
                       {"tlb_model", spec.tlb_model},

@@ -13,13 +13,19 @@ namespace mmlab {
 
 // What one boot amounted to.
 struct BootResult {
-  // success: the guest left through isa-debug-exit saying pass (QEMU exit 33);
+  // success: the guest left through isa-debug-exit saying pass (QEMU exit 33;
+  // under Bochs: its exit record says pass);
   // failure: it said fail (35); timeout: killed at the deadline; poweroff:
   // QEMU exited 0 without isa-debug-exit (the guest powered off: a VM
   // without the device); crash: anything else (QEMU would not start, the
   // guest reset, an unknown exit status).
   std::string status = "crash";
-  int qemu_exit = -1;  // -1 when killed at the deadline
+  // -1 when killed at the deadline. Under Bochs, which has no isa-debug-exit,
+  // the status QEMU would have given: 33 or 35 from the guest's exit record
+  // (bochs_exit_status); Bochs's own is emulator_exit.
+  int qemu_exit = -1;
+  std::string emulator = "qemu";  // qemu | bochs
+  int emulator_exit = -1;         // the emulator's own exit status (-1: killed)
   double seconds = 0;
   std::vector<std::string> command;
   std::string console;      // empty when the console went to the terminal

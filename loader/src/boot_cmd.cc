@@ -8,6 +8,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "bochs.h"
 #include "boot.h"
 #include "boot_tests.h"
 #include "runner.h"
@@ -56,7 +57,8 @@ int exit_status(const BootResult& r) {
 
 // The spec `mmlab boot` describes with its options.
 VmSpec spec_from_options(const BootOptions& o, const GuestPaths& paths, std::string* scratch_initrd) {
-  VmSpec s{.vcpus = o.vcpus,
+  VmSpec s{.emulator = parse_emulator(o.emulator).value_or(Emulator::kQemu),
+           .vcpus = o.vcpus,
            .sockets = o.sockets,
            .acpi = !o.no_acpi,
            .cpu = o.cpu,
@@ -111,7 +113,17 @@ int boot_one(const BootOptions& o) {
   std::string scratch =
       fmt::format("{}/mmlab-initrd-{}.cpio", std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", ::getpid());
   VmSpec s = spec_from_options(o, paths, &scratch);
+  if (s.emulator == Emulator::kBochs) {
+    if (o.accel == "kvm") throw std::runtime_error("--emulator bochs: Bochs is an emulator of its own, no KVM");
+    s.icount = o.deterministic;
+    try {
+      check_bochs_spec(s);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(fmt::format("--emulator bochs: {}", e.what()));
+    }
+  }
   Accel accel = parse_accel(o.accel).value_or(Accel::kAuto);
+  if (s.emulator == Emulator::kBochs) accel = Accel::kTcg;  // no KVM probe: Bochs runs no accel
   if (o.tlb_model && accel == Accel::kKvm)
     throw std::runtime_error(
         "--tlb-model with --accel kvm: the TLB model is a QEMU TCG plugin; under KVM the guest runs on the host "
@@ -121,7 +133,10 @@ int boot_one(const BootOptions& o) {
   s.kvm = a.kvm;
   s.icount = o.deterministic;
   JsonOut out(o);
-  if (!out.on()) fmt::print(stderr, "mmlab: accel {}: {}\n", a.kvm ? "kvm" : "tcg", a.reason);
+  if (!out.on() && s.emulator == Emulator::kBochs)
+    fmt::print(stderr, "mmlab: emulator bochs ({})\n", bochs_version());
+  else if (!out.on())
+    fmt::print(stderr, "mmlab: accel {}: {}\n", a.kvm ? "kvm" : "tcg", a.reason);
   // Linux's records are console lines: to print them (--records, the TLB
   // model's pairing) the console is captured and shown when the boot ends.
   const bool console_after = !out.on() && s.kernel == Kernel::kLinuxPae && (o.records || o.tlb_model);
@@ -131,14 +146,21 @@ int boot_one(const BootOptions& o) {
   if (out.on()) {
     for (const json& rec : r.records.records) out.line(rec);
     json vm = vm_record(s, r);
-    vm["accel_why"] = a.reason;
+    vm["accel_why"] = s.emulator == Emulator::kBochs ? "Bochs: no accel" : a.reason;
     out.line(vm);
   } else {
     if (o.records)
       for (const json& rec : r.records.records) fmt::print("{}\n", json_line(rec));
     if (s.tlb_model) fmt::print("{}", tlb_pairing_table(r.records));
     for (const std::string& m : r.records.malformed_examples) fmt::print(stderr, "mmlab: malformed record: {}\n", m);
-    fmt::print(stderr, "mmlab: {} (QEMU exit {}) in {:.2f} s\n", r.status, r.qemu_exit, r.seconds);
+    if (s.emulator == Emulator::kBochs)
+      fmt::print(stderr, "mmlab: {} (Bochs exit {}, verdict {}) in {:.2f} s\n", r.status, r.emulator_exit,
+                 r.qemu_exit == 33   ? "pass"
+                 : r.qemu_exit == 35 ? "fail"
+                                     : "none: no exit record",
+                 r.seconds);
+    else
+      fmt::print(stderr, "mmlab: {} (QEMU exit {}) in {:.2f} s\n", r.status, r.qemu_exit, r.seconds);
   }
   return exit_status(r);
 }
@@ -156,7 +178,16 @@ int boot_test(const BootOptions& o) {
   for (size_t i = 0; i < it->boots.size(); ++i) {
     const TestBoot& b = it->boots[i];
     VmSpec s = b.spec;
-    s.kvm = a.kvm && !s.icount && !s.tlb_model;
+    // --emulator runs the case's boots under the other x86 (the mutation check: QEMU against Bochs).
+    if (!o.emulator.empty()) {
+      s.emulator = *parse_emulator(o.emulator);
+      try {
+        check_spec(s);
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(fmt::format("--emulator {} for boot.{}: {}", o.emulator, it->name, e.what()));
+      }
+    }
+    s.kvm = a.kvm && !s.icount && !s.tlb_model && s.emulator == Emulator::kQemu;
     const BootResult r = boot_once(s, b.timeout_s, false);
     const std::vector<std::string> problems = unmet(b.expect, r);
     const std::string what =
@@ -190,6 +221,9 @@ std::string bracket(const std::string& s) { return "[==[" + s + "]==]"; }
 }  // namespace
 
 void add_boot_options(CLI::App* b, BootOptions* o) {
+  b->add_option("--emulator", o->emulator,
+                "qemu (default) or bochs: the stricter x86 for correctness (mmlab kernel; docs/testing.md)")
+      ->check(CLI::IsMember({"qemu", "bochs"}));
   b->add_option("--kernel", o->kernel, "mmlab or linux-pae")->check(CLI::IsMember({"mmlab", "linux-pae"}));
   b->add_option("--kernel-image", o->kernel_image, "a kernel image other than the build's");
   b->add_option("--initrd", o->initrd, "tests (default: the workloads plus /tests), workloads, or a path");
@@ -231,7 +265,7 @@ int cmd_boot(const BootOptions& o) {
       o.vcpus != plain.vcpus || o.sockets || o.memory_mb != plain.memory_mb || o.no_acpi || o.no_debug_exit ||
       !o.cpu.empty() || o.deterministic || o.records || o.tlb_model || !o.tlb_geometry.empty())
     throw std::runtime_error(
-        "--test takes the boot from the list: only --json, --json-file, --tests and --accel "
+        "--test takes the boot from the list: only --json, --json-file, --tests, --accel and --emulator "
         "go with it");
   return boot_test(o);
 }

@@ -8,6 +8,9 @@
 namespace mmlab {
 
 struct BootOptions {
+  // qemu or bochs (the mmlab kernel only; docs/testing.md); "": QEMU, or
+  // with --test the list's choice (given, it overrides the list's).
+  std::string emulator;
   std::string kernel = "mmlab";  // or linux-pae
   std::string kernel_image;      // default: the build's
   std::string initrd = "tests";  // tests, workloads or a path

@@ -23,9 +23,9 @@ namespace {
 // Keys of a test's table that describe one boot; they may also appear in
 // its `cases` and `boots` (see docs/testing.md).
 const std::set<std::string> kBootKeys = {
-    "kernel",      "init",   "args",       "initrd",      "toggles",       "kernel_args", "vcpus",    "sockets",
-    "acpi",        "cpu",    "debug_exit", "memory",      "deterministic", "timeout",     "status",   "clean",
-    "init_status", "passes", "console",    "not_console", "panic",         "at_least",    "tlb_model"};
+    "emulator", "kernel",      "init",   "args",       "initrd",      "toggles",       "kernel_args", "vcpus",
+    "sockets",  "acpi",        "cpu",    "debug_exit", "memory",      "deterministic", "timeout",     "status",
+    "clean",    "init_status", "passes", "console",    "not_console", "panic",         "at_least",    "tlb_model"};
 // Keys only the test's own table has.
 const std::set<std::string> kTestKeys = {"check", "cases", "boots", "combinations", "per_case", "repeat"};
 
@@ -61,7 +61,11 @@ class ListReader : TomlReader {
   // Sets one key of a boot. `where` names the key in messages.
   void apply(const std::string& key, const toml::node& n, Draft* d) const {
     TestBoot& b = d->boot;
-    if (key == "kernel") {
+    if (key == "emulator") {
+      const auto e = parse_emulator(str(n, key));
+      if (!e) fail(n, fmt::format("emulator: '{}' is neither qemu nor bochs", str(n, key)));
+      b.spec.emulator = *e;
+    } else if (key == "kernel") {
       b.spec.kernel = kernel(n);
     } else if (key == "init") {
       b.spec.init = str(n, key);
@@ -301,7 +305,7 @@ class ListReader : TomlReader {
     if (b.initrd_name.empty()) b.initrd_name = "tests";
     s.initrd = b.initrd_name == "tests" ? paths_.test_initrd : paths_.initrd;
     try {
-      (void)qemu_argv(s);  // a topology or a word QEMU or the command line cannot take
+      check_spec(s);  // a topology or a word the emulator or the command line cannot take
     } catch (const std::invalid_argument& e) {
       fail(t, fmt::format("{}: {}", name, e.what()));
     }
@@ -428,6 +432,7 @@ json boot_test_json(const BootTest& t) {
   for (const TestBoot& b : t.boots) {
     const VmSpec& s = b.spec;
     boots.push_back({{"label", b.label},
+                     {"emulator", emulator_name(s.emulator)},
                      {"combination", b.combination},
                      {"kernel", kernel_name(s.kernel)},
                      {"toggles", s.toggles},

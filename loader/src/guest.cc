@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "bochs.h"
 #include "formats/cpio.h"
 #include "formats/cpio_writer.h"
 #include "tlb_plugin.h"
@@ -144,6 +145,13 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
     a.insert(a.end(), {"-plugin", plugin});
   }
   if (s.debug_exit) a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
+  std::vector<std::string> words = kernel_cmdline_words(s);
+  for (std::string& w : words) w = cmdline_word(w);
+  a.insert(a.end(), {"-kernel", s.kernel_image, "-initrd", s.initrd, "-append", join(words, " ")});
+  return a;
+}
+
+std::vector<std::string> kernel_cmdline_words(const VmSpec& s) {
   std::vector<std::string> words;
   if (s.kernel == Kernel::kLinuxPae) {
     // docs/linux-anchor.md: console on COM1, /init from the initrd, quiet,
@@ -158,9 +166,22 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   words.insert(words.end(), s.kernel_args.begin(), s.kernel_args.end());
   if (!s.init_args.empty()) words.push_back("--");
   for (const std::string& w : s.init_args) words.push_back(w);
-  for (std::string& w : words) w = cmdline_word(w);
-  a.insert(a.end(), {"-kernel", s.kernel_image, "-initrd", s.initrd, "-append", join(words, " ")});
-  return a;
+  return words;
+}
+
+std::vector<std::string> emulator_argv(const VmSpec& spec, const std::string& scratch_dir) {
+  return spec.emulator == Emulator::kBochs ? bochs_prepare(spec, scratch_dir) : qemu_argv(spec);
+}
+
+void check_spec(const VmSpec& spec) {
+  if (spec.emulator == Emulator::kBochs)
+    check_bochs_spec(spec);
+  else
+    (void)qemu_argv(spec);
+}
+
+int verdict_exit_status(const VmSpec& spec, int emulator_exit, const std::string& records_text) {
+  return spec.emulator == Emulator::kBochs ? bochs_exit_status(emulator_exit, records_text) : emulator_exit;
 }
 
 std::string console_tail(const std::string& console, size_t n) {

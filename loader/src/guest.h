@@ -41,6 +41,7 @@ struct ExtraFile {
 bool write_initrd_with(const std::string& base, const std::vector<ExtraFile>& files, const std::string& out);
 
 struct VmSpec {
+  Emulator emulator = Emulator::kQemu;  // Bochs: bochs.h
   Kernel kernel = Kernel::kMmlab;
   bool kvm = false;     // else TCG
   bool icount = false;  // -icount shift=0,sleep=off (TCG only)
@@ -70,6 +71,22 @@ struct VmSpec {
 // spaces are quoted), a topology QEMU would refuse, or the TLB model under
 // KVM.
 std::vector<std::string> qemu_argv(const VmSpec& spec);
+
+// The kernel command line's words, unquoted: mmlab's toggles and init=, or
+// Linux's fixed words, then kernel_args, then "--" and init's arguments.
+std::vector<std::string> kernel_cmdline_words(const VmSpec& spec);
+
+// The command that boots `spec` under its emulator: qemu_argv, or for Bochs
+// bochs_prepare (bochs.h), which writes the boot's files into `scratch_dir`.
+std::vector<std::string> emulator_argv(const VmSpec& spec, const std::string& scratch_dir);
+
+// Checks a spec without booting it: std::invalid_argument as qemu_argv, or
+// as check_bochs_spec for Bochs.
+void check_spec(const VmSpec& spec);
+
+// The emulator's exit status read as QEMU's: the same for QEMU; for Bochs
+// bochs_exit_status (33 or 35 from the guest's exit record).
+int verdict_exit_status(const VmSpec& spec, int emulator_exit, const std::string& records_text);
 
 // The records of one boot (docs/records.md), the one reader of them on the
 // host: mmlab's record channel (COM2, schema-1 JSON lines), or for Linux,

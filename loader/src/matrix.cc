@@ -22,6 +22,14 @@ MatrixError::MatrixError(const std::string& f, uint32_t l, const std::string& wh
     : std::runtime_error(l ? fmt::format("{}:{}: {}", f, l, what) : fmt::format("{}: {}", f, what)), file(f), line(l) {}
 
 const char* kernel_name(Kernel k) { return k == Kernel::kMmlab ? "mmlab" : "linux-pae"; }
+
+const char* emulator_name(Emulator e) { return e == Emulator::kQemu ? "qemu" : "bochs"; }
+
+std::optional<Emulator> parse_emulator(const std::string& s) {
+  if (s == "qemu") return Emulator::kQemu;
+  if (s == "bochs") return Emulator::kBochs;
+  return std::nullopt;
+}
 const char* accel_name(Accel a) {
   switch (a) {
     case Accel::kAuto:
@@ -42,7 +50,9 @@ std::optional<Accel> parse_accel(const std::string& s) {
 }
 
 std::string Cell::key() const {
-  std::string k = fmt::format("kernel={}", kernel_name(kernel));
+  // The emulator only when it is not QEMU, so the keys of QEMU result sets stay as they were.
+  std::string k = emulator == Emulator::kQemu ? "" : fmt::format("emulator={} ", emulator_name(emulator));
+  k += fmt::format("kernel={}", kernel_name(kernel));
   for (const auto& [t, v] : toggles) k += fmt::format(" {}={}", t, v);
   k += fmt::format(" workload={}", workload.binary.empty() ? workload.name : "binary:" + workload.binary);
   for (const std::string& a : workload.args) k += " arg=" + a;
@@ -69,14 +79,15 @@ class Parser : TomlReader {
     const toml::table root = parse_document(text);
     Matrix m;
     m.file = file();
-    static const std::set<std::string> kKeys = {
-        "name", "kernel",      "accel",   "deterministic", "repetitions", "vcpus",   "memory_mb", "timeout_s",
-        "seed", "kernel_args", "toggles", "workload",      "exclude",     "include", "tlb_model", "tlb_geometry"};
+    static const std::set<std::string> kKeys = {"name",        "kernel",      "emulator",  "accel",     "deterministic",
+                                                "repetitions", "vcpus",       "memory_mb", "timeout_s", "seed",
+                                                "kernel_args", "toggles",     "workload",  "exclude",   "include",
+                                                "tlb_model",   "tlb_geometry"};
     for (const auto& [k, node] : root)
       if (!kKeys.count(std::string(k.str())))
         fail(node,
              fmt::format(
-                 "unknown key '{}' (expected one of: name, kernel, accel, deterministic, repetitions, "
+                 "unknown key '{}' (expected one of: name, kernel, emulator, accel, deterministic, repetitions, "
                  "vcpus, memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include, tlb_model, "
                  "tlb_geometry)",
                  k.str()));
@@ -98,6 +109,11 @@ class Parser : TomlReader {
         fail(*n, fmt::format("accel: unknown value '{}' (expected auto, kvm or tcg)", a));
     }
     if (auto* n = root.get("deterministic")) m.deterministic = boolean(*n, "deterministic");
+    if (auto* n = root.get("emulator")) {
+      const auto e = parse_emulator(str(*n, "emulator"));
+      if (!e) fail(*n, fmt::format("emulator: unknown value '{}' (expected qemu or bochs)", str(*n, "emulator")));
+      m.emulator = *e;
+    }
     if (auto* n = root.get("repetitions")) m.repetitions = integer(*n, "repetitions", 1, 1000);
     if (auto* n = root.get("vcpus")) {
       m.vcpus.clear();
@@ -125,6 +141,18 @@ class Parser : TomlReader {
                                         w));
     if (auto* n = root.get("exclude")) rules(*n, "exclude", &m.excludes);
     if (auto* n = root.get("include")) rules(*n, "include", &m.includes);
+    if (m.emulator == Emulator::kBochs) {
+      const uint32_t at = line(*root.get("emulator"));
+      if (std::find(m.kernels.begin(), m.kernels.end(), Kernel::kLinuxPae) != m.kernels.end())
+        throw MatrixError(file(), at, "emulator = \"bochs\" boots the mmlab kernel only: drop linux-pae");
+      if (m.accel == Accel::kKvm) throw MatrixError(file(), at, "emulator = \"bochs\": accel cannot be kvm");
+      if (m.deterministic)
+        throw MatrixError(file(), at,
+                          "emulator = \"bochs\": deterministic is QEMU's -icount (Bochs's clock already follows "
+                          "its instruction count)");
+      for (uint32_t v : m.vcpus)
+        if (v > 8) throw MatrixError(file(), at, fmt::format("emulator = \"bochs\": {} vCPUs (at most 8)", v));
+    }
     if (m.deterministic && m.accel == Accel::kKvm)
       throw MatrixError(file(), line(*root.get("accel")),
                         "deterministic = true needs TCG (-icount): accel cannot be kvm");
@@ -138,6 +166,9 @@ class Parser : TomlReader {
                         "tlb_model = true needs TCG: the TLB model is a QEMU TCG plugin, and under KVM the guest runs "
                         "on the host CPU where no plugin sees it (accel cannot be kvm; under KVM the PMU's guest TLB "
                         "events count instead, docs/tlb-model.md)");
+    if (m.tlb_model && m.emulator == Emulator::kBochs)
+      throw MatrixError(file(), m.tlb_model_line,
+                        "tlb_model = true needs QEMU: the TLB model is a QEMU TCG plugin (emulator = \"bochs\")");
     return m;
   }
 
@@ -413,6 +444,7 @@ std::vector<Cell> expand(const Matrix& m) {
   std::set<std::string> keys;
   auto add = [&](Cell raw) {
     Cell c = specialize(m, std::move(raw));
+    c.emulator = m.emulator;
     if (keys.insert(c.key()).second) {
       c.index = static_cast<uint32_t>(cells.size());
       cells.push_back(std::move(c));

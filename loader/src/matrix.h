@@ -25,6 +25,13 @@ struct MatrixError : std::runtime_error {
 enum class Kernel { kMmlab, kLinuxPae };
 const char* kernel_name(Kernel k);
 
+// The emulators a boot can run under: QEMU (TCG or KVM) for every figure,
+// Bochs (docs/testing.md) as the stricter x86 for correctness runs.
+enum class Emulator { kQemu, kBochs };
+const char* emulator_name(Emulator e);
+// "qemu" or "bochs"; nullopt otherwise.
+std::optional<Emulator> parse_emulator(const std::string& s);
+
 enum class Accel { kAuto, kKvm, kTcg };
 const char* accel_name(Accel a);
 // "auto", "kvm" or "tcg" (checked by the command line); nullopt for "".
@@ -46,7 +53,8 @@ struct Workload {
 };
 
 struct Cell {
-  uint32_t index = 0;  // position in the expansion (before shuffling)
+  uint32_t index = 0;                   // position in the expansion (before shuffling)
+  Emulator emulator = Emulator::kQemu;  // the matrix's; part of the key when not QEMU
   Kernel kernel = Kernel::kMmlab;
   std::map<std::string, std::string> toggles;  // every toggle with its value (mmlab); empty for Linux
   Workload workload;
@@ -77,6 +85,8 @@ struct Matrix {
   std::string file;
   std::string name;
   std::vector<Kernel> kernels{Kernel::kMmlab};
+  // Bochs: correctness runs only (the mmlab kernel, no KVM, no -icount, at most 8 vCPUs).
+  Emulator emulator = Emulator::kQemu;
   Accel accel = Accel::kAuto;
   bool deterministic = false;
   uint32_t repetitions = 1;

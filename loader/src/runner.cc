@@ -17,6 +17,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "bochs.h"
 #include "boot.h"
 #include "host_counters.h"
 #include "result_set.h"
@@ -45,21 +46,6 @@ void install_stop_handlers() {
 
 }  // namespace
 
-int wait_with_deadline(pid_t pid, double deadline_s) {
-  const double end = monotonic_s() + deadline_s;
-  for (;;) {
-    int status;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (monotonic_s() > end) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    ::usleep(20000);
-  }
-}
-
 namespace {
 
 std::string host_cpu_model() {
@@ -80,78 +66,6 @@ std::string fmt_duration(double s) {
 }
 
 }  // namespace
-
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<int>& cpus,
-            const std::function<void(pid_t)>& before_exec) {
-  int go[2];
-  if (::pipe2(go, O_CLOEXEC) != 0) return -1;
-  const pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    if (!cpus.empty()) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      for (int c : cpus) CPU_SET(c, &set);
-      ::sched_setaffinity(0, sizeof(set), &set);
-    }
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, 0);
-    if (!log_path.empty()) {
-      const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (log >= 0) {
-        ::dup2(log, 1);
-        ::dup2(log, 2);
-      }
-    }
-    ::close(go[1]);
-    char c;
-    while (::read(go[0], &c, 1) < 0 && errno == EINTR) {
-    }
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::dprintf(2, "mmlab: cannot run %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(go[0]);
-  if (before_exec) before_exec(pid);
-  ::close(go[1]);  // EOF releases the child
-  return pid;
-}
-
-AccelChoice choose_accel(Accel requested, bool deterministic, const GuestPaths& paths, double probe_deadline_s) {
-  if (deterministic) return {false, "deterministic: TCG with -icount shift=0 (time counts guest instructions)"};
-  if (requested == Accel::kTcg) return {false, "TCG, as asked"};
-  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return {false, fmt::format("no usable KVM: /dev/kvm: {}; using TCG", std::strerror(errno))};
-  ::close(fd);
-  if (requested == Accel::kKvm) return {true, "KVM, as asked (not probed)"};
-  // Boot a probe guest: some hosts open /dev/kvm but cannot run a 32-bit PAE guest.
-  VmSpec probe{.kvm = true, .memory_mb = 64, .init = "/hello"};
-  probe.kernel_image = paths.mmlab_kernel;
-  probe.initrd = paths.initrd;
-  int code = -2;
-  std::string qemu_log;
-  try {
-    const BootResult r = boot_once(probe, probe_deadline_s, false);
-    code = r.qemu_exit;
-    qemu_log = r.qemu_stderr;
-  } catch (const std::exception&) {
-  }
-  if (code == 33) return {true, fmt::format("KVM: a probe guest ran under KVM within {:.0f} s", probe_deadline_s)};
-  std::string why;
-  if (code == -1)
-    why = fmt::format("a probe PAE guest did not finish under KVM within {:.0f} s", probe_deadline_s);
-  else if (code == -2)
-    why = "could not start QEMU for the KVM probe";
-  else
-    why = fmt::format("a probe PAE guest under KVM ended with QEMU status {}{}", code,
-                      qemu_log.empty() ? "" : ": " + qemu_log.substr(0, 200));
-  std::replace(why.begin(), why.end(), '\n', ' ');
-  return {false, why + "; using TCG"};
-}
 
 namespace {
 
@@ -193,9 +107,16 @@ class Runner {
     shuffle_cells(&todo, seed);
     const uint32_t already = static_cast<uint32_t>(results_.done().size());
     total_ = static_cast<uint32_t>(todo.size());
-    const Accel requested = o_.accel.value_or(m_.accel);
     tlb_requested_ = o_.tlb_model.value_or(m_.tlb_model);
-    accel_ = choose_accel(requested, deterministic, paths_, 3.0);
+    if (m_.emulator == Emulator::kBochs) {
+      if (o_.accel == Accel::kKvm)
+        throw std::runtime_error("--accel kvm: this matrix runs Bochs (emulator = \"bochs\")");
+      if (deterministic)
+        throw std::runtime_error("--deterministic: this matrix runs Bochs, which has no -icount (QEMU's)");
+      accel_ = {false, fmt::format("Bochs: no accel ({})", bochs_version())};
+    } else {
+      accel_ = choose_accel(o_.accel.value_or(m_.accel), deterministic, paths_, 3.0);
+    }
     icount_ = deterministic;
     decide_tlb_model();
     plan_placement(todo);
@@ -205,7 +126,7 @@ class Runner {
                 ? fmt::format(", deterministic: each configuration once, {} of them twice to check", verify_.size())
                 : "",
             o_.shard_count > 1 ? fmt::format(", shard {}/{}", o_.shard_index, o_.shard_count) : "",
-            already ? fmt::format(", {} already done", already) : "", accel_.kvm ? "kvm" : "tcg", accel_.reason),
+            already ? fmt::format(", {} already done", already) : "", accel_used(), accel_.reason),
         true);
     say(fmt::format("mmlab: {} at a time, {}", jobs_, placement_), true);
     if (tlb_requested_)
@@ -266,6 +187,10 @@ class Runner {
   void decide_tlb_model() {
     tlb_on_ = false;
     if (!tlb_requested_) return;
+    if (m_.emulator == Emulator::kBochs) {
+      tlb_why_ = "this matrix runs Bochs (emulator = \"bochs\"): the TLB model is a QEMU TCG plugin";
+      return;
+    }
     if (accel_.kvm) {
       tlb_why_ = fmt::format(
           "accel auto chose KVM ({}): the TLB model is a TCG plugin and sees nothing under KVM; the PMU's guest TLB "
@@ -428,8 +353,10 @@ class Runner {
                                   {"fnv1a64", fnv1a64_file(paths_.linux_kernel)}};
     const auto qv = capture({"qemu-system-i386", "--version"});
     j["qemu"] = qv ? trim(qv->substr(0, qv->find('\n'))) : "unknown";
+    j["emulator"] = emulator_name(m_.emulator);
+    if (m_.emulator == Emulator::kBochs) j["bochs"] = bochs_version();
     j["accel"] = {{"requested", accel_name(o_.accel.value_or(m_.accel))},
-                  {"used", accel_.kvm ? "kvm" : "tcg"},
+                  {"used", accel_used()},
                   {"why", accel_.reason},
                   {"deterministic", icount_}};
     struct utsname u;
@@ -470,7 +397,12 @@ class Runner {
           !write_initrd_with(base_initrd, {{"/bin/" + base_name(c.workload.binary), c.workload.binary}}, initrd))
         throw std::runtime_error(fmt::format("cannot write {}: {}", initrd, std::strerror(errno)));
     }
-    VmSpec s{.kernel = c.kernel, .kvm = accel_.kvm, .icount = icount_, .vcpus = c.vcpus, .memory_mb = m_.memory_mb};
+    VmSpec s{.emulator = c.emulator,
+             .kernel = c.kernel,
+             .kvm = accel_.kvm,
+             .icount = icount_,
+             .vcpus = c.vcpus,
+             .memory_mb = m_.memory_mb};
     s.toggles = c.toggles;
     s.kernel_args = c.kernel_args;
     if (c.workload.programs.empty())
@@ -500,13 +432,15 @@ class Runner {
     r.started_at = now_iso8601();
     r.counters = std::make_unique<HostCounters>();
     r.start = monotonic_s();
-    argv_[r.id] = qemu_argv(s);
+    argv_[r.id] = emulator_argv(s, r.dir);
+    specs_[r.id] = s;
     r.pid = spawn(argv_[r.id], r.dir + "/qemu.log", cpus, [&](pid_t pid) { r.counters->open(pid, accel_.kvm); });
-    if (r.pid < 0) throw std::runtime_error(fmt::format("cannot start QEMU: {}", std::strerror(errno)));
+    if (r.pid < 0)
+      throw std::runtime_error(fmt::format("cannot start {}: {}", emulator_name(s.emulator), std::strerror(errno)));
     return r;
   }
 
-  void finish(Running& r, int qemu_exit) {
+  void finish(Running& r, int emulator_exit) {
     const double duration = monotonic_s() - r.start;
     results_.require_space(ResultSet::kMinFreeToRecord,
                            fmt::format("{} ended with its output possibly cut short, so it is not recorded; the cells "
@@ -516,10 +450,17 @@ class Runner {
     const Cell& c = r.cell;
     const std::string console = read_file(r.dir + "/console.log").value_or("");
     const std::string records = read_file(r.dir + "/records.jsonl").value_or("");
+    // Under Bochs the verdict is the guest's exit record (bochs.h); the ISO goes.
+    const VmSpec spec = specs_[r.id];
+    specs_.erase(r.id);
+    const int qemu_exit = verdict_exit_status(spec, emulator_exit, records);
+    if (spec.emulator == Emulator::kBochs) bochs_cleanup(r.dir);
     std::optional<std::string> tlb_output;
     if (tlb_on_) tlb_output = read_file(r.dir + "/tlb-model.jsonl").value_or("");
     GuestOutcome g = interpret_guest(c.kernel, qemu_exit, icount_, console, records, init_run(c.workload), m_.timeout_s,
                                      tlb_output, tlb_on_ ? read_file(r.dir + "/qemu.log").value_or("") : "");
+    if (spec.emulator == Emulator::kBochs && g.reason.rfind("QEMU exited", 0) == 0)
+      g.reason = fmt::format("Bochs exited {} without the kernel's exit record: no verdict", emulator_exit);
     json cell;
     cell["schema"] = 1;
     cell["id"] = r.id;
@@ -535,7 +476,8 @@ class Runner {
     if (c.seeded) cell["seed"] = combination_index(c.toggles) + 1;
     cell["vcpus"] = c.vcpus;
     cell["rep"] = c.rep;
-    cell["accel"] = accel_.kvm ? "kvm" : "tcg";
+    cell["emulator"] = emulator_name(c.emulator);
+    cell["accel"] = accel_used();
     cell["deterministic"] = icount_;
     cell["time_unit"] = g.time_unit;
     cell["status"] = g.status;
@@ -564,6 +506,7 @@ class Runner {
                                         : manifest_["host_capabilities"]["papi"]["detail"].get<std::string>()}};
     cell["host_counters"] = host;
     cell["qemu_exit"] = qemu_exit;
+    if (c.emulator == Emulator::kBochs) cell["emulator_exit"] = emulator_exit;
     cell["qemu_command"] = argv_[r.id];
     argv_.erase(r.id);
     cell["console"] = fmt::format("cells/{}/console.log", r.id);
@@ -615,6 +558,10 @@ class Runner {
   GuestPaths paths_;
   ResultSet results_;
   AccelChoice accel_;
+  std::map<std::string, VmSpec> specs_;  // of the running cells, by id
+  // What ran the cells: kvm, tcg, or bochs (an emulator without an accel;
+  // the analysis never pools cells of different accels).
+  std::string accel_used() const { return m_.emulator == Emulator::kBochs ? "bochs" : accel_.kvm ? "kvm" : "tcg"; }
   bool icount_ = false;
   bool tlb_requested_ = false, tlb_on_ = false;  // the TLB model: asked for, and loaded into the cells
   std::string tlb_why_;

@@ -40,10 +40,9 @@ extern const char* const kGuestInvlpgCounter;
 
 // The counts of one cell's window, between the counters records labelled
 // `from` and `to` (the first program's before:0:NAME to the last one's
-// after:I:NAME, the same window as the guest counters' deltas) from records that pair_tlb_checkpoints has paired: the object a
-// cell record carries as "tlb_model" (docs/records.md). Its "status" is
-// "ok", or "unavailable" with a "reason" (the plugin wrote nothing, the
-// checkpoints do not pair, a snapshot is missing).
+// after:I:NAME, the same window as the guest counters' deltas) from records that pair_tlb_checkpoints has paired: the
+// object a cell record carries as "tlb_model" (docs/records.md). Its "status" is "ok", or "unavailable" with a "reason"
+// (the plugin wrote nothing, the checkpoints do not pair, a snapshot is missing).
 nlohmann::json tlb_window(const GuestRecords& records, const std::string& from, const std::string& to,
                           const std::string& qemu_log);
 

@@ -40,9 +40,11 @@ std::string error_of(const std::string& text) {
 const char* kMinimal = "[[workload]]\nname = \"lat_proc\"\nargs = [\"fork\"]\n";
 
 TEST(Matrix, ErrorsNameTheFileLineAndKey) {
-  EXPECT_EQ(error_of(std::string("name = \"x\"\nbogus = 1\n") + kMinimal),
-            "m.toml:2: unknown key 'bogus' (expected one of: name, kernel, accel, deterministic, repetitions, vcpus, "
-            "memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include, tlb_model, tlb_geometry)");
+  EXPECT_EQ(
+      error_of(std::string("name = \"x\"\nbogus = 1\n") + kMinimal),
+      "m.toml:2: unknown key 'bogus' (expected one of: name, kernel, emulator, accel, deterministic, repetitions, "
+      "vcpus, memory_mb, timeout_s, seed, kernel_args, toggles, workload, exclude, include, tlb_model, "
+      "tlb_geometry)");
   EXPECT_EQ(error_of(std::string("[toggles]\n\"mm.ptlock\" = [\"split\", \"spilt\"]\n") + kMinimal),
             "m.toml:2: toggles: unknown value 'spilt' for mm.ptlock (expected split or mm)");
   EXPECT_NE(error_of(std::string("[toggles]\n\"mm.ptlok\" = [\"split\"]\n") + kMinimal)

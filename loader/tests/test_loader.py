@@ -440,6 +440,64 @@ def test_boot_runs_one_guest_and_says_what_went_wrong(tmp_path):
         assert p.returncode == 2 and says in p.stderr, (args, p.returncode, p.stderr)
 
 
+def test_bochs_boots_gives_a_verdict_and_is_killed_cleanly(tmp_path):
+    """mmlab boot --emulator bochs (docs/testing.md, "Bochs"): the verdict is the kernel's exit record (pass, and a
+    panic's fail), a guest that never ends is killed at the deadline with nothing left behind (no Bochs process, no
+    scratch directory), and what Bochs cannot do is refused before anything starts."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+
+    def bochs(*args, timeout=400):
+        p = subprocess.run(
+            [MMLAB, "boot", "--emulator", "bochs", "--json", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+        return p, [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+    p, recs = bochs("--toggle", "mm.pmd_prealloc=off", "--init", "/hello", "--", "two words")
+    vm = recs[-1]
+    assert p.returncode == 0 and vm["status"] == "success" and vm["emulator"] == "bochs", (p.stderr, vm)
+    assert vm["accel"] == "bochs" and vm["qemu_exit"] == 33 and vm["command"][0] == "bochs", vm
+    assert recs[-2]["type"] == "exit" and recs[-2]["verdict"] == "pass", recs[-2]
+    (boot,) = [r for r in recs if r["type"] == "boot"]
+    assert boot["toggles"]["mm.pmd_prealloc"] == "off" and boot["cmdline"].endswith('-- "two words"'), boot
+    assert "hello from a static i386 binary" in vm["console"]
+    p, recs = bochs("--kernel-arg", "mmlab.debug=panic", "--init", "/hello")
+    assert p.returncode == 1 and recs[-1]["status"] == "failure" and recs[-2]["verdict"] == "fail", recs[-1]
+    assert any(r["type"] == "panic" for r in recs)
+    p, recs = bochs("--kernel-arg", "mmlab.debug=hang", "--init", "/hello", "--timeout", "20")
+    assert p.returncode == 3 and recs[-1]["status"] == "timeout" and recs[-1]["emulator_exit"] == -1, recs[-1]
+    assert not [r for r in recs if r["type"] == "exit"]
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)  # the ISO and the bochsrc went with the boot
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
+    assert not left.strip(), left
+    # A matrix cell under Bochs: recorded with its emulator, kept apart from QEMU's by key and accel.
+    out = tmp_path / "r"
+    matrix = write(
+        tmp_path, 'name = "bochs"\nemulator = "bochs"\n[[workload]]\nname = "lat_proc"\nargs = ["-n", "2", "exec"]\n'
+    )
+    p = mmlab("run", matrix, "-o", out)
+    assert p.returncode == 0, p.stderr
+    (c,) = cells(out)
+    assert c["status"] == "ok" and c["emulator"] == "bochs" and c["accel"] == "bochs", c
+    assert c["key"].startswith("emulator=bochs kernel=mmlab") and c["qemu_exit"] == 33, c
+    assert c["qemu_command"][0] == "bochs" and not os.path.exists(out / "cells" / c["id"] / "mmlab.iso")
+    m = manifest(out)
+    assert m["emulator"] == "bochs" and m["accel"]["used"] == "bochs" and m["bochs"].startswith("Bochs x86 Emulator")
+    for args, says in (
+        (["--kernel", "linux-pae"], "boots the mmlab kernel only"),
+        (["--deterministic"], "-icount"),
+        (["--accel", "kvm"], "no KVM"),
+        (["--tlb-model"], "TLB model"),
+        (["--vcpus", "9"], "at most 8"),
+        (["--", "it's"], "GRUB would rewrite"),
+    ):
+        p = mmlab("boot", "--emulator", "bochs", *args)
+        assert p.returncode == 2 and says in p.stderr, (args, p.returncode, p.stderr)
+
+
 def test_tlb_model_pairs_checkpoints_and_refuses_what_it_cannot_do(tmp_path):
     """mmlab boot --tlb-model (docs/tlb-model.md): the plugin's checkpoints paired with the counters records, as the
     table people read and as JSON, its geometry from --tlb-geometry; and clear errors, before any VM, for what cannot

@@ -149,9 +149,11 @@ TEST(TlbPlugin, ACellsWindowIsTheProgramsBeforeAndAfterRecords) {
       mmlab::read_records(mmlab::Kernel::kMmlab, "",
                           counters("before:0:p", 0, 0, 0) + counters("x", 0, 0, 0) + counters("after:0:p", 0, 0, 0));
   mmlab::pair_tlb_checkpoints(kPluginOutput, &three);
-  EXPECT_NE(mmlab::tlb_window(three, "before:0:p", "after:0:p", "")["reason"].get<std::string>().find("2 checkpoints for 3 counters records"),
+  EXPECT_NE(mmlab::tlb_window(three, "before:0:p", "after:0:p", "")["reason"].get<std::string>().find(
+                "2 checkpoints for 3 counters records"),
             std::string::npos);
-  EXPECT_NE(mmlab::tlb_window(r, "before:0:q", "after:0:q", "")["reason"].get<std::string>().find("no before:0:q / after:0:q"),
+  EXPECT_NE(mmlab::tlb_window(r, "before:0:q", "after:0:q", "")["reason"].get<std::string>().find(
+                "no before:0:q / after:0:q"),
             std::string::npos);
   EXPECT_EQ(mmlab::tlb_unavailable("why")["reason"], "why");
 }

@@ -32,8 +32,8 @@ static int child(void) {
   char* p = mmap(SECOND_GIB_HINT, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return 3;
   if ((unsigned long)p >> 30 != 1) return 4;  // not in the second GiB: the layout would not be what we measure
-  p[0] = 1;  // entry 1
-  return stack_page[0] == 1 ? 0 : 5;  // entry 0: we are running from it
+  p[0] = 1;                                   // entry 1
+  return stack_page[0] == 1 ? 0 : 5;          // entry 0: we are running from it
 }
 
 static unsigned long long one(void) {
@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < warmup; i++) one();
   for (int i = 0; i < n; i++) samples[i] = one();
   unsigned long long median = median_of(samples, n, sorted);
-  printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"unit\":\"ns\",\"clock\":\"CLOCK_MONOTONIC\",\"pgd_entries\":3,"
+  printf("MMLAB-RESULT {\"workload\":\"" NAME
+         "\",\"unit\":\"ns\",\"clock\":\"CLOCK_MONOTONIC\",\"pgd_entries\":3,"
          "\"n\":%d,\"warmup\":%d,\"min\":%llu,\"median\":%llu,\"samples\":[",
          n, warmup, sorted[0], median);
   for (int i = 0; i < n; i++) printf("%s%llu", i ? "," : "", samples[i]);

@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
                             "%s{\"workers\":%d,\"forks\":%llu,\"ns\":%llu,\"forks_per_s\":%.0f,\"per_worker\":%.0f}",
                             i ? "," : "", n, forks, ns, per_s, per_s / n);
   }
-  printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"iterations\":%d,\"unit\":\"forks/s\",\"clock\":\"CLOCK_MONOTONIC\","
+  printf("MMLAB-RESULT {\"workload\":\"" NAME
+         "\",\"iterations\":%d,\"unit\":\"forks/s\",\"clock\":\"CLOCK_MONOTONIC\","
          "\"points\":[%s]}\n",
          iterations, points);
   return 0;

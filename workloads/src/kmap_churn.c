@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
     die(NAME, "-r wants >= 1 rounds, -p 1..1024 pages, -f 0..64 forkers");
   if (mmlab_kmap_churn(1) < 0) {
     if (errno != ENOSYS) die(NAME, "kmap_churn(1): %s", strerror(errno));
-    printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"unsupported\":\"no mmlab kmap_churn system call on this kernel "
+    printf("MMLAB-RESULT {\"workload\":\"" NAME
+           "\",\"unsupported\":\"no mmlab kmap_churn system call on this kernel "
            "(ENOSYS)\"}\n");
     return 0;
   }
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
       die(NAME, "forker %d failed (wait status %#x)", i, status);
   }
   unsigned long long forks = sh->forks;
-  printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"rounds\":%d,\"pages\":%d,\"forkers\":%d,\"kernel_pte_tables\":%lld,"
+  printf("MMLAB-RESULT {\"workload\":\"" NAME
+         "\",\"rounds\":%d,\"pages\":%d,\"forkers\":%d,\"kernel_pte_tables\":%lld,"
          "\"forks\":%llu,\"ns\":%llu,\"rounds_per_s\":%.0f,\"forks_per_s\":%.0f,\"clock\":\"CLOCK_MONOTONIC\"}\n",
          rounds, pages, forkers, tables, forks, ns, ns ? rounds * 1e9 / (double)ns : 0,
          ns ? (double)forks * 1e9 / (double)ns : 0);

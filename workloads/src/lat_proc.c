@@ -21,7 +21,7 @@
 
 #include "workload.h"
 
-extern char **environ;
+extern char** environ;
 
 #define MAX_SAMPLES 10000
 

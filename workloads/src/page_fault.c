@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
                             "%s{\"workers\":%d,\"faults\":%llu,\"ns\":%llu,\"faults_per_s\":%.0f,\"per_worker\":%.0f}",
                             i ? "," : "", n, faults, ns, per_s, per_s / n);
   }
-  printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"mode\":\"%s\",\"region_kb\":%u,\"pages\":%u,\"iterations\":%d,"
+  printf("MMLAB-RESULT {\"workload\":\"" NAME
+         "\",\"mode\":\"%s\",\"region_kb\":%u,\"pages\":%u,\"iterations\":%d,"
          "\"unit\":\"faults/s\",\"clock\":\"CLOCK_MONOTONIC\",\"points\":[%s]}\n",
          mode, region_bytes / 1024, pages, iterations, points);
   return 0;

@@ -68,22 +68,38 @@ static uint32_t rnd(void) {  // xorshift32: the same sequence for the same seed
 
 static uint32_t arg(void) {
   switch (rnd() % 9) {
-    case 0: return rnd() % 64;
-    case 1: return 0xFFFFFFFFu;
-    case 2: return rnd();
-    case 3: return (uint32_t)(uintptr_t)(scratch + rnd() % sizeof(scratch));
-    case 4: return 0xC0000000u + (rnd() % 0x40000000u);
-    case 5: return 0x70000000u + (rnd() & 0x0FFFF000u);  // nothing is mapped there
-    case 6: return 0;
-    case 7: return (uint32_t)(uintptr_t)scratch + sizeof(scratch) - (rnd() % 16);  // runs off the buffer
-    default: return 0xBFFFF000u + (rnd() % 0x2000u);  // straddles the top of user space
+    case 0:
+      return rnd() % 64;
+    case 1:
+      return 0xFFFFFFFFu;
+    case 2:
+      return rnd();
+    case 3:
+      return (uint32_t)(uintptr_t)(scratch + rnd() % sizeof(scratch));
+    case 4:
+      return 0xC0000000u + (rnd() % 0x40000000u);
+    case 5:
+      return 0x70000000u + (rnd() & 0x0FFFF000u);  // nothing is mapped there
+    case 6:
+      return 0;
+    case 7:
+      return (uint32_t)(uintptr_t)scratch + sizeof(scratch) - (rnd() % 16);  // runs off the buffer
+    default:
+      return 0xBFFFF000u + (rnd() % 0x2000u);  // straddles the top of user space
   }
 }
 
 static int excluded(uint32_t nr) {
   switch (nr) {
-    case SYS_exit: case SYS_exit_group: case SYS_pause: case SYS_nanosleep: case SYS_clock_nanosleep:
-    case SYS_futex: case SYS_wait4: case SYS_waitpid: case SYS_clone:
+    case SYS_exit:
+    case SYS_exit_group:
+    case SYS_pause:
+    case SYS_nanosleep:
+    case SYS_clock_nanosleep:
+    case SYS_futex:
+    case SYS_wait4:
+    case SYS_waitpid:
+    case SYS_clone:
 #ifdef SYS_clock_nanosleep_time64
     case SYS_clock_nanosleep_time64:
 #endif
@@ -101,10 +117,10 @@ static int excluded(uint32_t nr) {
 
 /* Calls the mmlab kernel implements (and Linux has), drawn three times in
  * four so that most calls get past -ENOSYS into real argument checking. */
-static const uint16_t kImplemented[] = {
-    3,   4,   5,   6,   11,  12,  13,  19,  33,  37,  41,  45,  54,  60,  63,  78,  85,  91,  122, 125, 140,
-    146, 158, 174, 175, 180, 183, 190, 191, 192, 195, 196, 197, 2,   220, 221, 238, 243, 258, 265, 270, 295,
-    307, 311, 330, 340, 355, 383, 403, 1000, 1001};
+static const uint16_t kImplemented[] = {3,   4,   5,   6,   11,  12,  13,  19,  33,  37,  41,   45,  54,
+                                        60,  63,  78,  85,  91,  122, 125, 140, 146, 158, 174,  175, 180,
+                                        183, 190, 191, 192, 195, 196, 197, 2,   220, 221, 238,  243, 258,
+                                        265, 270, 295, 307, 311, 330, 340, 355, 383, 403, 1000, 1001};
 
 static void batch(int calls) {
   for (int i = 0; i < calls; i++) {
@@ -150,7 +166,8 @@ int main(int argc, char** argv) {
   }
   if (calls < 1 || per < 1 || seed == 0) die(NAME, "-n and -b want positive counts, -s a non-zero seed");
   if (mmlab_counters("sysfuzz") != 0) {
-    printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"unsupported\":\"random system calls run only on the mmlab kernel\"}\n");
+    printf("MMLAB-RESULT {\"workload\":\"" NAME
+           "\",\"unsupported\":\"random system calls run only on the mmlab kernel\"}\n");
     return 0;
   }
   if ((calls + per - 1) / per > MAX_BATCHES) die(NAME, "at most %d batches", MAX_BATCHES);
@@ -198,7 +215,8 @@ int main(int argc, char** argv) {
                             sum.err[e]);
   }
   errors[len] = 0;
-  printf("MMLAB-RESULT {\"workload\":\"" NAME "\",\"seed\":%u,\"calls_asked\":%ld,\"batches\":%d,\"batches_exited\":%d,"
+  printf("MMLAB-RESULT {\"workload\":\"" NAME
+         "\",\"seed\":%u,\"calls_asked\":%ld,\"batches\":%d,\"batches_exited\":%d,"
          "\"batches_killed\":%d,\"batches_counted\":%d,\"calls_counted\":%llu,\"returned_ok\":%llu,"
          "\"errors\":{%s},\"errno_other\":%llu}\n",
          seed, calls, batches, exited, killed, counted, sum.calls, sum.ok, errors, sum.other);

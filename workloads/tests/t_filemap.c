@@ -48,7 +48,8 @@ static void private_mappings(void) {
               strerror(errno)))
     return;
   int same = 1;
-  for (int i = 0; i < 4; i++) same &= !memcmp(a + i * PAGE, file_page(2 + i), PAGE) && !memcmp(b + i * PAGE, a + i * PAGE, PAGE);
+  for (int i = 0; i < 4; i++)
+    same &= !memcmp(a + i * PAGE, file_page(2 + i), PAGE) && !memcmp(b + i * PAGE, a + i * PAGE, PAGE);
   report(same, "both mappings hold the file's pages 2..5", "content differs from read()");
   a[PAGE + 5] ^= 0xFF;
   report(a[PAGE + 5] == (file_page(3)[5] ^ 0xFF) && b[PAGE + 5] == file_page(3)[5],

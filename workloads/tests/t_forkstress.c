@@ -161,9 +161,10 @@ int main(int argc, char** argv) {
          workers_reaped, workers, why);
   report(orphans_reaped == orphans && bad_orphans == 0, "every orphan came back to PID 1 and was reaped with its code",
          "reaped %d of %d, %d with a wrong status", orphans_reaped, orphans, bad_orphans);
-  printf("MMLAB-RESULT {\"workload\":\"t_forkstress\",\"workers\":%d,\"rounds\":%d,\"children\":%d,"
-         "\"workers_reaped\":%d,\"bad_children\":%d,\"orphans\":%d,\"orphans_reaped\":%d,\"bad_orphans\":%d,"
-         "\"threads\":%d}\n",
-         workers, rounds, children, workers_reaped, bad_children, orphans, orphans_reaped, bad_orphans, threads);
+  printf(
+      "MMLAB-RESULT {\"workload\":\"t_forkstress\",\"workers\":%d,\"rounds\":%d,\"children\":%d,"
+      "\"workers_reaped\":%d,\"bad_children\":%d,\"orphans\":%d,\"orphans_reaped\":%d,\"bad_orphans\":%d,"
+      "\"threads\":%d}\n",
+      workers, rounds, children, workers_reaped, bad_children, orphans, orphans_reaped, bad_orphans, threads);
   return report_summary();
 }

@@ -45,18 +45,18 @@
 #define PAGE 4096
 #define WORDS (PAGE / 4)
 #define FILL_PAGES 64
-#define MIN_READS 10000u              /* reads before the change: the reader is running */
-#define STALE_READS 5000u             /* reads after the change that prove a stale TLB entry */
-#define READER_WAIT_NS 2000000000ull  /* for the reader to start (a failure past it) */
-#define AFTER_NS 500000000ull         /* for the reader to run again after the change (a failure past it) */
+#define MIN_READS 10000u             /* reads before the change: the reader is running */
+#define STALE_READS 5000u            /* reads after the change that prove a stale TLB entry */
+#define READER_WAIT_NS 2000000000ull /* for the reader to start (a failure past it) */
+#define AFTER_NS 500000000ull        /* for the reader to run again after the change (a failure past it) */
 
 /* How a round's child ends when something other than the expected happens. */
 enum {
-  kExitWrongValue = 3,  /* the reader read a value that is not its pattern */
-  kExitStale = 4,       /* the reader went on reading after the page went */
-  kExitStalled = 5,     /* the reader did not run again within AFTER_NS */
-  kExitSetup = 10,      /* mmap, pthread_create, fork, munmap, ... failed */
-  kExitNoReader = 12,   /* the reader never got going */
+  kExitWrongValue = 3, /* the reader read a value that is not its pattern */
+  kExitStale = 4,      /* the reader went on reading after the page went */
+  kExitStalled = 5,    /* the reader did not run again within AFTER_NS */
+  kExitSetup = 10,     /* mmap, pthread_create, fork, munmap, ... failed */
+  kExitNoReader = 12,  /* the reader never got going */
 };
 
 enum kind { kUnmap, kProtect, kCow };
@@ -68,9 +68,9 @@ struct shared {
   volatile uint32_t at_change;   /* reads when the main thread made the change */
   volatile uint32_t bad;         /* 1: the reader read a wrong value */
   volatile uint32_t bad_value, bad_word, bad_published;
-  volatile uint32_t published;   /* cow: the main thread has written the new pattern */
-  volatile uint32_t copy_ok;     /* cow: the forked copy saw the old pattern in every word */
-  volatile uint32_t round;       /* set by the parent: a copy left over from a failed round writes nothing */
+  volatile uint32_t published; /* cow: the main thread has written the new pattern */
+  volatile uint32_t copy_ok;   /* cow: the forked copy saw the old pattern in every word */
+  volatile uint32_t round;     /* set by the parent: a copy left over from a failed round writes nothing */
 };
 
 static struct shared* sh;
@@ -201,12 +201,18 @@ static void cow_child(int round) {
 
 static const char* exit_meaning(int code) {
   switch (code) {
-    case kExitWrongValue: return "the reader read a wrong value";
-    case kExitStale: return "the reader went on reading after the change";
-    case kExitStalled: return "the reader did not run after the change";
-    case kExitSetup: return "setup failed";
-    case kExitNoReader: return "the reader never started";
-    default: return "?";
+    case kExitWrongValue:
+      return "the reader read a wrong value";
+    case kExitStale:
+      return "the reader went on reading after the change";
+    case kExitStalled:
+      return "the reader did not run after the change";
+    case kExitSetup:
+      return "setup failed";
+    case kExitNoReader:
+      return "the reader never started";
+    default:
+      return "?";
   }
 }
 
@@ -233,8 +239,8 @@ static const char* describe_statuses(const struct statuses* s) {
   buf[0] = 0;
   for (int i = 0; i < s->n && used < sizeof(buf) - 160; i++) {
     int st = s->status[i];
-    used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%d x %s", i ? "; " : "", s->count[i],
-                             describe_status(st));
+    used +=
+        (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%d x %s", i ? "; " : "", s->count[i], describe_status(st));
     if (WIFEXITED(st) && WEXITSTATUS(st))
       used += (size_t)snprintf(buf + used, sizeof(buf) - used, ": %s", exit_meaning(WEXITSTATUS(st)));
   }
@@ -264,7 +270,8 @@ static void experiment(enum kind kind, int rounds) {
     int status = 0;
     if (waitpid(pid, &status, 0) != pid) status = -1;
     note_status(&seen, status);
-    if (kind == kCow ? WIFEXITED(status) && WEXITSTATUS(status) == 0 : WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+    if (kind == kCow ? WIFEXITED(status) && WEXITSTATUS(status) == 0
+                     : WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
       expected++;
     if (sh->bad && clean) {
       clean = 0;
@@ -281,8 +288,8 @@ static void experiment(enum kind kind, int rounds) {
     snprintf(name, sizeof(name), "the process goes on after %s in every round", what);
     report(expected == rounds, name, "%d of %d rounds exited 0; %s", expected, rounds, describe_statuses(&seen));
     snprintf(name, sizeof(name), "the reader sees the new frame at once after %s", what);
-    report(clean, name, "round %d: word %u read %#x (write published: %u), want %#x", bad_round, bad_word,
-           bad_value, bad_published, (0xC0B00000u | (uint32_t)bad_round));
+    report(clean, name, "round %d: word %u read %#x (write published: %u), want %#x", bad_round, bad_word, bad_value,
+           bad_published, (0xC0B00000u | (uint32_t)bad_round));
     report(copies_ok, "the forked copy keeps the old page", "a copy saw something else");
   } else {
     snprintf(name, sizeof(name), "the reader faults after %s in every round", what);
@@ -293,8 +300,7 @@ static void experiment(enum kind kind, int rounds) {
            0x5AFE0000u | (uint32_t)bad_round);
   }
   snprintf(name, sizeof(name), "the reader was reading when the page changed (%s)", what);
-  report(reading, name, "round %d: %u reads before the change, want at least %u", short_round, short_reads,
-         MIN_READS);
+  report(reading, name, "round %d: %u reads before the change, want at least %u", short_round, short_reads, MIN_READS);
   printf("INFO t_tlb %s: %d rounds, %llu reads in all, at least %u before the change\n", what, rounds, total,
          min_reads == UINT32_MAX ? 0 : min_reads);
   fflush(stdout);

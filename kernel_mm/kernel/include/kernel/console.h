@@ -60,8 +60,9 @@ class Record {
 // isa-debug-exit (iobase 0xf4): QEMU exits with status (code << 1) | 1.
 inline constexpr uint8_t kExitSuccess = 0x10;  // QEMU exit status 33
 inline constexpr uint8_t kExitFailure = 0x11;  // QEMU exit status 35
-// Leaves QEMU through isa-debug-exit; without that device, powers off
-// through the PIIX4 ACPI port, and failing that halts.
+// Writes the `exit` record (the verdict), then leaves QEMU through
+// isa-debug-exit; without that device, Bochs through its shutdown port,
+// else powers off through the PIIX4 ACPI port, and failing that halts.
 [[noreturn]] void machine_exit(uint8_t code);
 
 // Prints the message (and the registers when `frame` is set) on the
