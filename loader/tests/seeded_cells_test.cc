@@ -142,7 +142,8 @@ TEST(Matrix, WorkloadKeysAndKernelArgumentsAreChecked) {
                 .find("m.toml:1: kernel_args: 'mm.ptlok=mm' is neither a toggle (mm.pmd_prealloc, "),
             std::string::npos);
   EXPECT_EQ(error_of(std::string("kernel_args = [\"mmlab.debug=pnic\"]\n") + kMinimal),
-            "m.toml:1: kernel_args: 'mmlab.debug=pnic': unknown mmlab.* option (expected mmlab.debug=panic or hang)");
+            "m.toml:1: kernel_args: 'mmlab.debug=pnic': unknown mmlab.* option (expected mmlab.debug=panic, hang or "
+            "lock-inversion, or mmlab.lockdep=on or off)");
   EXPECT_EQ(error_of(std::string("kernel_args = [\"mm.fail_alloc=40\", \"mm.fail_alloc_seed={seed}\"]\n") + kMinimal),
             "");
   EXPECT_EQ(error_of("[[workload]]\nname = \"lat_proc\"\nargs = [\"-s\", \"{sed}\"]\n"),
