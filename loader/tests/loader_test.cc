@@ -13,6 +13,7 @@
 #include "guest.h"
 #include "host_counters.h"
 #include "matrix.h"
+#include "matrix_test_util.h"
 #include "result_set.h"
 #include "util.h"
 
@@ -23,21 +24,10 @@ using mmlab::Matrix;
 using mmlab::MatrixError;
 using nlohmann::json;
 
-const std::vector<std::string> kKnown = {"lat_proc", "page_fault", "fork_scale", "exec_layout", "kmap_churn"};
-
-Matrix parse(const std::string& text) { return mmlab::parse_matrix_text(text, "m.toml", kKnown); }
-
-// The error message of parsing `text`, "" if it parses.
-std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const MatrixError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-const char* kMinimal = "[[workload]]\nname = \"lat_proc\"\nargs = [\"fork\"]\n";
+using mmlab_test::error_of;
+using mmlab_test::kKnown;
+using mmlab_test::kMinimal;
+using mmlab_test::parse;
 
 TEST(Matrix, ErrorsNameTheFileLineAndKey) {
   EXPECT_EQ(

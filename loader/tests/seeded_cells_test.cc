@@ -9,6 +9,7 @@
 
 #include "guest.h"
 #include "matrix.h"
+#include "matrix_test_util.h"
 
 namespace {
 
@@ -16,21 +17,10 @@ using mmlab::Cell;
 using mmlab::Matrix;
 using mmlab::MatrixError;
 
-const std::vector<std::string> kKnown = {"lat_proc", "page_fault", "fork_scale", "exec_layout", "kmap_churn"};
-
-Matrix parse(const std::string& text) { return mmlab::parse_matrix_text(text, "m.toml", kKnown); }
-
-// The error message of parsing `text` without a test initrd, "" if it parses.
-std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const MatrixError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-const char* kMinimal = "[[workload]]\nname = \"lat_proc\"\nargs = [\"fork\"]\n";
+using mmlab_test::error_of;
+using mmlab_test::kKnown;
+using mmlab_test::kMinimal;
+using mmlab_test::parse;
 
 const std::vector<std::string> kTestFiles = {"/init", "/bin/lat_proc", "/bin/page_fault", "/tests/t_fork",
                                              "/tests/t_exec"};
