@@ -226,15 +226,7 @@ class ListReader : TomlReader {
       } else if (key == "boots") {
         boots = variants(node, key, false);
       } else if (key == "combinations") {
-        combos.clear();
-        uint32_t lo = 0, hi = mm::kNumToggleCombinations - 1;
-        if (const toml::array* a = node.as_array(); a && a->size() == 2) {
-          lo = integer(*a->get(0), key, 0, hi);
-          hi = integer(*a->get(1), key, lo, hi);
-        } else if (!node.is_string() || str(node, key) != "all") {
-          fail(node, "combinations: \"all\" or [first, last]");
-        }
-        for (uint32_t i = lo; i <= hi; ++i) combos.push_back(static_cast<int32_t>(i));
+        combos = combinations(node, key);
       } else if (key == "per_case") {
         per_case = integer(node, key, 1, mm::kNumToggleCombinations);
       } else if (key == "repeat") {
@@ -243,14 +235,22 @@ class ListReader : TomlReader {
         apply(key, node, &base);
       }
     }
-    if (per_case && combos.front() < 0) fail(t, fmt::format("{}: per_case needs combinations", name));
-    std::vector<std::vector<int32_t>> chunks;
-    for (size_t i = 0; i < combos.size(); i += per_case ? per_case : combos.size())
-      chunks.emplace_back(combos.begin() + i,
-                          combos.begin() + std::min(combos.size(), i + (per_case ? per_case : combos.size())));
+    // A case may choose its own combinations (all of them on 1 vCPU, a strength-3 sample on more).
+    auto chunks_of = [&](const Variant& c) {
+      std::vector<int32_t> mine = combos;
+      for (const auto& [key, node] : c.keys)
+        if (key == "combinations") mine = combinations(*node, key);
+      if (per_case && mine.front() < 0) fail(t, fmt::format("{}: per_case needs combinations", name));
+      const size_t step = per_case ? per_case : mine.size();
+      std::vector<std::vector<int32_t>> chunks;
+      for (size_t i = 0; i < mine.size(); i += step)
+        chunks.emplace_back(mine.begin() + i, mine.begin() + std::min(mine.size(), i + step));
+      return chunks;
+    };
 
     std::vector<BootTest> out;
-    for (const Variant& c : cases)
+    for (const Variant& c : cases) {
+      const std::vector<std::vector<int32_t>> chunks = chunks_of(c);
       for (size_t k = 0; k < chunks.size(); ++k) {
         BootTest test{.name = name, .check = check, .line = line(t)};
         if (!c.name.empty()) test.name += "." + c.name;
@@ -259,7 +259,8 @@ class ListReader : TomlReader {
           for (const Variant& b : boots)
             for (uint32_t rep = 0; rep < repeat; ++rep) {
               Draft d = base;
-              for (const auto& [key, node] : c.keys) apply(key, *node, &d);
+              for (const auto& [key, node] : c.keys)
+                if (key != "combinations") apply(key, *node, &d);
               for (const auto& [key, node] : b.keys) apply(key, *node, &d);
               std::vector<std::string> label;
               if (!b.name.empty()) label.push_back(b.name);
@@ -275,6 +276,25 @@ class ListReader : TomlReader {
             }
         out.push_back(std::move(test));
       }
+    }
+    return out;
+  }
+
+  // "all", [first, last] or "strength3" (16 combinations, every three toggles in all their value combinations).
+  std::vector<int32_t> combinations(const toml::node& node, const std::string& key) const {
+    std::vector<int32_t> out;
+    if (node.is_string() && str(node, key) == "strength3") {
+      for (uint32_t c : strength3_combinations()) out.push_back(static_cast<int32_t>(c));
+      return out;
+    }
+    uint32_t lo = 0, hi = mm::kNumToggleCombinations - 1;
+    if (const toml::array* a = node.as_array(); a && a->size() == 2) {
+      lo = integer(*a->get(0), key, 0, hi);
+      hi = integer(*a->get(1), key, lo, hi);
+    } else if (!node.is_string() || str(node, key) != "all") {
+      fail(node, "combinations: \"all\", \"strength3\" or [first, last]");
+    }
+    for (uint32_t i = lo; i <= hi; ++i) out.push_back(static_cast<int32_t>(i));
     return out;
   }
 

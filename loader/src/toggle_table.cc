@@ -29,6 +29,16 @@ std::map<std::string, std::string> toggle_combination(uint32_t index) {
   return out;
 }
 
+std::vector<uint32_t> strength3_combinations() {
+  static_assert(mm::kNumToggles == 6, "strength3_combinations is the 2^(6-2) fraction: choose new generators");
+  std::vector<uint32_t> out;
+  for (uint32_t r = 0; r < 16; ++r) {
+    auto bit = [r](uint32_t i) { return (r >> i) & 1u; };
+    out.push_back(r | (bit(0) ^ bit(1) ^ bit(2)) << 4 | (bit(1) ^ bit(2) ^ bit(3)) << 5);
+  }
+  return out;
+}
+
 uint32_t combination_index(const std::map<std::string, std::string>& toggles) {
   uint32_t bits = 0;
   for (uint32_t i = 0; i < mm::kNumToggles; ++i) {

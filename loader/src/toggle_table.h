@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "mm/toggles.h"
 
@@ -22,6 +23,11 @@ std::map<std::string, std::string> default_toggles();
 // Combination `index` (0..mm::kNumToggleCombinations-1) as the kernel numbers
 // them: bit i picks the second value of toggle i.
 std::map<std::string, std::string> toggle_combination(uint32_t index);
+// 16 combinations in which every three toggles take all eight of their value
+// combinations, each twice (an orthogonal array of strength 3: the 2^(6-2)
+// resolution-IV fraction with toggle 4 = 0^1^2 and toggle 5 = 1^2^3, bits as
+// above). For tests that cannot afford all 64 (docs/testing.md).
+std::vector<uint32_t> strength3_combinations();
 // The inverse: the number of a combination given as every toggle's value
 // (a toggle it does not name counts as its default).
 uint32_t combination_index(const std::map<std::string, std::string>& toggles);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "boot_tests.h"
 #include "guest.h"
@@ -194,6 +196,44 @@ repeat = 2
   EXPECT_EQ(tests[8].check, "smp:f");
   EXPECT_EQ(tests[8].boots[0].spec.vcpus, 2u);
   EXPECT_EQ(tests[8].boots[0].spec.toggles.at("mm.ptlock"), "split");
+}
+
+TEST(BootTestList, ACaseMayChooseItsOwnCombinations) {
+  const auto tests = read_list(R"(
+[fuzz]
+args = "sysfuzz -s {seed}"
+combinations = "all"
+per_case = 16
+cases = [{ name = "1", vcpus = 1 }, { name = "4", vcpus = 4, combinations = "strength3" }]
+)");
+  std::vector<std::string> names;
+  for (const BootTest& t : tests) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"fuzz.1.0", "fuzz.1.1", "fuzz.1.2", "fuzz.1.3", "fuzz.4"}));
+  ASSERT_EQ(tests[4].boots.size(), 16u);
+  std::set<int64_t> seen;
+  for (const auto& b : tests[4].boots) {
+    EXPECT_EQ(b.spec.vcpus, 4u);
+    EXPECT_EQ(b.spec.toggles, mmlab::toggle_combination(static_cast<uint32_t>(b.combination)));
+    seen.insert(b.combination);
+  }
+  EXPECT_EQ(seen.size(), 16u);
+  EXPECT_EQ(list_error("[a]\ncombinations = \"some\"\n"),
+            ":2: combinations: \"all\", \"strength3\" or [first, last]");
+}
+
+// "strength3": every three toggles take each of their 8 value combinations, twice, in the 16.
+TEST(ToggleTable, Strength3CombinationsCoverEveryTripleOfToggles) {
+  const std::vector<uint32_t> c = mmlab::strength3_combinations();
+  ASSERT_EQ(c.size(), 16u);
+  EXPECT_EQ(std::set<uint32_t>(c.begin(), c.end()).size(), 16u);
+  for (uint32_t i = 0; i < mm::kNumToggles; ++i)
+    for (uint32_t j = i + 1; j < mm::kNumToggles; ++j)
+      for (uint32_t k = j + 1; k < mm::kNumToggles; ++k) {
+        std::map<uint32_t, int> count;
+        for (uint32_t x : c) ++count[(x >> i & 1) | (x >> j & 1) << 1 | (x >> k & 1) << 2];
+        ASSERT_EQ(count.size(), 8u) << i << j << k;
+        for (const auto& [values, n] : count) EXPECT_EQ(n, 2) << i << j << k << " values " << values;
+      }
 }
 
 TEST(BootTestList, ABootWithTheTlbModelLoadsThePluginAndExpectsPairedCheckpoints) {
