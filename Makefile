@@ -47,7 +47,7 @@ tsan: setup
 	  -DMMLAB_GUEST=OFF >/dev/null
 	@cmake --build $(BUILD)-tsan -j $(JOBS) --target mm_concurrency_tests
 	@cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  ctest -L concurrency --output-on-failure
+	  ctest -L concurrency --output-on-failure -j $(JOBS)
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -65,7 +65,7 @@ anchor: build
 
 # Python: the tools' and the analysis's tests (synthetic and checked-in result sets).
 pytest: setup
-	@$(PY) -m pytest -q -p no:cacheprovider scripts/tests analysis/tests
+	@$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist load scripts/tests analysis/tests
 
 # libFuzzer on every parser of untrusted bytes (fuzz/, docs/reliability.md):
 # a few seconds each in make test, FUZZ_SECONDS each with make fuzz.

@@ -29,6 +29,8 @@ PACKAGES=(
   libc6-dev-i386 lib32gcc-12-dev
   # Python tooling (scripts/, the boot tests)
   python3 python3-pytest
+  # pytest -n: the Python suites on every host CPU (make pytest)
+  python3-pytest-xdist
   # the analysis (analysis/): statistics, plots, the HTML report
   python3-numpy python3-scipy python3-matplotlib python3-jinja2
   # hosted parser tests read an archive made by GNU cpio
