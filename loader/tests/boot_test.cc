@@ -217,8 +217,7 @@ cases = [{ name = "1", vcpus = 1 }, { name = "4", vcpus = 4, combinations = "str
     seen.insert(b.combination);
   }
   EXPECT_EQ(seen.size(), 16u);
-  EXPECT_EQ(list_error("[a]\ncombinations = \"some\"\n"),
-            ":2: combinations: \"all\", \"strength3\" or [first, last]");
+  EXPECT_EQ(list_error("[a]\ncombinations = \"some\"\n"), ":2: combinations: \"all\", \"strength3\" or [first, last]");
 }
 
 // "strength3": every three toggles take each of their 8 value combinations, twice, in the 16.

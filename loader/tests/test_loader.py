@@ -638,7 +638,14 @@ def test_boot_test_list_cases_run_through_mmlab(tmp_path):
     expectation is not met."""
     listed = json.loads(mmlab("tests", "--json").stdout)
     names = {c["name"] for c in listed}
-    assert {"hello", "combination.0", "combination.63", "smp.16", "fault_injection.1.3", "fault_injection.4"} <= names, len(names)
+    assert {
+        "hello",
+        "combination.0",
+        "combination.63",
+        "smp.16",
+        "fault_injection.1.3",
+        "fault_injection.4",
+    } <= names, len(names)
     assert len(listed) >= 128
     lst = write(
         tmp_path,
