@@ -17,7 +17,7 @@ namespace {
 using mmtest::touch;
 using mmtest::TouchResult;
 
-constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
+using mmtest::kRW;
 
 // With mm.pmd_prealloc=off, a CPU that faults while another CPU installs
 // the PMD for the same GiB keeps its stale "not present" PDPTE until the

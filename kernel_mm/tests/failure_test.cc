@@ -11,7 +11,7 @@ namespace {
 using mmtest::touch;
 using mmtest::TouchResult;
 
-constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
+using mmtest::kRW;
 
 class FailureTest : public ::testing::TestWithParam<uint32_t> {};
 

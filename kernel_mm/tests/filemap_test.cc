@@ -13,7 +13,7 @@ namespace {
 
 constexpr uint32_t P = mm::kPageSize;
 constexpr uint32_t kR = mm::kVmRead;
-constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
+using mmtest::kRW;
 constexpr uint32_t kRX = mm::kVmRead | mm::kVmExec;
 
 // A file of `pages` pages plus `tail` bytes whose every 32-bit word says

@@ -14,7 +14,7 @@ using mmtest::touch;
 using mmtest::TouchResult;
 
 constexpr uint32_t kRX = mm::kVmRead | mm::kVmExec;
-constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
+using mmtest::kRW;
 
 // exec of a typical static i386 binary: text at 0x08048000, the mmap area at
 // 0x40000000, the stack just below 0xC0000000: one user PGD entry each.

@@ -14,6 +14,9 @@
 
 namespace mmtest {
 
+// Read-write protection, as most tests map.
+inline constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
+
 // "prealloc_on-locked-shared-vma-split-inline": readable test names.
 std::string toggle_name(const mm::Toggles& t);
 std::string toggle_param_name(const ::testing::TestParamInfo<uint32_t>& info);

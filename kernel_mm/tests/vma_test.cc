@@ -10,7 +10,7 @@
 namespace {
 
 constexpr uint32_t kR = mm::kVmRead;
-constexpr uint32_t kRW = mm::kVmRead | mm::kVmWrite;
+using mmtest::kRW;
 constexpr uint32_t P = mm::kPageSize;
 
 struct V {
