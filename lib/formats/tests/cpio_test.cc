@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "formats/cpio_writer.h"
+#include "test_files.h"
 
 namespace {
 
@@ -315,10 +316,7 @@ TEST(CpioReader, EverySingleByteCorruptionIsSafe) {
   }
 }
 
-Bytes read_file(const char* path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
+using formats_test::read_file;
 
 TEST(CpioReader, ReadsAnArchiveMadeByGnuCpio) {
   const Bytes a = read_file(MMLAB_TEST_GNU_CPIO);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "test_files.h"
+
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -320,10 +322,7 @@ TEST(ElfParse, EverySingleByteCorruptionIsSafe) {
   }
 }
 
-Bytes read_file(const char* path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
+using formats_test::read_file;
 
 // The PT_LOADs with memsz > 0, read straight from the file: the reference.
 std::vector<Phdr> loads_of(const Bytes& b) {

@@ -12,6 +12,7 @@
 #include "formats/cpio.h"
 #include "formats/cpio_writer.h"
 #include "formats/elf.h"
+#include "test_files.h"
 
 namespace {
 
@@ -73,10 +74,7 @@ TEST(Cpio, EveryTruncationEndsCleanlyOrWithAnError) {
   }
 }
 
-std::vector<uint8_t> read_file(const char* path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
+using formats_test::read_file;
 
 TEST(Elf, ParsesARealStaticI386Binary) {
   const std::vector<uint8_t> bin = read_file(MMLAB_TEST_STATIC_BINARY);
@@ -92,7 +90,9 @@ TEST(Elf, ParsesARealStaticI386Binary) {
   for (uint32_t i = 0; i < img.nsegs; ++i) {
     exec |= img.segs[i].exec;
     EXPECT_LE(img.segs[i].filesz, img.segs[i].memsz);
-    if (i) EXPECT_GE(img.segs[i].vaddr, img.segs[i - 1].vaddr + img.segs[i - 1].memsz);
+    if (i) {
+      EXPECT_GE(img.segs[i].vaddr, img.segs[i - 1].vaddr + img.segs[i - 1].memsz);
+    }
   }
   EXPECT_TRUE(exec);
 }
