@@ -6,7 +6,10 @@
 # corpus (fuzz/corpus/NAME; new inputs go to build-fuzz/corpus/NAME, never
 # into the repository). A crash, leak or sanitizer report fails it; the input
 # that did it is in build-fuzz/artifacts/. Prints each target's runs and
-# coverage. `make fuzz-smoke` (in make test): 6 s each; `make fuzz`: 300 s.
+# coverage and the CPU time it had (a long run beside other work, or under
+# `chrt --idle 0`, gets less CPU than wall time). FUZZ_TIMEOUT: libFuzzer's
+# per-input limit in s (10; a starved process wants more). `make fuzz-smoke`
+# (in make test): 6 s each; `make fuzz`: 300 s.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:?usage: fuzz.sh SECONDS [TARGET...]}
@@ -28,11 +31,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t"
   (
     cd "$build"
-    if "./fuzz_$t" "$build/corpus/$t" "$root/fuzz/corpus/$t" -max_total_time="$secs" -timeout=10 \
+    if "./fuzz_$t" "$build/corpus/$t" "$root/fuzz/corpus/$t" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" \
       -rss_limit_mb=2048 -artifact_prefix="$build/artifacts/$t-" -print_final_stats=1 >"$build/$t.log" 2>&1; then
       runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/$t.log" | grep -o '[0-9]*$' || echo '?')
       cov=$(grep -o 'cov: [0-9]*' "$build/$t.log" | tail -1 | grep -o '[0-9]*' || echo '?')
-      echo "fuzz: $t: $runs runs in ${secs} s, coverage $cov, no crash"
+      # `times`, second line: this subshell's children (the fuzzer), user and system CPU.
+      times >"$build/$t.times"  # not in a pipe: a subshell's children are not this one's
+      cpu=$(tail -1 "$build/$t.times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+      echo "fuzz: $t: $runs runs in ${secs} s (${cpu} s of CPU), coverage $cov, no crash"
     else
       echo "fuzz: $t: FAILED (see $build/$t.log and $build/artifacts/)" >&2
       tail -30 "$build/$t.log" >&2
