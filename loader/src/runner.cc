@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,8 +213,12 @@ class Runner {
       sample_host_load(running);
       for (auto it = running.begin(); it != running.end();) {
         int status;
-        const pid_t r = ::waitpid(it->pid, &status, WNOHANG);
+        struct rusage usage {};
+        const pid_t r = ::wait4(it->pid, &status, WNOHANG, &usage);
         if (r == it->pid) {
+          // Its CPU time leaves /proc with it: keep it among ours, or the next sample counts it as other work.
+          reaped_cpu_seconds_ += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                                 static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
           finish(*it, it->killed ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
           it = running.erase(it);
           continue;
@@ -276,7 +281,7 @@ class Runner {
     const double now = monotonic_s();
     if (now - last_sample_ < 0.5) return;
     const double busy = host_busy_cpu_seconds();
-    double ours = process_cpu_seconds(::getpid());
+    double ours = process_cpu_seconds(::getpid()) + reaped_cpu_seconds_;
     for (const Running& r : running) ours += process_cpu_seconds(r.pid);
     if (last_sample_ > 0 && !running.empty()) {
       const double others = std::max(0.0, (busy - last_busy_) - (ours - last_ours_));
@@ -572,6 +577,7 @@ class Runner {
   std::vector<std::string> verify_;
   std::map<std::string, json> first_of_pair_;
   double last_sample_ = 0, last_busy_ = 0, last_ours_ = 0;
+  double reaped_cpu_seconds_ = 0;  // the finished VMs' CPU time, from wait4
   std::vector<bool> slots_;
   std::string placement_;
   json manifest_;
