@@ -34,9 +34,10 @@ build: configure
 
 # clang with -Wthread-safety -Werror on the hosted mm core and on the
 # kernel with the x86 arch code (compiled for i686, not linked): a lock
-# annotation that does not hold fails the build.
+# annotation that does not hold fails the build. One file a unit (no unity
+# build), so every mm file also compiles on its own.
 tsa: setup
-	@cmake -S . -B $(BUILD)-tsa $(GEN) -DCMAKE_CXX_COMPILER=clang++ -DMMLAB_TESTS=OFF -DMMLAB_BENCH=OFF \
+	@cmake -S . -B $(BUILD)-tsa $(GEN) -DCMAKE_CXX_COMPILER=clang++ -DMMLAB_TESTS=OFF -DMMLAB_BENCH=OFF -DMMLAB_UNITY=OFF \
 	  -DMMLAB_FREESTANDING=OFF -DMMLAB_GUEST=OFF -DMMLAB_KERNEL_TSA=ON >/dev/null
 	@cmake --build $(BUILD)-tsa -j $(JOBS) --target mm_hosted kernel_tsa
 	@echo "tsa: clang -Wthread-safety clean (mm core, kernel, arch/x86_pae)"
