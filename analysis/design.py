@@ -158,6 +158,7 @@ def design_rows(a: Analysis) -> list[DesignRow]:
             key=workloads.index,
         )
         verdict, cls = _verdict(alt, better, worse, no_effect, untested, several)
+        verdict, cls = _unpriced(verdict, cls, better, cost_items)
         inter = []
         for ir in a.interactions:
             i = ir.interaction
@@ -243,6 +244,24 @@ def _verdict(alt, better, worse, no_effect, untested, several) -> tuple[str, str
     if cls == "none" and untested and not no_effect:
         cls = "untested"
     return f"{alt}: " + "; ".join(parts), cls
+
+
+def _unpriced(verdict: str, cls: str, better: list[EffectRow], cost_items: list) -> tuple[str, str]:
+    """Under -icount a workload's time counts guest instructions: the TLB refills and page walks the model prices
+    cost it nothing. A toggle whose workload metrics look better only in such time, while it costs modelled
+    hardware effects, gets no "better" on time: the verdict says what the time leaves out (docs/analysis.md)."""
+    priced = [c for c in cost_items if not c.saves and c.source == M.MODELLED]
+    priced.sort(key=lambda c: not ("miss" in c.metric or "walk" in c.metric))  # the refills first, then the rest
+    blind = [r for r in better if r.group.time_unit == "guest_instructions"]
+    if not priced or not blind:
+        return verdict, cls
+    names = ", ".join(dict.fromkeys(c.metric.replace(" [modelled]", "") for c in priced[:3]))
+    more = f" and {len(priced) - 3} more" if len(priced) > 3 else ""
+    return (
+        f"{verdict}. But it costs modelled hardware effects ({names}{more}) that time in guest instructions does not "
+        "include: no verdict on time without a PMU",
+        "mixed",
+    )
 
 
 def design_context(a: Analysis) -> dict:
