@@ -83,8 +83,10 @@ _PENDING: list = []
 def _render(i: int) -> None:
     fig, rect, png, svg = _PENDING[i]
     fig.tight_layout(rect=rect, pad=0.6)
-    fig.savefig(png, dpi=110, bbox_inches="tight", pad_inches=0.08)
-    fig.savefig(svg, bbox_inches="tight", pad_inches=0.08)
+    # bbox_inches="tight" draws the figure once more per file to measure it: measure once, for both files.
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.08)
+    fig.savefig(png, dpi=110, bbox_inches=bbox)
+    fig.savefig(svg, bbox_inches=bbox)
 
 
 def _render_pending() -> None:
