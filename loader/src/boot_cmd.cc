@@ -113,9 +113,9 @@ int boot_one(const BootOptions& o) {
   std::string scratch =
       fmt::format("{}/mmlab-initrd-{}.cpio", std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", ::getpid());
   VmSpec s = spec_from_options(o, paths, &scratch);
+  s.icount = o.deterministic;
   if (s.emulator == Emulator::kBochs) {
     if (o.accel == "kvm") throw std::runtime_error("--emulator bochs: Bochs is an emulator of its own, no KVM");
-    s.icount = o.deterministic;
     try {
       check_bochs_spec(s);
     } catch (const std::invalid_argument& e) {
@@ -131,7 +131,6 @@ int boot_one(const BootOptions& o) {
   if (o.tlb_model) accel = Accel::kTcg;  // auto: the model needs TCG
   const AccelChoice a = choose_accel(accel, o.deterministic, paths, 3.0);
   s.kvm = a.kvm;
-  s.icount = o.deterministic;
   JsonOut out(o);
   if (!out.on() && s.emulator == Emulator::kBochs)
     fmt::print(stderr, "mmlab: emulator bochs ({})\n", bochs_version());
