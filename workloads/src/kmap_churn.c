@@ -37,6 +37,10 @@ static int fork_until_stopped(int worker, void* arg) {
   (void)worker;
   (void)arg;
   while (!__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST)) {
+    /* This loop waits for the churner (on another vCPU) to say stop: PAUSE ends this vCPU's turn under QEMU 7.2's
+     * -icount round robin, which otherwise may never run the churner's vCPU again (spin_wait_step in workload.h; a
+     * tlb_counts boot on 2 vCPUs livelocked with the churner waiting in a TLB shootdown for a turn). */
+    __builtin_ia32_pause();
     pid_t pid = fork();
     if (pid < 0) return 3;
     if (pid == 0) _exit(0);
