@@ -1,7 +1,7 @@
 // libmmlab_tlb.so: the TLB-model plugin for qemu-system-i386 (docs/tlb-model.md).
 //
 //   qemu-system-i386 ... -plugin build/lib/libmmlab_tlb.so,out=PATH[,itlb=128:8][,dtlb=64:4][,stlb=1536:12]
-//                                [,pde=32][,global=kernel|none]
+//                                [,pde=32][,global=kernel|none][,start=marker|boot]
 //
 // Per vCPU it counts instructions (each translation block's count, added
 // when the block starts), MOV to CR3 and CR4 and INVLPG (recognised when
@@ -12,12 +12,21 @@
 // moment. Output, JSON lines to out=PATH: a header, the checkpoints in order,
 // a final line at exit.
 //
+// The model is the costly part (a call per memory access), and a kernel's
+// boot is most of a short cell's instructions, so by default (start=marker)
+// it starts at the first marker: until then blocks are translated with the
+// counting callbacks only; the first marker's checkpoint says the model
+// starts there, and the plugin resets itself (QEMU flushes its translation
+// cache and drops the plugin's callbacks), then registers the modelling
+// translation callback. start=boot models from QEMU's first instruction.
+//
 // Callbacks run on the vCPU's own thread (one thread for all vCPUs under
 // -icount, one each under MTTCG); a vCPU's counts are written only there
 // and read by a checkpoint on another vCPU as relaxed atomics. Nothing here
 // may throw into QEMU or crash it: a bad argument makes qemu_plugin_install
 // fail with a message, and QEMU then refuses to start.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -60,10 +69,13 @@ struct alignas(64) Vcpu {
 
 struct State {
   PluginOptions opts;
+  qemu_plugin_id_t id = 0;
   std::vector<std::unique_ptr<Vcpu>> vcpus;  // by vcpu_index, all made at install
-  std::mutex out_lock;                       // guards out and checkpoints
+  std::atomic<bool> modelling{false};        // blocks translated from now on feed the model
+  std::mutex out_lock;                       // guards out, checkpoints and model_started
   FILE* out = nullptr;
   uint64_t checkpoints = 0;
+  bool model_started = false;  // a checkpoint said the model starts (start=boot: from the header)
 };
 // Made by qemu_plugin_install and never freed: callbacks may run until QEMU exits.
 State* state = nullptr;
@@ -84,7 +96,8 @@ constexpr unsigned kAfterAt = 8;
 void* to_udata(uintptr_t v) { return reinterpret_cast<void*>(v); }
 uintptr_t from_udata(void* p) { return reinterpret_cast<uintptr_t>(p); }
 
-std::string counts_json(const Vcpu& v, uint64_t not_yet_run) {
+// `with_model`: the model's counts too (left out before the model started).
+std::string counts_json(const Vcpu& v, uint64_t not_yet_run, bool with_model) {
   std::string s = "{";
   char buf[64];
   auto field = [&](const char* name, uint64_t value) {
@@ -97,18 +110,20 @@ std::string counts_json(const Vcpu& v, uint64_t not_yet_run) {
 #define MMLAB_X(name) field(#name, v.name.get());
   MMLAB_PLUGIN_COUNTS(MMLAB_X)
 #undef MMLAB_X
-  const Stats m = v.model.stats();
+  if (with_model) {
+    const Stats m = v.model.stats();
 #define MMLAB_X(name) field(#name, m.name);
-  MMLAB_TLB_MODEL_COUNTS(MMLAB_X)
+    MMLAB_TLB_MODEL_COUNTS(MMLAB_X)
 #undef MMLAB_X
+  }
   return s + "}";
 }
 
-std::string all_vcpus_json(unsigned marker_vcpu, uint64_t not_yet_run) {
+std::string all_vcpus_json(unsigned marker_vcpu, uint64_t not_yet_run, bool with_model) {
   std::string s = "[";
   for (size_t i = 0; i < state->vcpus.size(); ++i) {
     if (i) s += ",";
-    s += counts_json(*state->vcpus[i], i == marker_vcpu ? not_yet_run : 0);
+    s += counts_json(*state->vcpus[i], i == marker_vcpu ? not_yet_run : 0, with_model);
   }
   return s + "]";
 }
@@ -119,18 +134,44 @@ void write_line(const std::string& line) {
   std::fflush(state->out);  // a QEMU killed at its deadline keeps every checkpoint written so far
 }
 
+void on_translate(qemu_plugin_id_t, qemu_plugin_tb* tb);
+void on_qemu_exit(qemu_plugin_id_t, void*);
+
+// Every vCPU stopped, the translation cache empty, no callback registered:
+// from now on every block is translated with the model's callbacks.
+void on_reset(qemu_plugin_id_t id) {
+  state->modelling.store(true, std::memory_order_relaxed);
+  qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+  qemu_plugin_register_atexit_cb(id, on_qemu_exit, nullptr);
+}
+
+// With start=marker the first checkpoint says "model_starts" (its model
+// counts are all zero): the model counts from that marker on, less the rest
+// of its block and whatever runs until QEMU has stopped the vCPUs for the
+// reset (under -icount: nothing more; under MTTCG the other vCPUs' current
+// blocks).
 void checkpoint(unsigned vcpu_index, uint64_t not_yet_run) {
+  bool start_now = false;
   try {
     std::lock_guard<std::mutex> g(state->out_lock);
     if (!state->out) return;
-    char head[96];
-    std::snprintf(head, sizeof(head), "{\"type\":\"checkpoint\",\"index\":%llu,\"vcpu\":%u,\"vcpus\":",
-                  static_cast<unsigned long long>(state->checkpoints++), vcpu_index);
-    write_line(head + all_vcpus_json(vcpu_index, not_yet_run) + "}");
+    start_now = !state->model_started;
+    state->model_started = true;
+    char head[128];
+    std::snprintf(head, sizeof(head), "{\"type\":\"checkpoint\",\"index\":%llu,\"vcpu\":%u,%s\"vcpus\":",
+                  static_cast<unsigned long long>(state->checkpoints++), vcpu_index,
+                  start_now ? "\"model_starts\":true," : "");
+    write_line(head + all_vcpus_json(vcpu_index, not_yet_run, true) + "}");
   } catch (...) {
     // Out of memory while formatting: the checkpoint is lost, QEMU goes on
     // (the loader then finds fewer checkpoints than counters records).
   }
+  if (start_now) qemu_plugin_reset(state->id, on_reset);
+}
+
+// Before the model starts: the instructions only.
+void on_block_count(unsigned vcpu_index, void* udata) {
+  if (Vcpu* v = vcpu_at(vcpu_index)) v->insns.add(from_udata(udata) & kInsnsMask);
 }
 
 void on_block(unsigned vcpu_index, void* udata) {
@@ -187,6 +228,7 @@ void on_memory(unsigned vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, 
 void on_translate(qemu_plugin_id_t, qemu_plugin_tb* tb) {
   const size_t n = qemu_plugin_tb_n_insns(tb);
   if (n == 0) return;
+  const bool modelling = state->modelling.load(std::memory_order_relaxed);
   const uint64_t start = qemu_plugin_tb_vaddr(tb);
   uint64_t end = start + 1;
   for (size_t i = 0; i < n; ++i) {
@@ -199,12 +241,13 @@ void on_translate(qemu_plugin_id_t, qemu_plugin_tb* tb) {
       qemu_plugin_register_vcpu_insn_exec_cb(
           insn, on_insn, QEMU_PLUGIN_CB_NO_REGS,
           to_udata(static_cast<uintptr_t>(kind) | static_cast<uintptr_t>(n - 1 - i) << kAfterAt));
-    qemu_plugin_register_vcpu_mem_cb(insn, on_memory, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, nullptr);
+    if (modelling)
+      qemu_plugin_register_vcpu_mem_cb(insn, on_memory, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, nullptr);
   }
   const bool crosses = ((end - 1) >> kPageShift) != (start >> kPageShift);
   const uintptr_t u = std::min<uintptr_t>(n, kInsnsMask) | (crosses ? kCrossesPage : 0) |
                       static_cast<uintptr_t>(start >> kPageShift) << kPageAt;
-  qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS, to_udata(u));
+  qemu_plugin_register_vcpu_tb_exec_cb(tb, modelling ? on_block : on_block_count, QEMU_PLUGIN_CB_NO_REGS, to_udata(u));
 }
 
 void on_qemu_exit(qemu_plugin_id_t, void*) {
@@ -214,7 +257,7 @@ void on_qemu_exit(qemu_plugin_id_t, void*) {
     char head[96];
     std::snprintf(head, sizeof(head), "{\"type\":\"final\",\"checkpoints\":%llu,\"vcpus\":",
                   static_cast<unsigned long long>(state->checkpoints));
-    write_line(head + all_vcpus_json(~0u, 0) + "}");
+    write_line(head + all_vcpus_json(~0u, 0, state->model_started) + "}");
   } catch (...) {
   }
   std::fclose(state->out);
@@ -236,7 +279,12 @@ std::string header_json(const State& s, const qemu_info_t& info) {
                           : "none: no translation is global") +
          "\",\"invlpg_rule\":\"counted exactly; flushes the whole PDE cache and no TLB entry (the address is "
          "unknown): each INVLPG bounds one unmodelled miss per TLB level\"" +
-         ",\"cr4_rule\":\"every MOV to CR4 flushes every TLB entry, global ones too, and the PDE cache\"" +
+         ",\"start\":\"" + to_string(s.opts.start) + "\",\"start_rule\":\"" +
+         (s.opts.start == ModelStart::kBoot
+              ? "the model runs from QEMU's first instruction"
+              : "the model starts at the first window marker (the checkpoint with model_starts); before it only "
+                "instructions, CR3 and CR4 writes, INVLPGs and markers are counted") +
+         "\"" + ",\"cr4_rule\":\"every MOV to CR4 flushes every TLB entry, global ones too, and the PDE cache\"" +
          ",\"insns_rule\":\"a block's instructions are counted when it starts: a block left by an exception "
          "counts its unexecuted tail\"}";
 }
@@ -257,6 +305,8 @@ int install(const qemu_info_t* info, int argc, char** argv, qemu_plugin_id_t id)
   for (int i = 0; i < n; ++i) s->vcpus.push_back(std::make_unique<Vcpu>(s->opts.model));
   s->out = std::fopen(s->opts.out.c_str(), "w");
   if (!s->out) return fail("out=" + s->opts.out + ": cannot write it: " + std::strerror(errno));
+  s->id = id;
+  s->modelling = s->model_started = s->opts.start == ModelStart::kBoot;
   state = s.release();
   write_line(header_json(*state, *info));
   qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);

@@ -50,7 +50,13 @@ std::string apply_arg(const std::string& word, PluginOptions* o, bool geometry_o
     o->model.kernel_global = value == "kernel";
     return "";
   }
-  return "unknown argument '" + key + "' (known: " + (geometry_only ? "" : "out, ") + "itlb, dtlb, stlb, pde, global)";
+  if (key == "start") {
+    if (value != "marker" && value != "boot") return "start=" + value + ": expected marker or boot";
+    o->start = value == "boot" ? ModelStart::kBoot : ModelStart::kMarker;
+    return "";
+  }
+  return "unknown argument '" + key + "' (known: " + (geometry_only ? "" : "out, ") +
+         "itlb, dtlb, stlb, pde, global, start)";
 }
 
 std::string parse_args(const std::vector<std::string>& words, PluginOptions* o, bool geometry_only) {
@@ -60,6 +66,8 @@ std::string parse_args(const std::vector<std::string>& words, PluginOptions* o, 
   if (!geometry_only && o->out.empty()) return "out=PATH is required (where the JSON lines go)";
   return "";
 }
+
+const char* to_string(ModelStart s) { return s == ModelStart::kBoot ? "boot" : "marker"; }
 
 std::string config_json(const Config& c) {
   char pde[64];

@@ -7,6 +7,10 @@
 //   pde=ENTRIES        the PDE cache (fully associative; 0: none)
 //   global=kernel|none kernel: translations of VA >= 0xC0000000 survive CR3
 //                      writes; none: nothing does
+//   start=marker|boot  marker (the default): the model starts at the first
+//                      window marker (/init's first counters record), before
+//                      it only instructions, CR3/CR4 writes, INVLPGs and
+//                      markers are counted; boot: from QEMU's first instruction
 #pragma once
 
 #include <string>
@@ -16,10 +20,16 @@
 
 namespace mmlab::tlb {
 
+// When the TLB model starts feeding on the guest's fetches and accesses.
+enum class ModelStart { kMarker, kBoot };
+
 struct PluginOptions {
   Config model;
+  ModelStart start = ModelStart::kMarker;
   std::string out;
 };
+
+const char* to_string(ModelStart s);
 
 // Applies one KEY=VALUE word to `o`. Empty when it applied; else why not.
 // `geometry_only`: out= is refused (the loader chooses the output file).

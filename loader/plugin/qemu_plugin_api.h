@@ -36,6 +36,7 @@ struct qemu_plugin_insn;  // one of its instructions (opaque)
 enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
 enum qemu_plugin_mem_rw { QEMU_PLUGIN_MEM_R = 1, QEMU_PLUGIN_MEM_W, QEMU_PLUGIN_MEM_RW };
 
+using qemu_plugin_simple_cb_t = void (*)(qemu_plugin_id_t id);
 using qemu_plugin_udata_cb_t = void (*)(qemu_plugin_id_t id, void* userdata);
 using qemu_plugin_vcpu_udata_cb_t = void (*)(unsigned int vcpu_index, void* userdata);
 using qemu_plugin_vcpu_tb_trans_cb_t = void (*)(qemu_plugin_id_t id, struct qemu_plugin_tb* tb);
@@ -62,6 +63,11 @@ void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn* insn, qemu_plugin
                                       enum qemu_plugin_cb_flags flags, enum qemu_plugin_mem_rw rw, void* userdata);
 unsigned int qemu_plugin_mem_size_shift(qemu_plugin_meminfo_t info);  // log2 of the access size in bytes
 bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t info);
+
+// Unregisters every callback of the plugin and flushes QEMU's translation
+// cache, asynchronously: the old callbacks may still run until `cb` is
+// called (with every vCPU stopped), where the plugin registers anew.
+void qemu_plugin_reset(qemu_plugin_id_t id, qemu_plugin_simple_cb_t cb);
 
 // When QEMU exits.
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void* userdata);

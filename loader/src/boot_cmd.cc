@@ -251,7 +251,9 @@ void add_boot_options(CLI::App* b, BootOptions* o) {
                           "load the TLB-model plugin (TCG only): host-counted CR3 writes, INVLPGs and a modelled "
                           "TLB per counters record (docs/tlb-model.md)");
   b->add_option("--tlb-geometry", o->tlb_geometry,
-                "the model's geometry, e.g. itlb=128:8,dtlb=64:4,stlb=1536:12,pde=32,global=kernel (repeatable)")
+                "the model's geometry and start, e.g. itlb=128:8,dtlb=64:4,stlb=1536:12,pde=32,global=kernel,"
+                "start=marker (repeatable)")
+      ->allow_extra_args(false)
       ->needs(tlb);
   b->add_option("args", o->init_args, "init's arguments (after --); for /init: PROGRAM ARGS [:: PROGRAM ARGS]...");
 }

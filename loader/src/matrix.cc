@@ -200,20 +200,21 @@ class Parser : TomlReader {
   }
 
   // [tlb_geometry]: itlb/dtlb/stlb = "ENTRIES:WAYS", pde = N, global =
-  // "kernel"|"none", each checked by the plugin's own parser at its line.
+  // "kernel"|"none", start = "marker"|"boot", each checked by the plugin's
+  // own parser at its line.
   std::vector<std::string> tlb_geometry(const toml::node& n) const {
     const toml::table* t = n.as_table();
-    if (!t) fail(n, "tlb_geometry: expected a [tlb_geometry] table (itlb, dtlb, stlb, pde, global)");
+    if (!t) fail(n, "tlb_geometry: expected a [tlb_geometry] table (itlb, dtlb, stlb, pde, global, start)");
     std::vector<std::string> words;
     for (const auto& [k, node] : *t) {
       const std::string key(k.str());
       std::string value;
-      if (key == "itlb" || key == "dtlb" || key == "stlb" || key == "global")
+      if (key == "itlb" || key == "dtlb" || key == "stlb" || key == "global" || key == "start")
         value = str(node, "tlb_geometry." + key);
       else if (key == "pde")
         value = std::to_string(integer(node, "tlb_geometry.pde", 0, 0x7fffffff));
       else
-        fail(node, fmt::format("tlb_geometry: unknown key '{}' (expected itlb, dtlb, stlb, pde, global)", key));
+        fail(node, fmt::format("tlb_geometry: unknown key '{}' (expected itlb, dtlb, stlb, pde, global, start)", key));
       words.push_back(key + "=" + value);
       tlb::PluginOptions o;
       if (const std::string why = tlb::parse_args(words, &o, true); !why.empty())

@@ -90,6 +90,7 @@ void pair_tlb_checkpoints(const std::string& plugin_text, GuestRecords* records)
                  {"marker_vcpu", int_of(c, "vcpu", -1)},
                  {"total", total_of(field(c, "vcpus"))},
                  {"vcpus", field(c, "vcpus")}};
+    if (bool_of(c, "model_starts", false)) r["host"]["model_starts"] = true;
     ++k;
   }
   json rec = {{"v", 1},
@@ -145,10 +146,11 @@ json tlb_window(const GuestRecords& records, const std::string& from, const std:
   if (!before || !after || !before->contains("host") || !after->contains("host"))
     return unavailable(fmt::format("no {} / {} counters records to bound the window", from, to));
   const json &hb = (*before)["host"], &ha = (*after)["host"];
+  // A count the window's start lacks (the model had not started) is left out.
   auto minus = [](const json& a, const json& b) {
     json d = json::object();
     for (auto it = a.begin(); it != a.end(); ++it)
-      if (it->is_number_unsigned()) d[it.key()] = it->get<uint64_t>() - u64(b, it.key());
+      if (it->is_number_unsigned() && b.contains(it.key())) d[it.key()] = it->get<uint64_t>() - u64(b, it.key());
     return d;
   };
   w["window"] = {{"from", str_of(*before, "label")}, {"to", str_of(*after, "label")}};
@@ -198,6 +200,11 @@ std::string tlb_pairing_table(const GuestRecords& records) {
       fmt::format("{:<24} {:>4} {:>12} {:>11} {:>13} {:>9} {:>9} {:>9} {:>10}\n", "window ending at", "vcpu", "insns",
                   "CR3 h/g", "INVLPG h/g", "iTLB miss", "dTLB miss", "STLB miss", "walk refs");
   json prev_host = json::object(), prev_mm = json::object();
+  // The model's counts of the first window (from QEMU's start) exist only
+  // when it ran from there (start=boot); of every later window, always.
+  bool modelled = false;
+  for (const json& r : records.records)
+    if (str_of(r, "type") == "tlb_model") modelled = str_of(field(r, "header"), "start", "boot") == "boot";
   for (const json& r : records.records) {
     const std::string type = str_of(r, "type");
     if (type == "tlb_model")
@@ -216,10 +223,12 @@ std::string tlb_pairing_table(const GuestRecords& records) {
         has_mm ? fmt::format("{}/{}", d("cr3_writes"), cr3_guest) : fmt::format("{}/-", d("cr3_writes"));
     const std::string inv =
         has_mm ? fmt::format("{}/{}", d("invlpg"), g(kGuestInvlpgCounter)) : fmt::format("{}/-", d("invlpg"));
-    s +=
-        fmt::format("{:<24} {:>4} {:>12} {:>11} {:>13} {:>9} {:>9} {:>9} {:>10}\n",
-                    str_of(r, "label", "?").substr(0, 24), int_of(r["host"], "marker_vcpu", -1), d("insns"), cr3, inv,
-                    d("itlb_misses"), d("dtlb_load_misses") + d("dtlb_store_misses"), d("stlb_misses"), d("walk_refs"));
+    auto m = [&](uint64_t v) { return modelled ? std::to_string(v) : std::string("-"); };
+    s += fmt::format("{:<24} {:>4} {:>12} {:>11} {:>13} {:>9} {:>9} {:>9} {:>10}\n",
+                     str_of(r, "label", "?").substr(0, 24), int_of(r["host"], "marker_vcpu", -1), d("insns"), cr3, inv,
+                     m(d("itlb_misses")), m(d("dtlb_load_misses") + d("dtlb_store_misses")), m(d("stlb_misses")),
+                     m(d("walk_refs")));
+    modelled = h.contains("walk_refs");  // the model's counts came with this checkpoint
     prev_host = h;
     if (has_mm) prev_mm = mm;
   }

@@ -514,6 +514,18 @@ def test_tlb_model_pairs_checkpoints_and_refuses_what_it_cannot_do(tmp_path):
             host, guest = pair.split("/")
             assert host == guest, (r, pair)
     assert int(rows[2][3].split("/")[0]) > 20 and int(rows[2][4].split("/")[0]) > 20, rows[2]
+    # The model starts at the first marker (start=marker): the first window has no model counts, the others do; from
+    # QEMU's start (start=boot) every window has them, and the guest runs the same instructions either way.
+    assert rows[0][5:] == ["-"] * 4 and all(int(v) > 0 for v in rows[2][5:]), rows
+    p = mmlab(
+        "boot", "--tlb-model", "--tlb-geometry", "start=boot", "--deterministic", "--", "lat_proc", "-n", "20", "exec"
+    )
+    assert p.returncode == 0, p.stderr
+    boot_rows = [
+        line.split() for line in p.stdout.splitlines() if line.startswith(("init ", "before:", "after:", "shutdown"))
+    ]
+    assert all(int(v) > 0 for v in boot_rows[0][5:]), boot_rows
+    assert [r[:5] for r in boot_rows] == [r[:5] for r in rows], (boot_rows, rows)
     p, recs = boot_json("--tlb-model", "--tlb-geometry", "stlb=512:4,pde=0", "--deterministic", "--init", "/hello")
     assert p.returncode == 0, p.stderr
     (model,) = [r for r in recs if r["type"] == "tlb_model"]
@@ -607,6 +619,7 @@ def test_tlb_model_bad_input_in_a_matrix(tmp_path):
         (TLB_MATRIX.replace('"512:4"', '"96:4"'), ":5: tlb_geometry: stlb 96:4: 24 sets"),
         (TLB_MATRIX.replace('stlb = "512:4"', 'l2 = "1:1"'), ":5: tlb_geometry: unknown key 'l2'"),
         (TLB_MATRIX.replace('stlb = "512:4"', "pde = 300"), ":5: tlb_geometry: "),
+        (TLB_MATRIX.replace('stlb = "512:4"', 'start = "init"'), ":5: tlb_geometry: start=init: expected marker or boot"),
         (TLB_MATRIX.replace("deterministic = true", 'accel = "kvm"'), ":3: tlb_model = true needs TCG"),
         (TLB_MATRIX.replace("tlb_model = true", 'tlb_model = "yes"'), ":3: tlb_model: expected true or false"),
     )

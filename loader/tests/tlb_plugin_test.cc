@@ -158,6 +158,39 @@ TEST(TlbPlugin, ACellsWindowIsTheProgramsBeforeAndAfterRecords) {
   EXPECT_EQ(mmlab::tlb_unavailable("why")["reason"], "why");
 }
 
+// start=marker (the default): the first checkpoint starts the model (its model counts are zero), so the window
+// that ends there has none, and every later one has them.
+const char* kMarkerStartOutput =
+    "{\"type\":\"header\",\"plugin\":\"mmlab_tlb\",\"version\":1,\"start\":\"marker\"}\n"
+    "{\"type\":\"checkpoint\",\"index\":0,\"vcpu\":0,\"model_starts\":true,\"vcpus\":[{\"insns\":100,"
+    "\"cr3_writes\":3,\"invlpg\":5,\"stlb_misses\":0,\"walk_refs\":0}]}\n"
+    "{\"type\":\"checkpoint\",\"index\":1,\"vcpu\":0,\"vcpus\":[{\"insns\":300,\"cr3_writes\":9,"
+    "\"invlpg\":7,\"stlb_misses\":41,\"walk_refs\":53}]}\n";
+
+TEST(TlbPlugin, TheModelStartsAtTheFirstMarker) {
+  mmlab::GuestRecords r =
+      mmlab::read_records(mmlab::Kernel::kMmlab, "", counters("init", 1, 2, 5) + counters("before:0:p", 7, 2, 7));
+  mmlab::pair_tlb_checkpoints(kMarkerStartOutput, &r);
+  EXPECT_EQ(r.records[0]["host"]["model_starts"], true);
+  EXPECT_FALSE(r.records[1]["host"].contains("model_starts"));
+  EXPECT_EQ(r.records[2]["header"]["start"], "marker");
+  const std::string table = mmlab::tlb_pairing_table(r);
+  // The first window (from QEMU's start): instructions, CR3 and INVLPG, no model counts; the second: all.
+  EXPECT_NE(table.find("100         3/3           5/5         -         -         -          -"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("41         53"), std::string::npos) << table;
+  const json w = mmlab::tlb_window(r, "init", "before:0:p", "");
+  EXPECT_EQ(w["counts"]["stlb_misses"], 41u);
+  // A window whose start has no model counts leaves them out rather than counting from zero.
+  mmlab::GuestRecords old = r;
+  old.records[0]["host"]["total"].erase("stlb_misses");
+  EXPECT_FALSE(mmlab::tlb_window(old, "init", "before:0:p", "")["counts"].contains("stlb_misses"));
+  EXPECT_EQ(mmlab::tlb_window(old, "init", "before:0:p", "")["counts"]["insns"], 200u);
+  // Without "start" in the header (plugins before it, and start=boot) the first window is modelled too.
+  r.records[2]["header"].erase("start");
+  EXPECT_EQ(mmlab::tlb_pairing_table(r).find("        -"), std::string::npos) << mmlab::tlb_pairing_table(r);
+}
+
 TEST(TlbPlugin, ABootTestWithTheModelNeedsPairedCheckpoints) {
   mmlab::BootExpect e{.clean = false};
   e.tlb_paired = true;

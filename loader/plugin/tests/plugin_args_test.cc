@@ -12,11 +12,15 @@ TEST(PluginArgs, DefaultsWithAnOutputFile) {
   EXPECT_EQ(o.out, "/tmp/x.jsonl");
   EXPECT_EQ(o.model.stlb.entries, 1536u);
   EXPECT_TRUE(o.model.kernel_global);
+  EXPECT_EQ(o.start, ModelStart::kMarker);
+  EXPECT_STREQ(to_string(o.start), "marker");
 }
 
 TEST(PluginArgs, EveryKey) {
   PluginOptions o;
-  EXPECT_EQ(parse_args({"out=o", "itlb=64:4", "dtlb=32:2", "stlb=512:4", "pde=0", "global=none"}, &o), "");
+  EXPECT_EQ(parse_args({"out=o", "itlb=64:4", "dtlb=32:2", "stlb=512:4", "pde=0", "global=none", "start=boot"}, &o),
+            "");
+  EXPECT_EQ(o.start, ModelStart::kBoot);
   EXPECT_EQ(o.model.itlb.entries, 64u);
   EXPECT_EQ(o.model.itlb.ways, 4u);
   EXPECT_EQ(o.model.dtlb.sets(), 16u);
@@ -40,10 +44,11 @@ TEST(PluginArgs, BadWordsSayWhy) {
   EXPECT_NE(err({"out=o", "pde=lots"}).find("pde=lots"), std::string::npos);
   EXPECT_NE(err({"out=o", "pde=100000"}).find("at most 256"), std::string::npos);
   EXPECT_NE(err({"out=o", "global=user"}).find("kernel or none"), std::string::npos);
+  EXPECT_NE(err({"out=o", "start=init"}).find("start=init: expected marker or boot"), std::string::npos);
   EXPECT_NE(err({"out=o", "l3tlb=1:1"}).find("unknown argument 'l3tlb'"), std::string::npos);
   EXPECT_NE(err({"out=o", "itlb"}).find("expected KEY=VALUE"), std::string::npos);
   // The loader's --tlb-geometry: no out=, and none needed.
-  EXPECT_EQ(err({"stlb=2048:16"}, true), "");
+  EXPECT_EQ(err({"stlb=2048:16", "start=boot"}, true), "");
   EXPECT_NE(err({"out=o"}, true).find("the loader chooses"), std::string::npos);
 }
 
