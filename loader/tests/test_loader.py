@@ -619,7 +619,10 @@ def test_tlb_model_bad_input_in_a_matrix(tmp_path):
         (TLB_MATRIX.replace('"512:4"', '"96:4"'), ":5: tlb_geometry: stlb 96:4: 24 sets"),
         (TLB_MATRIX.replace('stlb = "512:4"', 'l2 = "1:1"'), ":5: tlb_geometry: unknown key 'l2'"),
         (TLB_MATRIX.replace('stlb = "512:4"', "pde = 300"), ":5: tlb_geometry: "),
-        (TLB_MATRIX.replace('stlb = "512:4"', 'start = "init"'), ":5: tlb_geometry: start=init: expected marker or boot"),
+        (
+            TLB_MATRIX.replace('stlb = "512:4"', 'start = "init"'),
+            ":5: tlb_geometry: start=init: expected marker or boot",
+        ),
         (TLB_MATRIX.replace("deterministic = true", 'accel = "kvm"'), ":3: tlb_model = true needs TCG"),
         (TLB_MATRIX.replace("tlb_model = true", 'tlb_model = "yes"'), ":3: tlb_model: expected true or false"),
     )
