@@ -86,23 +86,7 @@ TlbModel::TlbModel(const Config& c)
       stlb_(c.stlb),
       pde_(Geometry{std::max(c.pde_cache, 1u), std::max(c.pde_cache, 1u)}) {}
 
-void TlbModel::fetch(uint64_t va) { translate(itlb_, itlb_last_, va >> kPageShift, itlb_accesses_, itlb_misses_); }
-
-void TlbModel::load(uint64_t va, uint32_t size) {
-  const uint64_t last = (va + (size ? size - 1 : 0)) >> kPageShift;
-  for (uint64_t vpn = va >> kPageShift; vpn <= last; ++vpn)
-    translate(dtlb_, dtlb_last_, vpn, dtlb_loads_, dtlb_load_misses_);
-}
-
-void TlbModel::store(uint64_t va, uint32_t size) {
-  const uint64_t last = (va + (size ? size - 1 : 0)) >> kPageShift;
-  for (uint64_t vpn = va >> kPageShift; vpn <= last; ++vpn)
-    translate(dtlb_, dtlb_last_, vpn, dtlb_stores_, dtlb_store_misses_);
-}
-
-void TlbModel::translate(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& accesses, Count& misses) {
-  accesses.add();
-  if (vpn == last) return;
+void TlbModel::translate(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& misses) {
   last = vpn;
   if (l1.lookup(vpn)) return;
   misses.add();

@@ -120,10 +120,10 @@ class TlbModel {
   explicit TlbModel(const Config& c);  // c must be valid (validate)
 
   // An instruction fetch from the page of `va`.
-  void fetch(uint64_t va);
+  void fetch(uint64_t va) { access(itlb_, itlb_last_, va >> kPageShift, itlb_accesses_, itlb_misses_); }
   // A data access of `size` bytes at `va` (each 4 KiB page it touches counts once).
-  void load(uint64_t va, uint32_t size = 1);
-  void store(uint64_t va, uint32_t size = 1);
+  void load(uint64_t va, uint32_t size = 1) { data(va, size, dtlb_loads_, dtlb_load_misses_); }
+  void store(uint64_t va, uint32_t size = 1) { data(va, size, dtlb_stores_, dtlb_store_misses_); }
 
   // MOV to CR3: drops every non-global TLB entry and the whole PDE cache
   // (SDM Vol. 3A §4.10.4.1; no PCIDs under PAE).
@@ -148,8 +148,18 @@ class TlbModel {
   // One translation through L1 `l1`; counts the access and the misses.
   // `last`: the page l1 translated last, which is its most recently used
   // entry, so a repeat is a hit that changes nothing (the common case, made
-  // cheap); a flush forgets it.
-  void translate(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& accesses, Count& misses);
+  // cheap: inline, here, as the plugin calls these once per guest access);
+  // a flush forgets it.
+  void access(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& accesses, Count& misses) {
+    accesses.add();
+    if (vpn != last) translate(l1, last, vpn, misses);
+  }
+  void data(uint64_t va, uint32_t size, Count& accesses, Count& misses) {
+    const uint64_t first = va >> kPageShift, last = (va + (size ? size - 1 : 0)) >> kPageShift;
+    for (uint64_t vpn = first; vpn <= last; ++vpn) access(dtlb_, dtlb_last_, vpn, accesses, misses);
+  }
+  // The rest of a translation, for a page that is not l1's last.
+  void translate(SetAssocTlb& l1, uint64_t& last, uint64_t vpn, Count& misses);
   void walk(uint64_t vpn);
   // Drops every TLB entry (or every non-global one) and the PDE cache.
   void flush(bool globals_too);
