@@ -151,7 +151,7 @@ def price_context(a: Analysis) -> dict:
                 metric=r.metric,
                 base=fmt_value(r.base_value, r.unit) if "per extra" not in r.metric else "",
                 alt=fmt_value(r.alt_value, r.unit) if "per extra" not in r.metric else "",
-                diff=f"{r.diff:+,.6g}",
+                diff=f"{r.diff:+,.3g}" if abs(r.diff) < 1000 else f"{r.diff:+,.0f}",
                 pct=fmt_pct(r.pct) if "per extra" not in r.metric else "",
                 verdict=r.verdict,
                 source=r.source,
@@ -345,8 +345,23 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _cell(items: list[tuple[str, list[str]]]) -> str:
-    return "; ".join(f"{src}: " + "; ".join(xs) for src, xs in items) or "nothing"
+def _cell(items: list[tuple[str, list[str]]], most: int | None = None) -> str:
+    """A design row's saves or costs: each source's items in their order (the largest effects first); with `most`,
+    that many items in all and how many more the toggle's own section lists."""
+    out, left, shown = [], most, 0
+    for src, xs in items:
+        take = xs if left is None else xs[: max(left, 0)]
+        if take:
+            out.append(f"{src}: " + "; ".join(x.replace(f" [{src}]", "") for x in take))
+            shown += len(take)
+            left = None if left is None else left - len(take)
+    more = sum(len(xs) for _, xs in items) - shown
+    return ("; ".join(out) + (f"; and {more} more (its section)" if more else "")) or "nothing"
+
+
+# summary.md is a mail (issue 17: at most 25 KB for the default matrix): the first screen names the largest effects
+# only, the toggle's section lists them all, and report.html has every table whole.
+DESIGN_ITEMS_IN_MAIL = 4
 
 
 def summary_md(ctx: dict) -> str:
@@ -375,8 +390,8 @@ def summary_md(ctx: dict) -> str:
                     [
                         f"**{r['title']}** (`{r['toggle']}`)",
                         r["choice"],
-                        _cell(r["saves"]),
-                        _cell(r["costs"]),
+                        _cell(r["saves"], DESIGN_ITEMS_IN_MAIL),
+                        _cell(r["costs"], DESIGN_ITEMS_IN_MAIL),
                         r["where"],
                         r["verdict"],
                     ]
@@ -391,11 +406,18 @@ def summary_md(ctx: dict) -> str:
         parts += ["No toggle is swept in this set.", ""]
     if ctx["kernel_rows"]:
         parts += ["## Our kernel against Linux PAE", ""]
+        exact = all(r["p"] == "exact (deterministic)" for r in ctx["kernel_rows"])
+        if exact:
+            parts += [
+                "Every row is exact: deterministic cells, each ratio of two exact values (no interval, no p).",
+                "",
+            ]
         parts += [
             _md_table(
-                ["workload", "metric", "mmlab", "Linux PAE", "ratio", "95% interval", "p"],
+                ["workload", "metric", "mmlab", "Linux PAE", "ratio"] + ([] if exact else ["95% interval", "p"]),
                 [
-                    [r["workload"], r["metric"], r["mmlab"], r["linux"], r["ratio"], r["ci"], r["p"]]
+                    [r["workload"], r["metric"], r["mmlab"], r["linux"], r["ratio"]]
+                    + ([] if exact else [r["ci"], r["p"]])
                     for r in ctx["kernel_rows"]
                 ],
             ),
@@ -418,7 +440,7 @@ def summary_md(ctx: dict) -> str:
         if q["untested"]:
             parts += ["Not tested (too few repetitions, or not deterministic): " + ", ".join(q["untested"]) + ".", ""]
         for it in q["per_op"]:
-            parts.append(f"- {it['kind']} ({it['source']}): {it['text']}")
+            parts.append(f"- {it['kind']} ({it['source']}): {it['text'].replace(' [' + it['source'] + ']', '')}")
         parts += [""] if q["per_op"] else []
         if q["interactions"]:
             shown = q["interactions"][:5]
@@ -427,16 +449,19 @@ def summary_md(ctx: dict) -> str:
             parts += [f"- {x}" for x in shown] + ([f"- and {more} more (report.html, details)"] if more else []) + [""]
     parts += ["## The price of mm.pmd_prealloc", ""]
     if ctx["price"]["rows"]:
-        parts += [
-            _md_table(
-                ["workload", "toggle", "metric", "default", "other", "difference", "change", "saves/costs", "source"],
-                [
-                    [r[k] for k in ("workload", "toggle", "metric", "base", "alt", "diff", "pct", "verdict", "source")]
-                    for r in ctx["price"]["rows"]
-                ],
-            ),
-            "",
+        toggles = sorted({r["toggle"] for r in ctx["price"]["rows"]})
+        one = len(toggles) == 1
+        if one:
+            parts += [f"`{toggles[0]}`, per exec:", ""]
+        keys = (
+            ("workload",) + (() if one else ("toggle",)) + ("metric", "base", "alt", "diff", "pct", "verdict", "source")
+        )
+        names = {"base": "default", "alt": "other", "diff": "difference", "pct": "change", "verdict": "saves/costs"}
+        rows = [
+            [r[k] if k != "metric" else r[k].replace(f" [{r['source']}]", "") for k in keys]
+            for r in ctx["price"]["rows"]
         ]
+        parts += [_md_table([names.get(k, k) for k in keys], rows), ""]
     else:
         parts += [f"Not priced: {ctx['price']['why']}.", ""]
     rel = ctx["reliability"]
