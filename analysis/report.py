@@ -359,8 +359,8 @@ def _cell(items: list[tuple[str, list[str]]], most: int | None = None) -> str:
     return ("; ".join(out) + (f"; and {more} more (its section)" if more else "")) or "nothing"
 
 
-# summary.md is a mail (issue 17: at most 25 KB for the default matrix): the first screen names the largest effects
-# only, the toggle's section lists them all, and report.html has every table whole.
+# The first screen names each toggle's largest effects only (summary.md is a mail: issue 17, at most 25 KB for the
+# default matrix; report.html folds the rest of them under "N more"); the toggle's section lists them all.
 DESIGN_ITEMS_IN_MAIL = 4
 
 
@@ -594,7 +594,7 @@ def write_report(rs: ResultSet, out_dir: str | None = None) -> tuple[str, str, l
     figures = all_figures(a, os.path.join(out_dir, "figures"), rows)
     ctx = context(a, figures, out_dir, rows)
     write_csvs(a, out_dir)
-    html = _env().get_template("report.html.j2").render(**ctx)
+    html = _env().get_template("report.html.j2").render(design_items=DESIGN_ITEMS_IN_MAIL, **ctx)
     html_path, md_path = os.path.join(out_dir, "report.html"), os.path.join(out_dir, "summary.md")
     with open(html_path, "w") as f:
         f.write(html)
