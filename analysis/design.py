@@ -255,7 +255,7 @@ def _unpriced(verdict: str, cls: str, better: list[EffectRow], cost_items: list)
     blind = [r for r in better if r.group.time_unit == "guest_instructions"]
     if not priced or not blind:
         return verdict, cls
-    names = ", ".join(c.metric.replace(" [modelled]", "") for c in priced[:3])
+    names = ", ".join(M.unsourced(c.metric) for c in priced[:3])
     more = f" and {len(priced) - 3} more" if len(priced) > 3 else ""
     return (
         f"{verdict}. But it costs modelled hardware effects ({names}{more}) that time in guest instructions does not "

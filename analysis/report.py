@@ -38,7 +38,9 @@ SECTIONS = FIRST_SCREEN + (
 
 def _env() -> jinja2.Environment:
     here = os.path.join(os.path.dirname(__file__), "templates")
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(here), autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(here), autoescape=True, undefined=jinja2.StrictUndefined)
+    env.globals["effect_items"] = _effect_items
+    return env
 
 
 def _not_default(toggles: dict, defaults: dict) -> str:
@@ -258,6 +260,7 @@ def context(a: Analysis, figures, out_dir: str, rows=None) -> dict:
             ratio=f"{r.ratio:.2f}",
             ci="" if r.change.exact else f"[{r.ratio_ci[0]:.2f}, {r.ratio_ci[1]:.2f}]" if r.ratio_ci else "",
             p="exact (deterministic)" if r.change.exact else S.format_p(r.change.p),
+            exact=r.change.exact,
         )
         for r in a.kernels
     ]
@@ -345,18 +348,29 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _cell(items: list[tuple[str, list[str]]], most: int | None = None) -> str:
-    """A design row's saves or costs: each source's items in their order (the largest effects first); with `most`,
-    that many items in all and how many more the toggle's own section lists."""
-    out, left, shown = [], most, 0
-    for src, xs in items:
-        take = xs if left is None else xs[: max(left, 0)]
-        if take:
-            out.append(f"{src}: " + "; ".join(x.replace(f" [{src}]", "") for x in take))
-            shown += len(take)
-            left = None if left is None else left - len(take)
-    more = sum(len(xs) for _, xs in items) - shown
-    return ("; ".join(out) + (f"; and {more} more (its section)" if more else "")) or "nothing"
+def _untagged(text: str, source: str) -> str:
+    """`text` without the metric's source tag, where its line already names the source."""
+    return text.replace(f" [{source}]", "")
+
+
+def _effect_items(groups: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
+    """A design row's saves or costs, (source, item) in order (the largest effects first), each item untagged."""
+    return [(src, _untagged(x, src)) for src, xs in groups for x in xs]
+
+
+def _cell(groups: list[tuple[str, list[str]]], most: int) -> str:
+    """A design row's saves or costs in the mail: the first `most` items, each source named once before its run of
+    items, and how many more the toggle's own section lists."""
+    items = _effect_items(groups)
+    runs: list[tuple[str, list[str]]] = []
+    for src, x in items[:most]:
+        if not runs or runs[-1][0] != src:
+            runs.append((src, []))
+        runs[-1][1].append(x)
+    more = len(items) - min(len(items), most)
+    return (
+        "; ".join(f"{src}: " + "; ".join(xs) for src, xs in runs) + (f"; and {more} more (its section)" if more else "")
+    ) or "nothing"
 
 
 # The first screen names each toggle's largest effects only (summary.md is a mail: issue 17, at most 25 KB for the
@@ -406,7 +420,7 @@ def summary_md(ctx: dict) -> str:
         parts += ["No toggle is swept in this set.", ""]
     if ctx["kernel_rows"]:
         parts += ["## Our kernel against Linux PAE", ""]
-        exact = all(r["p"] == "exact (deterministic)" for r in ctx["kernel_rows"])
+        exact = all(r["exact"] for r in ctx["kernel_rows"])
         if exact:
             parts += [
                 "Every row is exact: deterministic cells, each ratio of two exact values (no interval, no p).",
@@ -440,7 +454,7 @@ def summary_md(ctx: dict) -> str:
         if q["untested"]:
             parts += ["Not tested (too few repetitions, or not deterministic): " + ", ".join(q["untested"]) + ".", ""]
         for it in q["per_op"]:
-            parts.append(f"- {it['kind']} ({it['source']}): {it['text'].replace(' [' + it['source'] + ']', '')}")
+            parts.append(f"- {it['kind']} ({it['source']}): {_untagged(it['text'], it['source'])}")
         parts += [""] if q["per_op"] else []
         if q["interactions"]:
             shown = q["interactions"][:5]
@@ -457,10 +471,7 @@ def summary_md(ctx: dict) -> str:
             ("workload",) + (() if one else ("toggle",)) + ("metric", "base", "alt", "diff", "pct", "verdict", "source")
         )
         names = {"base": "default", "alt": "other", "diff": "difference", "pct": "change", "verdict": "saves/costs"}
-        rows = [
-            [r[k] if k != "metric" else r[k].replace(f" [{r['source']}]", "") for k in keys]
-            for r in ctx["price"]["rows"]
-        ]
+        rows = [[r[k] if k != "metric" else _untagged(r[k], r["source"]) for k in keys] for r in ctx["price"]["rows"]]
         parts += [_md_table([names.get(k, k) for k in keys], rows), ""]
     else:
         parts += [f"Not priced: {ctx['price']['why']}.", ""]
