@@ -209,7 +209,10 @@ class Runner {
   void schedule(const std::vector<Cell>& todo, std::vector<Running>& running) {
     size_t next = 0;
     while ((next < todo.size() || !running.empty()) && !g_stop_signal) {
-      while (running.size() < jobs_ && next < todo.size() && !g_stop_signal) running.push_back(launch(todo[next++]));
+      while (running.size() < jobs_ && next < todo.size() && !g_stop_signal) {
+        sample_host_load(running, true);  // the time so far is the running cells'; the new one starts here
+        running.push_back(launch(todo[next++]));
+      }
       sample_host_load(running);
       for (auto it = running.begin(); it != running.end();) {
         int status;
@@ -219,6 +222,7 @@ class Runner {
           // Its CPU time leaves /proc with it: keep it among ours, or the next sample counts it as other work.
           reaped_cpu_seconds_ += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                                  static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+          sample_host_load(running, true);  // its last part-interval is its own, not the next cell's
           finish(*it, it->killed ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
           it = running.erase(it);
           continue;
@@ -275,11 +279,14 @@ class Runner {
   }
 
   // CPU time the host spent on anything but this run's VMs and this process,
-  // sampled twice a second and shared out over the cells running then: a
-  // cell whose others averaged more than kBusyCpus was run on a busy host.
-  void sample_host_load(std::vector<Running>& running) {
+  // sampled twice a second and when a cell starts or ends, and shared out
+  // over the cells running then: a cell whose others averaged more than
+  // kBusyCpus was run on a busy host.
+  // `now_too`: sample even within half a second of the last (a cell
+  // starts or ends: its window is bounded by samples of its own).
+  void sample_host_load(std::vector<Running>& running, bool now_too = false) {
     const double now = monotonic_s();
-    if (now - last_sample_ < 0.5) return;
+    if (!now_too && now - last_sample_ < 0.5) return;
     const double busy = host_busy_cpu_seconds();
     double ours = process_cpu_seconds(::getpid()) + reaped_cpu_seconds_;
     for (const Running& r : running) ours += process_cpu_seconds(r.pid);
